@@ -1,0 +1,339 @@
+"""Read labelled examples from CSV, TSV, JSONL and CoNLL files, with errors that name file and line.
+
+Every reader returns `Example`s that remember where they came from (`source` = "file:line"), so any
+later complaint (an unseen label, an empty text) can point at the exact row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bertkit.errors import ConfigError, DataError
+from bertkit.io import iter_lines, read_text
+
+TASKS = ("classification", "pair", "multilabel", "regression", "ner")
+SEQUENCE_TASKS = ("classification", "pair", "multilabel", "regression")
+
+
+@dataclass
+class Columns:
+    """Which columns hold the text, the optional second text and the label(s)."""
+
+    text: str = "text"
+    text_pair: str | None = None
+    label: list[str] = field(default_factory=lambda: ["label"])  # several -> multi-output regression
+    label_sep: str = "|"                                          # multi-label given as one string
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "text_pair": self.text_pair, "label": list(self.label),
+                "label_sep": self.label_sep}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Columns:
+        label = d.get("label", ["label"])
+        label = [label] if isinstance(label, str) else list(label)
+        return cls(d.get("text", "text"), d.get("text_pair"), label, d.get("label_sep", "|"))
+
+
+@dataclass
+class Example:
+    """One labelled (or unlabelled) example. For NER `text` is the list of words and `label` the tags."""
+
+    text: str | list[str]
+    pair: str | None = None
+    label: Any = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)   # the row's other columns (kept by predict)
+
+
+def file_format(path: Path) -> str:
+    """csv | tsv | jsonl | conll, from the file name."""
+    name = path.name.lower()
+    for suffix, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"), (".json", "jsonl"),
+                        (".ndjson", "jsonl"), (".conll", "conll"), (".bio", "conll"), (".iob", "conll")):
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".txt"):
+        return "conll"
+    raise DataError(f"{path}: unknown file type; use .csv, .tsv, .jsonl or .conll (CoNLL for NER)")
+
+
+def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row dict) of a CSV/TSV (header row) or JSONL file."""
+    path = Path(path)
+    fmt = file_format(path)
+    if fmt == "conll":
+        raise DataError(f"{path}: CoNLL files hold NER data; read them with read_conll")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if fmt == "jsonl":
+        for n, line in enumerate(iter_lines(path), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{n}: each JSONL line must be an object, got {type(obj).__name__}")
+            rows.append((n, obj))
+        return rows
+    text = read_text(path)
+    reader = csv.DictReader(text.splitlines(keepends=True), delimiter="\t" if fmt == "tsv" else ",",
+                            quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+    if not reader.fieldnames:
+        raise DataError(f"{path}: empty file (expected a header row)")
+    start = 2
+    for row in reader:
+        if None in row:
+            raise DataError(f"{path}:{start}: more fields than the {len(reader.fieldnames)} header columns")
+        rows.append((start, row))
+        start = reader.line_num + 1
+    return rows
+
+
+def _column(path: Path, n: int, row: dict, name: str) -> Any:
+    if name not in row:
+        raise DataError(f"{path}:{n}: no column {name!r}; the columns are {sorted(row)} "
+                        f"(choose with --text-column / --text-pair-column / --label-column)")
+    return row[name]
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_label_types(path: Path, labels: list[tuple[int, Any]]) -> None:
+    """A label column whose values are partly numbers and partly words is almost always a mistake."""
+    kinds: dict[str, tuple[int, Any]] = {}
+    for n, v in labels:
+        kind = "list" if isinstance(v, list) else "number" if _is_number(v) else "text"
+        kinds.setdefault(kind, (n, v))
+    if len(kinds) > 1:
+        where = "; ".join(f"{k} at line {n} ({v!r})" for k, (n, v) in kinds.items())
+        raise DataError(f"{path}: the label column mixes types: {where}. Use one kind of label per file")
+
+
+def read_examples(path: str | Path, task: str, columns: Columns | None = None,
+                  require_labels: bool = True) -> list[Example]:
+    """Examples of a sequence task (classification, pair, multilabel, regression) or NER."""
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    path = Path(path)
+    columns = columns or Columns()
+    if task == "ner":
+        if file_format(path) == "conll":
+            return read_conll(path, require_labels=require_labels)
+        return _read_ner_jsonl(path, columns, require_labels)
+    if task == "pair" and not columns.text_pair:
+        raise ConfigError("the pair task needs --text-pair-column (the second sentence)")
+    rows = read_rows(path)
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    examples, empty, labels = [], [], []
+    label_cols = columns.label
+    for n, row in rows:
+        text = _column(path, n, row, columns.text)
+        pair = _column(path, n, row, columns.text_pair) if columns.text_pair else None
+        if text is None or not str(text).strip() or (pair is not None and not str(pair).strip()):
+            empty.append(n)
+            continue
+        label = None
+        if require_labels or all(c in row for c in label_cols):
+            values = [_column(path, n, row, c) for c in label_cols]
+            label = _parse_label(path, n, task, values, columns, label_cols)
+            if task != "multilabel":
+                labels.append((n, values[0]))
+        extra = {k: v for k, v in row.items() if k not in (columns.text, columns.text_pair, *label_cols)}
+        examples.append(Example(str(text), None if pair is None else str(pair), label, f"{path}:{n}", extra))
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+        raise DataError(f"{path}: {len(empty)} row(s) with empty text at line(s) {shown}; "
+                        "remove or fill them")
+    if task in ("classification", "pair"):
+        _check_label_types(path, labels)
+    return examples
+
+
+def _parse_label(path: Path, n: int, task: str, values: list[Any], columns: Columns, names: list[str]) -> Any:
+    if task == "regression":
+        out = []
+        for name, v in zip(names, values, strict=True):
+            if not _is_number(v) or v == "":
+                raise DataError(f"{path}:{n}: regression target {name!r} must be a number, got {v!r}")
+            out.append(float(v))
+        return out
+    if len(values) != 1:
+        raise ConfigError(f"several label columns ({names}) only make sense for multi-output regression")
+    v = values[0]
+    if task == "multilabel":
+        if isinstance(v, list):
+            return sorted({str(x) for x in v})
+        if v is None:
+            return []
+        return sorted({p.strip() for p in str(v).split(columns.label_sep) if p.strip()})
+    if v is None or (isinstance(v, str) and not v.strip()):
+        raise DataError(f"{path}:{n}: empty label in column {names[0]!r}")
+    if isinstance(v, list):
+        raise DataError(f"{path}:{n}: label {v!r} is a list; use --task multilabel for several "
+                        "labels per row")
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# NER
+
+
+def repair_bio(tags: list[str], where: str = "") -> tuple[list[str], list[int]]:
+    """Turn each I-X that does not continue an X entity into B-X; return the tags and fixed positions.
+
+    Applies to BIO and BIOES (an E-X without its B-X becomes S-X) so that no entity is lost.
+    """
+    fixed: list[int] = []
+    out = list(tags)
+    prev = "O"
+    for i, tag in enumerate(out):
+        prefix, typ = tag[:2], tag[2:]
+        continues = prev[2:] == typ and prev[:2] in ("B-", "I-")
+        if prefix == "I-" and not continues:
+            out[i] = "B-" + typ
+            fixed.append(i)
+        elif prefix == "E-" and not continues:
+            out[i] = "S-" + typ
+            fixed.append(i)
+        prev = out[i]
+    return out, fixed
+
+
+def _repair_all(path: Path, examples: list[Example]) -> None:
+    repaired = []
+    for ex in examples:
+        ex.label, fixed = repair_bio(ex.label)
+        repaired.extend((ex.source, i) for i in fixed)
+    if repaired:
+        shown = ", ".join(f"{s} word {i + 1}" for s, i in repaired[:5])
+        shown += " ..." if len(repaired) > 5 else ""
+        warnings.warn(f"{path}: repaired {len(repaired)} invalid tag(s) (I-X not continuing an X entity "
+                      f"-> B-X, E-X -> S-X) at {shown}", stacklevel=3)
+
+
+def read_conll(path: str | Path, require_labels: bool = True) -> list[Example]:
+    """CoNLL: one `word ... tag` per line (whitespace or tab separated), a blank line between sentences.
+
+    Unlabelled files (one word per line) are accepted when `require_labels` is False.
+    """
+    path = Path(path)
+    examples: list[Example] = []
+    words: list[str] = []
+    tags: list[str] = []
+    start = 0
+    for n, line in enumerate(iter_lines(path), start=1):
+        if line.startswith("-DOCSTART-"):
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        parts = [p.strip() for p in parts if p.strip()]
+        if not parts:
+            if words:
+                examples.append(Example(words, None, tags if tags else None, f"{path}:{start}"))
+            words, tags = [], []
+            continue
+        if not words:
+            start = n
+        if len(parts) == 1:
+            if require_labels:
+                raise DataError(f"{path}:{n}: expected `word<TAB>tag`, got {line!r}")
+            words.append(parts[0])
+            continue
+        tag = parts[-1]
+        if tag != "O" and not (tag[:2] in ("B-", "I-", "E-", "S-") and len(tag) > 2):
+            raise DataError(f"{path}:{n}: tag {tag!r} is not O, B-X, I-X, E-X or S-X")
+        words.append(parts[0])
+        tags.append(tag)
+    if words:
+        examples.append(Example(words, None, tags if tags else None, f"{path}:{start}"))
+    if not examples:
+        raise DataError(f"{path}: no sentences")
+    if require_labels:
+        _repair_all(path, examples)
+    return examples
+
+
+def _read_ner_jsonl(path: Path, columns: Columns, require_labels: bool) -> list[Example]:
+    """JSONL NER rows: a list of words in the text column (default `tokens`) and tags in the label column."""
+    text_col = columns.text if columns.text != "text" else "tokens"
+    label_col = columns.label[0] if columns.label != ["label"] else "tags"
+    examples = []
+    for n, row in read_rows(path):
+        words = _column(path, n, row, text_col)
+        if isinstance(words, str):
+            words = words.split()
+        if not words:
+            raise DataError(f"{path}:{n}: empty word list")
+        tags = None
+        if require_labels or label_col in row:
+            tags = _column(path, n, row, label_col)
+            if not isinstance(tags, list) or len(tags) != len(words):
+                raise DataError(f"{path}:{n}: {label_col!r} must be a list of {len(words)} tags, "
+                                f"got {tags!r}")
+        examples.append(Example([str(w) for w in words], None, tags, f"{path}:{n}"))
+    if require_labels:
+        _repair_all(path, examples)
+    return examples
+
+
+# ---------------------------------------------------------------------------------------------
+# Label sets
+
+
+def _label_sort_key(label: str) -> tuple:
+    return (0, float(label), "") if _is_number(label) else (1, 0.0, label)
+
+
+def infer_labels(examples: Sequence[Example], task: str) -> list[str]:
+    """The sorted label set of the training data (numbers in numeric order; for NER "O" first)."""
+    if task == "regression":
+        return []
+    seen: set[str] = set()
+    for ex in examples:
+        if task in ("multilabel", "ner"):
+            seen.update(ex.label or [])
+        else:
+            seen.add(ex.label)
+    if task == "ner":
+        types = sorted({t[2:] for t in seen if t != "O"})
+        bioes = any(t[:2] in ("E-", "S-") for t in seen)
+        prefixes = ("B-", "I-", "E-", "S-") if bioes else ("B-", "I-")
+        return ["O"] + [p + t for t in types for p in prefixes]
+    return sorted(seen, key=_label_sort_key)
+
+
+def check_labels(examples: Sequence[Example], labels: Sequence[str], task: str, source: str = "") -> None:
+    """Raise if evaluation data holds labels the model never saw in training."""
+    if task == "regression":
+        return
+    known = set(labels)
+    unseen: dict[str, str] = {}
+    for ex in examples:
+        values = ex.label if task in ("multilabel", "ner") else [ex.label]
+        for v in values or []:
+            if v not in known:
+                unseen.setdefault(v, ex.source)
+    if unseen:
+        where = ", ".join(f"{v!r} (first at {s})" for v, s in list(unseen.items())[:10])
+        raise DataError(f"{source or 'data'}: label(s) not seen in training: {where}. "
+                        f"The model knows {sorted(known)}")
