@@ -1,0 +1,121 @@
+"""Self-contained HTML pages: the JavaScript, CSS and data are inline, so a page works offline,
+from a file, e-mailed or archived. No CDN, no network.
+
+Attention is embedded as one byte per weight (0..255, base64), which keeps a 6-layer x 12-head
+page for 128 tokens near 1.5 MB; the views only need that precision to draw.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from bertkit.explain.patterns import DESCRIPTIONS
+
+# Nothing may be fetched: only the inline script and styles run.
+_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _static(name: str) -> str:
+    return resources.files("bertkit.explain").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _script_json(obj: Any) -> str:
+    """JSON that is safe inside a <script> element."""
+    return json.dumps(obj, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def attention_payload(attention, start_layer: int = 0, start_head: int = 0) -> dict:
+    q = np.clip(np.rint(np.asarray(attention.weights, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
+    layers, heads = q.shape[:2]
+    return {"tokens": attention.tokens, "layers": layers, "heads": heads,
+            "q": base64.b64encode(q.tobytes()).decode("ascii"),
+            "start_layer": start_layer, "start_head": start_head}
+
+
+def score_colour(score: float, scale: float) -> str:
+    """Green for evidence for the target, red against; opacity grows with |score| / scale."""
+    a = 0.0 if scale <= 0 else min(abs(score) / scale, 1.0) * 0.8
+    return f"rgba(0, 160, 60, {a:.2f})" if score >= 0 else f"rgba(220, 30, 30, {a:.2f})"
+
+
+def attribution_section(attr) -> str:
+    words = attr.word_scores()
+    scale = max((abs(s) for _, s in words), default=0.0)
+    spans = []
+    for word, score in words:
+        spans.append(f'<span class="bk-word" style="background:{score_colour(score, scale)}" '
+                     f'title="{score:+.4f}" data-score="{score:.6f}">{html.escape(word)}</span>')
+    pred = html.escape(str(attr.predicted_label))
+    target = html.escape(str(attr.target_label))
+    return f"""<h2>Word attributions (integrated gradients)</h2>
+<div class="bk-summary">Predicted <b id="bk-pred">{pred}</b> with probability
+<b>{attr.predicted_prob:.3f}</b>; attributions explain <b>{target}</b>{attr.target_note()}.</div>
+<div class="bk-legend"><span style="background:{score_colour(1, 1)}">for {target}</span>
+<span style="background:{score_colour(-1, 1)}">against {target}</span></div>
+<p class="bk-words" id="bk-words">{' '.join(spans)}</p>
+<p class="bk-note">Sum of attributions {attr.total:+.4f} = logit(input) - logit(baseline)
+{attr.logit_input - attr.logit_baseline:+.4f}, convergence delta {attr.delta:.2e}
+({attr.n_steps} steps, {attr.baseline} baseline, {attr.layer_name}{attr.windows_note()}).</p>"""
+
+
+def attention_sections(attention) -> str:
+    note = ""
+    if attention.n_windows > 1:
+        note = (f" The input was longer than the model's positions: {attention.n_windows} overlapping "
+                "windows were run and averaged (tokens that never share a window have weight 0).")
+    return f"""<h2 id="bk-head-section">Head view</h2>
+<p class="bk-note">Lines join each token (left, attending) to the tokens it attends to (right);
+darker is more attention. Hover a token to focus on it.{note}</p>
+<div class="bk-controls"><select id="bk-layer" aria-label="layer"></select>
+<select id="bk-head" aria-label="head"></select></div>
+<svg id="bk-headview" xmlns="http://www.w3.org/2000/svg"></svg>
+<h2>Model view</h2>
+<p class="bk-note">Every layer (rows) and head (columns); each square is a heatmap of
+attention (row = attending token). Click one to open it in the head view.</p>
+<div id="bk-modelview"></div>"""
+
+
+def heads_section(heads, k: int = 3) -> str:
+    rows = []
+    for pattern, top in heads.to_dict(k).items():
+        cells = ", ".join(f"L{t['layer']}H{t['head']} ({t['score']:.2f})" for t in top) or "n/a"
+        rows.append(f"<tr><th style='text-align:left'>{html.escape(DESCRIPTIONS[pattern])}</th>"
+                    f"<td style='text-align:left'>{cells}</td></tr>")
+    return ("<h2>Head patterns</h2><table class='bk-table'><tr><th>pattern</th>"
+            f"<th>top heads (score)</th></tr>{''.join(rows)}</table>")
+
+
+def render_page(title: str, attention=None, attribution=None, heads=None, extra_html: str = "") -> str:
+    """One offline page with whichever of the sections are given."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    data: dict[str, Any] = {}
+    if attribution is not None:
+        body.append(attribution_section(attribution))
+    if heads is not None:
+        body.append(heads_section(heads))
+    if attention is not None:
+        body.append(attention_sections(attention))
+        data["attention"] = attention_payload(attention)
+    body.append(extra_html)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
+<title>{html.escape(title)}</title><style>{_static("views.css")}</style></head>
+<body>
+{chr(10).join(body)}
+<script type="application/json" id="bertkit-data">{_script_json(data)}</script>
+<script>{_static("views.js")}</script>
+</body></html>
+"""
+
+
+def iframe(page: str, height: int = 600) -> str:
+    """Wrap a page for Jupyter: an isolated iframe, so its script and styles run as in a browser."""
+    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;'
+            'border:1px solid #ddd" sandbox="allow-scripts"></iframe>')

@@ -1,0 +1,54 @@
+"""PNG heatmaps of attention for reports and notebooks (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def save_heatmaps(attention, path: str | Path, layer: int | None = None, head: int | None = None) -> Path:
+    """One head (layer and head given), one layer's heads (layer given) or every head (neither)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bertkit.io import atomic_write_bytes
+
+    n_layers, n_heads = attention.weights.shape[:2]
+    if head is not None and layer is None:
+        from bertkit.errors import ConfigError
+        raise ConfigError("a head needs a layer: give both, only a layer, or neither")
+    if layer is not None:
+        attention.head(layer, head if head is not None else 0)   # validates the indices
+    cells = ([(layer, head)] if head is not None else
+             [(layer, h) for h in range(n_heads)] if layer is not None else
+             [(l, h) for l in range(n_layers) for h in range(n_heads)])
+    cols = 1 if len(cells) == 1 else n_heads
+    rows = (len(cells) + cols - 1) // cols
+    tokens = attention.tokens
+    single = len(cells) == 1
+    size = max(4.0, 0.28 * len(tokens)) if single else 1.6
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax, (l, h) in zip(axes.ravel(), cells, strict=False):
+        ax.imshow(np.asarray(attention.weights[l, h]), cmap="Blues", vmin=0, vmax=1)
+        ax.set_title(f"layer {l} head {h}", fontsize=10 if single else 7)
+        if single:
+            ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
+            ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
+            ax.set_xlabel("attended to")
+            ax.set_ylabel("attending")
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for ax in axes.ravel()[len(cells):]:
+        ax.axis("off")
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)

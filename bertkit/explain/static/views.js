@@ -1,0 +1,130 @@
+// bertkit explanation views: head view (lines between tokens) and model view (grid of heads).
+// Everything it needs is inline in the page: no network, no libraries.
+(function () {
+  "use strict";
+  var dataEl = document.getElementById("bertkit-data");
+  var data = dataEl ? JSON.parse(dataEl.textContent) : {};
+  var att = data.attention;
+  if (!att) { document.body.setAttribute("data-ready", "1"); return; }
+  var SVG = "http://www.w3.org/2000/svg";
+  var raw = atob(att.q);
+  var q = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i++) q[i] = raw.charCodeAt(i);
+  var L = att.layers, H = att.heads, N = att.tokens.length;
+  function w(l, h, r, c) { return q[((l * H + h) * N + r) * N + c] / 255; }
+
+  var layerSel = document.getElementById("bk-layer");
+  var headSel = document.getElementById("bk-head");
+  var svg = document.getElementById("bk-headview");
+  var ROW = 20, WIDTH = 520, PAD = 8, COL = 170;
+  var colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939"];
+
+  function option(sel, value, label) {
+    var o = document.createElement("option");
+    o.value = value; o.textContent = label; sel.appendChild(o);
+  }
+  for (var l = 0; l < L; l++) option(layerSel, l, "layer " + l);
+  for (var h = 0; h < H; h++) option(headSel, h, "head " + h);
+
+  function el(name, attrs, text) {
+    var e = document.createElementNS(SVG, name);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  var focus = null;  // {side: "left"|"right", index}
+
+  function drawHead() {
+    var l = +layerSel.value, h = +headSel.value;
+    svg.setAttribute("data-layer", l);
+    svg.setAttribute("data-head", h);
+    svg.setAttribute("width", WIDTH);
+    svg.setAttribute("height", N * ROW + 2 * PAD);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var colour = colours[h % colours.length];
+    var lines = el("g", {"class": "bk-lines"});
+    svg.appendChild(lines);
+    var x1 = COL, x2 = WIDTH - COL;
+    for (var r = 0; r < N; r++) {
+      for (var c = 0; c < N; c++) {
+        var v = w(l, h, r, c);
+        if (v < 0.01) continue;
+        if (focus && ((focus.side === "left" && focus.index !== r) ||
+                      (focus.side === "right" && focus.index !== c))) continue;
+        var y1 = PAD + r * ROW + ROW / 2, y2 = PAD + c * ROW + ROW / 2;
+        lines.appendChild(el("line", {x1: x1, y1: y1, x2: x2, y2: y2, stroke: colour,
+          "stroke-width": 2, "stroke-opacity": v.toFixed(3), "data-w": v.toFixed(3)}));
+      }
+    }
+    for (var t = 0; t < N; t++) {
+      ["left", "right"].forEach(function (side) {
+        var y = PAD + t * ROW + ROW / 2;
+        var focused = focus && focus.side === side && focus.index === t;
+        var txt = el("text", {x: side === "left" ? x1 - 6 : x2 + 6, y: y + 5,
+          "text-anchor": side === "left" ? "end" : "start",
+          "class": "bk-token" + (focused ? " bk-focus" : ""), "data-index": t, "data-side": side},
+          att.tokens[t]);
+        txt.addEventListener("mouseenter", function () { focus = {side: side, index: t}; drawHead(); });
+        txt.addEventListener("mouseleave", function () { focus = null; drawHead(); });
+        svg.appendChild(txt);
+      });
+    }
+    var thumbs = document.querySelectorAll(".bk-thumb");
+    for (var k = 0; k < thumbs.length; k++) {
+      var on = +thumbs[k].dataset.layer === l && +thumbs[k].dataset.head === h;
+      thumbs[k].classList.toggle("bk-selected", on);
+    }
+  }
+
+  function drawModel() {
+    var grid = document.getElementById("bk-modelview");
+    if (!grid) return;
+    var size = Math.max(48, Math.min(96, 4 * N));
+    grid.style.gridTemplateColumns = "auto repeat(" + H + ", " + (size + 6) + "px)";
+    grid.appendChild(document.createElement("div"));
+    for (var h = 0; h < H; h++) {
+      var lab = document.createElement("div");
+      lab.className = "bk-glabel"; lab.textContent = "h" + h; grid.appendChild(lab);
+    }
+    for (var l = 0; l < L; l++) {
+      var rl = document.createElement("div");
+      rl.className = "bk-glabel"; rl.textContent = "L" + l; grid.appendChild(rl);
+      for (var hh = 0; hh < H; hh++) {
+        var cv = document.createElement("canvas");
+        cv.width = size; cv.height = size;
+        cv.className = "bk-thumb"; cv.dataset.layer = l; cv.dataset.head = hh;
+        cv.title = "layer " + l + ", head " + hh + " (click to open in the head view)";
+        var ctx = cv.getContext("2d");
+        var img = ctx.createImageData(size, size);
+        for (var y = 0; y < size; y++) {
+          var r = Math.floor(y * N / size);
+          for (var x = 0; x < size; x++) {
+            var c = Math.floor(x * N / size);
+            var v = Math.sqrt(w(l, hh, r, c));
+            var p = 4 * (y * size + x);
+            img.data[p] = 255 - Math.round(225 * v);
+            img.data[p + 1] = 255 - Math.round(160 * v);
+            img.data[p + 2] = 255 - Math.round(60 * v);
+            img.data[p + 3] = 255;
+          }
+        }
+        ctx.putImageData(img, 0, 0);
+        cv.addEventListener("click", (function (li, hi) {
+          return function () { layerSel.value = li; headSel.value = hi; drawHead();
+            document.getElementById("bk-head-section").scrollIntoView(); };
+        })(l, hh));
+        grid.appendChild(cv);
+      }
+    }
+  }
+
+  layerSel.addEventListener("change", function () { focus = null; drawHead(); });
+  headSel.addEventListener("change", function () { focus = null; drawHead(); });
+  layerSel.value = att.start_layer || 0;
+  headSel.value = att.start_head || 0;
+  drawModel();
+  drawHead();
+  document.body.setAttribute("data-ready", "1");
+})();
