@@ -1,0 +1,159 @@
+"""The one multi-head attention of bertkit, for padded and for packed (unpadded) batches.
+
+Two paths compute the same thing (tested equal):
+- fast: `F.scaled_dot_product_attention` (fused kernels, no (seq, seq) matrix kept);
+- explicit: softmax(q @ kᵀ / √d + mask) @ v, used when the attention weights are asked for
+  (interpretation needs them).
+
+Packed execution (`Packing`): a padded batch is flattened to its real tokens, (total_tokens,
+hidden), so the linear layers and the FFN never compute on padding. Only the score computation
+needs sequences; there tokens go back into per-sequence blocks, grouped in length buckets so
+that short sequences are not padded to the longest one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertkit.model.config import BertConfig
+
+
+def additive_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, seq) 1/0 key mask -> (batch, 1, 1, seq) additive mask: 0 to keep, dtype-min to drop.
+
+    The most negative finite value (not -inf), as transformers does, so that a row whose keys are
+    all padding gives a uniform average rather than NaN.
+    """
+    keep = key_mask[:, None, None, :].to(dtype)
+    return (1.0 - keep) * torch.finfo(dtype).min
+
+
+@dataclass
+class Packing:
+    """Where the real tokens of a padded (batch, seq) batch sit once packed to (total, ...).
+
+    `indices` are flat positions (b * seq + t) of the real tokens, in order. `buckets` groups the
+    sequences by length for attention: each is (sequence ids, the bucket's padded length, flat
+    source positions (n_seq * length) into the padded grid, or None when the bucket has no padding).
+    """
+
+    indices: torch.Tensor            # (total,) long
+    batch: int
+    seq_len: int
+    lengths: torch.Tensor            # (batch,) long
+    buckets: list[tuple[torch.Tensor, int, torch.Tensor]]
+
+    @classmethod
+    def from_mask(cls, attention_mask: torch.Tensor, n_buckets: int = 4) -> Packing:
+        """Pack along a (batch, seq) 0/1 mask (padding anywhere; real tokens keep their order)."""
+        batch, seq_len = attention_mask.shape
+        mask = attention_mask.bool()
+        lengths = mask.sum(1)
+        indices = mask.flatten().nonzero().squeeze(1)
+        starts = torch.cumsum(lengths, 0) - lengths         # offset of each sequence in packed order
+        order = torch.argsort(lengths, stable=True)
+        sorted_len = lengths[order].tolist()
+        buckets = []
+        # Split the length-sorted sequences into at most n_buckets groups of similar length.
+        cuts = sorted({round(i * batch / n_buckets) for i in range(1, n_buckets)} | {batch})
+        lo = 0
+        for hi in cuts:
+            if hi <= lo:
+                continue
+            ids = order[lo:hi]
+            length = max(int(sorted_len[hi - 1]), 1)
+            # packed row of token t of sequence s: starts[s] + t, valid when t < lengths[s]
+            t = torch.arange(length)
+            rows = starts[ids, None] + t[None, :]                 # (n, length)
+            valid = t[None, :] < lengths[ids, None]
+            rows = torch.where(valid, rows, -1)
+            buckets.append((ids, length, rows))
+            lo = hi
+        return cls(indices=indices, batch=batch, seq_len=seq_len, lengths=lengths, buckets=buckets)
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, ...) -> (total, ...) keeping real tokens."""
+        return x.reshape(self.batch * self.seq_len, *x.shape[2:]).index_select(0, self.indices)
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        """(total, ...) -> (batch, seq, ...) with zeros at the padding."""
+        out = x.new_zeros(self.batch * self.seq_len, *x.shape[1:])
+        out = out.index_copy(0, self.indices, x)
+        return out.view(self.batch, self.seq_len, *x.shape[1:])
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention: q, k, v projections, scaled dot-product per head, output projection."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        hidden = config.hidden_size
+        self.q = nn.Linear(hidden, hidden)
+        self.k = nn.Linear(hidden, hidden)
+        self.v = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.dropout = config.attention_probs_dropout_prob
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., seq, hidden) -> (..., heads, seq, head_dim)"""
+        return x.unflatten(-1, (self.n_heads, self.head_dim)).transpose(-3, -2)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+               causal: bool = False, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scaled dot-product attention on (batch, heads, seq, head_dim) tensors.
+
+        `mask` is additive and broadcastable to (batch, heads, seq, seq). Returns the context and,
+        when `need_weights`, the attention probabilities (batch, heads, seq, seq).
+        """
+        p = self.dropout if self.training else 0.0
+        if causal:
+            n = q.shape[-2]
+            upper = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
+            causal_mask = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill(
+                upper, torch.finfo(q.dtype).min)
+            mask = causal_mask if mask is None else mask + causal_mask
+        if not need_weights:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)   # (batch, heads, seq, seq)
+        if mask is not None:
+            scores = scores + mask
+        probs = scores.softmax(dim=-1)
+        context = F.dropout(probs, p=p, training=self.training) @ v
+        return context, probs
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
+                output_attentions: bool = False, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        if packing is not None:
+            context = self._packed(q, k, v, packing, causal)
+            return self.out(context), None
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)   # (batch, heads, seq, d)
+        context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
+        context = context.transpose(1, 2).flatten(2)                               # (batch, seq, hidden)
+        return self.out(context), probs
+
+    def _packed(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packing: Packing,
+                causal: bool) -> torch.Tensor:
+        """Attention over packed (total, hidden) q/k/v, one SDPA call per length bucket."""
+        qkv = torch.stack((q, k, v))                                  # (3, total, hidden)
+        qkv = torch.cat((qkv, qkv.new_zeros(3, 1, qkv.shape[-1])), 1)  # row -1: zeros for padding
+        out = q.new_empty(q.shape)
+        for _, length, rows in packing.buckets:
+            n = rows.shape[0]
+            block = qkv[:, rows.flatten()].view(3, n, length, -1)    # (3, n, length, hidden)
+            bq, bk, bv = (self.split_heads(t) for t in block)        # (n, heads, length, d)
+            valid = rows >= 0
+            mask = None if bool(valid.all()) else additive_mask(valid, q.dtype)
+            context, _ = self.attend(bq, bk, bv, mask, causal)
+            context = context.transpose(1, 2).flatten(2).flatten(0, 1)  # (n * length, hidden)
+            keep = valid.flatten()
+            out = out.index_copy(0, rows.flatten()[keep], context[keep])
+        return out

@@ -1,0 +1,382 @@
+"""BERT (Devlin et al. 2019): the encoder and its heads: MLM, NSP, sequence and token classification.
+
+Every class keeps its `config`, reads and writes Hugging Face checkpoint directories
+(`from_pretrained` / `save_pretrained`, see hf.py), and returns a small output dataclass.
+Head models hold the encoder as `.bert`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertkit.errors import DataError
+from bertkit.io import PathLike
+from bertkit.model.attention import Packing, additive_mask
+from bertkit.model.config import BertConfig
+from bertkit.model.layers import Embeddings, EncoderLayer, activation, init_weights
+
+Tensor = torch.Tensor
+
+
+class _Output:
+    """Attribute access plus `out["loss"]`, like transformers' ModelOutput."""
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass
+class BertOutput(_Output):
+    last_hidden_state: Tensor                      # (batch, seq, hidden); zeros at padding when unpadded
+    pooler_output: Tensor | None = None            # (batch, hidden): tanh(W h_[CLS] + b)
+    hidden_states: tuple[Tensor, ...] | None = None  # embeddings output, then each layer's
+    attentions: tuple[Tensor, ...] | None = None     # per layer (batch, heads, seq, seq)
+
+
+@dataclass
+class MaskedLMOutput(_Output):
+    loss: Tensor | None = None
+    logits: Tensor | None = None                   # (n_masked, vocab) with labels, else (batch, seq, vocab)
+    masked_positions: Tensor | None = None         # (batch, seq) bool: where the logits' rows come from
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class PreTrainingOutput(_Output):
+    loss: Tensor | None = None                     # mlm_loss + nsp_loss
+    mlm_loss: Tensor | None = None
+    nsp_loss: Tensor | None = None
+    logits: Tensor | None = None                   # MLM logits, sparse as in MaskedLMOutput
+    nsp_logits: Tensor | None = None               # (batch, 2): 0 = B follows A, 1 = B is random
+    masked_positions: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class ClassifierOutput(_Output):
+    loss: Tensor | None = None
+    logits: Tensor | None = None                   # (batch, num_labels) or (batch, seq, num_labels)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+class BertPreTrainedModel(nn.Module):
+    """What every bertkit BERT class shares: config, initialisation, checkpoint I/O."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"expected a BertConfig, got {type(config).__name__}")
+        self.config = config
+
+    def init_weights(self) -> None:
+        """BERT's initialisation (normal(0, initializer_range)) for every submodule."""
+        std = self.config.initializer_range
+        self.apply(lambda m: init_weights(m, std))
+
+    @classmethod
+    def from_pretrained(cls, directory: PathLike, ignore_mismatched_sizes: bool = False, **overrides: Any):
+        """Load a bertkit or Hugging Face BERT directory; keyword arguments override config fields."""
+        from bertkit.model.hf import load_pretrained
+
+        return load_pretrained(cls, directory, ignore_mismatched_sizes=ignore_mismatched_sizes, **overrides)
+
+    def save_pretrained(self, directory: PathLike) -> None:
+        """Write config.json + model.safetensors that transformers' Auto* classes load."""
+        from bertkit.model.hf import save_pretrained
+
+        save_pretrained(self, directory)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.bert.embeddings.word
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class BertModel(BertPreTrainedModel):
+    """The encoder: embeddings, N encoder layers, and the [CLS] pooler.
+
+    A padded batch (attention_mask with zeros) runs unpadded: only real tokens go through the
+    layers (see attention.Packing). Set `unpad = False` to compute on padding as transformers does.
+    Attention weights or hidden states, when asked for, come from the padded path.
+    """
+
+    unpad: bool = True
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        pre = config.norm_position == "pre"
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre else None
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
+        self.init_weights()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word
+
+    def check_inputs(self, input_ids: Tensor | None, attention_mask: Tensor | None, token_type_ids: Tensor | None,
+                     position_ids: Tensor | None, inputs_embeds: Tensor | None) -> tuple[int, int]:
+        """Cheap checks at the model's door, so bad ids fail here and not deep inside torch."""
+        cfg = self.config
+        if (input_ids is None) == (inputs_embeds is None):
+            raise DataError("give exactly one of input_ids and inputs_embeds")
+        if input_ids is not None:
+            if input_ids.dim() != 2 or input_ids.is_floating_point():
+                raise DataError(f"input_ids must be integer ids of shape (batch, seq), got "
+                                f"{input_ids.dtype} of shape {tuple(input_ids.shape)}")
+            shape = tuple(input_ids.shape)
+            if input_ids.numel():
+                lo, hi = int(input_ids.min()), int(input_ids.max())
+                if lo < 0 or hi >= cfg.vocab_size:
+                    bad = hi if hi >= cfg.vocab_size else lo
+                    raise DataError(
+                        f"token id {bad} is out of range for this model's vocab_size {cfg.vocab_size} "
+                        f"(max id in the batch: {hi}); was the text encoded with another tokenizer?")
+        else:
+            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != cfg.hidden_size:
+                raise DataError(f"inputs_embeds must have shape (batch, seq, {cfg.hidden_size}), got "
+                                f"{tuple(inputs_embeds.shape)}")
+            shape = tuple(inputs_embeds.shape[:2])
+        if position_ids is None and shape[1] > cfg.max_position_embeddings:
+            raise DataError(
+                f"sequence length {shape[1]} exceeds max_position_embeddings {cfg.max_position_embeddings}; "
+                f"truncate (tokenizer: truncation=True, max_length={cfg.max_position_embeddings}) or split "
+                f"long texts into sliding windows (stride=...)")
+        for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids),
+                        ("position_ids", position_ids)):
+            if t is not None and tuple(t.shape) != shape:
+                raise DataError(f"{name} has shape {tuple(t.shape)} but the input ids have shape {shape}")
+        if position_ids is not None and position_ids.numel() and int(position_ids.max()) >= cfg.max_position_embeddings:
+            raise DataError(f"position id {int(position_ids.max())} exceeds max_position_embeddings "
+                            f"{cfg.max_position_embeddings}; truncate or use sliding windows")
+        if token_type_ids is not None and token_type_ids.numel():
+            hi = int(token_type_ids.max())
+            if hi >= max(cfg.type_vocab_size, 1) or int(token_type_ids.min()) < 0:
+                raise DataError(f"token_type_id {hi} is out of range for type_vocab_size {cfg.type_vocab_size}")
+        return shape
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BertOutput:
+        batch, seq = self.check_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        device = (input_ids if input_ids is not None else inputs_embeds).device
+        if attention_mask is not None and bool(attention_mask.bool().all()):
+            attention_mask = None                       # nothing to mask: let SDPA skip the mask
+        if position_ids is None:
+            position_ids = torch.arange(seq, device=device).expand(batch, seq)
+        if (attention_mask is not None and self.unpad and not output_attentions and not output_hidden_states):
+            packing = Packing.from_mask(attention_mask.cpu())
+            packing = _to_device(packing, device)
+            x = self.embeddings(
+                packing.pack(input_ids) if input_ids is not None else None,
+                packing.pack(token_type_ids) if token_type_ids is not None else None,
+                packing.pack(position_ids),
+                packing.pack(inputs_embeds) if inputs_embeds is not None else None,
+            )                                                           # (total, hidden)
+            for layer in self.layers:
+                x, _ = layer(x, packing=packing)
+            if self.final_norm is not None:
+                x = self.final_norm(x)
+            hidden = packing.unpack(x)                                  # (batch, seq, hidden)
+            return BertOutput(hidden, self._pool(hidden))
+        x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
+        all_hidden = [x] if output_hidden_states else None
+        all_attn = [] if output_attentions else None
+        for layer in self.layers:
+            x, probs = layer(x, mask, output_attentions=output_attentions)
+            if output_hidden_states:
+                all_hidden.append(x)
+            if output_attentions:
+                all_attn.append(probs)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+            if output_hidden_states:
+                all_hidden[-1] = x
+        return BertOutput(x, self._pool(x), tuple(all_hidden) if all_hidden is not None else None,
+                          tuple(all_attn) if all_attn is not None else None)
+
+    def _pool(self, hidden: Tensor) -> Tensor | None:
+        return None if self.pooler is None else torch.tanh(self.pooler(hidden[:, 0]))
+
+
+def _to_device(packing: Packing, device: torch.device) -> Packing:
+    if device.type == "cpu":
+        return packing
+    buckets = [(ids.to(device), n, rows.to(device)) for ids, n, rows in packing.buckets]
+    return dataclasses.replace(packing, indices=packing.indices.to(device), lengths=packing.lengths.to(device),
+                               buckets=buckets)
+
+
+class MaskedLMHead(nn.Module):
+    """transform (dense + GELU + LayerNorm), then the decoder tied to the word embeddings, plus a bias."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, h: Tensor, word_embeddings: Tensor) -> Tensor:
+        return F.linear(self.norm(self.act(self.transform(h))), word_embeddings, self.bias)
+
+
+def _mlm(model: nn.Module, hidden: Tensor, labels: Tensor | None) -> tuple[Tensor | None, Tensor, Tensor | None]:
+    """(loss, logits, masked_positions); with labels, logits only at the masked positions."""
+    weight = model.bert.embeddings.word.weight
+    if labels is None:
+        return None, model.mlm(hidden, weight), None
+    if tuple(labels.shape) != tuple(hidden.shape[:2]):
+        raise DataError(f"MLM labels have shape {tuple(labels.shape)}, expected {tuple(hidden.shape[:2])}")
+    masked = labels != -100
+    logits = model.mlm(hidden[masked], weight)                        # (n_masked, vocab)
+    if logits.shape[0] == 0:
+        return logits.sum() * 0.0, logits, masked                      # nothing masked: zero, not NaN
+    return F.cross_entropy(logits, labels[masked]), logits, masked
+
+
+class BertForMaskedLM(BertPreTrainedModel):
+    """BERT with the masked-language-model head (no pooler, as in transformers)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.mlm = MaskedLMHead(config)
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, labels: Tensor | None = None) -> MaskedLMOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions, output_hidden_states)
+        loss, logits, masked = _mlm(self, out.last_hidden_state, labels)
+        return MaskedLMOutput(loss, logits, masked, out.hidden_states, out.attentions)
+
+
+class BertForPreTraining(BertPreTrainedModel):
+    """BERT with both pretraining heads: MLM and next-sentence prediction (on the pooled [CLS])."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.mlm = MaskedLMHead(config)
+        self.nsp = nn.Linear(config.hidden_size, 2)
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, labels: Tensor | None = None,
+                next_sentence_label: Tensor | None = None) -> PreTrainingOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions, output_hidden_states)
+        mlm_loss, logits, masked = _mlm(self, out.last_hidden_state, labels)
+        nsp_logits = self.nsp(out.pooler_output)
+        nsp_loss = None
+        if next_sentence_label is not None:
+            nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.view(-1))
+        losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
+        loss = sum(losses[1:], losses[0]) if losses else None
+        return PreTrainingOutput(loss, mlm_loss, nsp_loss, logits, nsp_logits, masked,
+                                 out.hidden_states, out.attentions)
+
+
+def classification_loss(logits: Tensor, labels: Tensor, problem_type: str | None,
+                        weights: Tensor | None = None) -> Tensor:
+    """The loss of a sequence classifier; problem_type None is inferred as transformers does."""
+    num_labels = logits.shape[-1]
+    if problem_type is None:
+        if num_labels == 1:
+            problem_type = "regression"
+        elif not labels.is_floating_point():
+            problem_type = "single_label_classification"
+        else:
+            problem_type = "multi_label_classification"
+    if problem_type == "regression":
+        if num_labels == 1:
+            return F.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
+        return F.mse_loss(logits, labels.to(logits.dtype).view_as(logits))
+    if problem_type == "single_label_classification":
+        w = None if weights is None else weights.to(logits)
+        return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1).long(), weight=w)
+    if tuple(labels.shape) != tuple(logits.shape):
+        raise DataError(f"multi-label labels must have shape {tuple(logits.shape)} (one 0/1 column per "
+                        f"label), got {tuple(labels.shape)}")
+    w = None if weights is None else weights.to(logits)
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), weight=w)
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """Pooled [CLS] -> dropout -> linear: single-label, multi-label or (multi-output) regression.
+
+    `class_weights` (a tensor, num_labels) weighs the loss of each class; a `loss_weights` argument
+    to forward takes precedence for that call.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.class_weights: Tensor | None = None
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, labels: Tensor | None = None,
+                loss_weights: Tensor | None = None) -> ClassifierOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output))
+        loss = None
+        if labels is not None:
+            weights = loss_weights if loss_weights is not None else self.class_weights
+            loss = classification_loss(logits, labels, self.config.problem_type, weights)
+        return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class BertForTokenClassification(BertPreTrainedModel):
+    """Each token's hidden state -> dropout -> linear; labels -100 are ignored (sub-words, padding)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.class_weights: Tensor | None = None
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, labels: Tensor | None = None,
+                loss_weights: Tensor | None = None) -> ClassifierOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = None
+        if labels is not None:
+            weights = loss_weights if loss_weights is not None else self.class_weights
+            w = None if weights is None else weights.to(logits)
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=w,
+                                   ignore_index=-100)
+        return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)

@@ -1,0 +1,241 @@
+"""Hugging Face checkpoint interop: the one place where bertkit's parameter names meet transformers'.
+
+bertkit names read like the paper (`layers.3.attn.q`, `layers.3.ffn.up`); transformers names
+follow its module tree (`encoder.layer.3.attention.self.query`, `encoder.layer.3.intermediate.dense`).
+`RENAMES` maps one to the other, both ways. Loading accepts every common BERT layout: `bert.`
+prefixed or bare, `cls.predictions.*`, `cls.seq_relationship.*`, `classifier.*`, TF-era
+`gamma`/`beta` LayerNorm names, model.safetensors (also sharded) or pytorch_model.bin (read
+with `torch.load(weights_only=True)`, never unpickled).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bertkit.errors import BertkitError, CheckpointError
+from bertkit.io import PathLike, atomic_write_bytes, atomic_write_json
+from bertkit.model.config import BertConfig
+
+log = logging.getLogger(__name__)
+
+# (bertkit, transformers) name patterns; `{i}` is a layer number. Order matters only for readability.
+RENAMES: list[tuple[str, str]] = [
+    ("embeddings.word.", "embeddings.word_embeddings."),
+    ("embeddings.position.", "embeddings.position_embeddings."),
+    ("embeddings.segment.", "embeddings.token_type_embeddings."),
+    ("embeddings.norm.", "embeddings.LayerNorm."),
+    ("layers.{i}.attn.q.", "encoder.layer.{i}.attention.self.query."),
+    ("layers.{i}.attn.k.", "encoder.layer.{i}.attention.self.key."),
+    ("layers.{i}.attn.v.", "encoder.layer.{i}.attention.self.value."),
+    ("layers.{i}.attn.out.", "encoder.layer.{i}.attention.output.dense."),
+    ("layers.{i}.attn_norm.", "encoder.layer.{i}.attention.output.LayerNorm."),
+    ("layers.{i}.ffn.up.", "encoder.layer.{i}.intermediate.dense."),
+    ("layers.{i}.ffn.down.", "encoder.layer.{i}.output.dense."),
+    ("layers.{i}.ffn_norm.", "encoder.layer.{i}.output.LayerNorm."),
+    ("final_norm.", "encoder.final_norm."),           # pre-LN only; transformers has no such layer
+    ("pooler.", "pooler.dense."),
+    ("mlm.transform.", "cls.predictions.transform.dense."),
+    ("mlm.norm.", "cls.predictions.transform.LayerNorm."),
+    ("mlm.bias", "cls.predictions.bias"),
+    ("nsp.", "cls.seq_relationship."),
+    ("classifier.", "classifier."),
+]
+HEAD_PREFIXES = ("mlm.", "nsp.", "classifier.")      # bertkit names outside `.bert`
+HF_HEAD_PREFIXES = ("cls.", "classifier.")
+
+
+def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
+    pattern = "^" + re.escape(src).replace(r"\{i\}", r"(\d+)")
+    return re.compile(pattern), dst.replace("{i}", r"\1")
+
+
+_TO_HF = [_compile(a, b) for a, b in RENAMES]
+_FROM_HF = [_compile(b, a) for a, b in RENAMES]
+
+
+def _rename(name: str, rules: list[tuple[re.Pattern, str]]) -> str | None:
+    for pattern, repl in rules:
+        if pattern.match(name):
+            return pattern.sub(repl, name, count=1)
+    return None
+
+
+def to_hf_name(name: str) -> str:
+    """bertkit state-dict name -> transformers name (`bert.` prefix kept as is)."""
+    prefix, rest = ("bert.", name[5:]) if name.startswith("bert.") else ("", name)
+    hf = _rename(rest, _TO_HF)
+    if hf is None:
+        raise KeyError(f"no transformers name for {name!r}")
+    return prefix + hf
+
+
+def from_hf_name(name: str) -> str | None:
+    """transformers name -> bertkit name, or None if it is not a BERT weight we know."""
+    prefix, rest = ("bert.", name[5:]) if name.startswith("bert.") else ("", name)
+    rest = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", rest)
+    rest = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", rest)
+    ours = _rename(rest, _FROM_HF)
+    return None if ours is None else prefix + ours
+
+
+def read_state_dict(directory: PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint directory: model.safetensors (or its shards) or pytorch_model.bin."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    single = directory / "model.safetensors"
+    index = directory / "model.safetensors.index.json"
+    binary = directory / "pytorch_model.bin"
+    try:
+        if single.is_file():
+            return load_file(single)
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text("utf-8"))["weight_map"].values()))
+            state: dict[str, torch.Tensor] = {}
+            for shard in shards:
+                state.update(load_file(directory / shard))
+            return state
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{directory}: cannot read the safetensors checkpoint: {e}") from None
+    if binary.is_file():
+        try:
+            state = torch.load(binary, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise CheckpointError(
+                f"{binary}: torch.load(weights_only=True) refused this pickle ({str(e).splitlines()[0]}). "
+                f"bertkit never unpickles arbitrary objects; if you trust the file, convert it to "
+                f"model.safetensors with transformers (save_pretrained(safe_serialization=True))."
+            ) from None
+        except Exception as e:  # noqa: BLE001 - a corrupt zip, truncated file...
+            raise CheckpointError(f"{binary}: cannot read the checkpoint: {e}") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{binary}: expected a dict of tensors, got {type(state).__name__}")
+        return state
+    raise CheckpointError(f"{directory}: no model.safetensors or pytorch_model.bin found")
+
+
+def convert_hf_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                          ) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Rename a transformers state dict to bertkit names for a model with `expected` keys.
+
+    Adds or strips the `bert.` prefix as the target needs. Returns (converted, unused source keys).
+    """
+    wants_prefix = any(k.startswith("bert.") for k in expected)
+    out: dict[str, torch.Tensor] = {}
+    unused: list[str] = []
+    for name, tensor in state.items():
+        hf = name
+        if wants_prefix and not hf.startswith(("bert.", *HF_HEAD_PREFIXES)):
+            hf = "bert." + hf
+        elif not wants_prefix and hf.startswith("bert."):
+            hf = hf[5:]
+        ours = from_hf_name(hf)
+        if ours is None or ours not in expected:
+            unused.append(name)
+        else:
+            out[ours] = tensor
+    return out, unused
+
+
+def _is_ignorable(name: str) -> bool:
+    """Keys transformers writes that bertkit derives instead: buffers and the tied decoder."""
+    return name.endswith(("position_ids", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"))
+
+
+def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: bool = False, **overrides: Any):
+    """Build `cls` from a bertkit or Hugging Face BERT directory (see module docstring)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: not a directory")
+    try:
+        config = BertConfig.from_pretrained(directory)
+        if overrides:
+            config = BertConfig.from_dict({**config.to_dict(), **overrides})
+    except BertkitError as e:
+        raise CheckpointError(str(e)) from None
+    state = read_state_dict(directory)
+    model = cls(config)
+    expected = model.state_dict()
+    converted, unused = convert_hf_state_dict(state, expected)
+    if not converted:
+        sample = ", ".join(list(state)[:3])
+        raise CheckpointError(f"{directory}: none of its {len(state)} tensors is a BERT weight (e.g. {sample}); "
+                              f"is it a checkpoint of another architecture?")
+    if config.position_embedding_type == "sinusoidal":
+        unused = [k for k in unused if "position_embeddings" not in k]   # the fixed table, exported for HF
+    mismatched = []
+    for name, tensor in list(converted.items()):
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            if not ignore_mismatched_sizes:
+                raise CheckpointError(
+                    f"{directory}: {to_hf_name(name)} has shape {tuple(tensor.shape)} in the checkpoint but "
+                    f"{tuple(expected[name].shape)} in the model ({config.num_hidden_layers} layers, hidden "
+                    f"{config.hidden_size}, vocab {config.vocab_size}, {config.num_labels} labels)")
+            mismatched.append(f"{to_hf_name(name)} {tuple(tensor.shape)} -> {tuple(expected[name].shape)}")
+            del converted[name]
+    missing = [k for k in expected if k not in converted]
+    model.load_state_dict({**expected, **converted})
+    _check_tied_decoder(state, model)
+    unexpected = [k for k in unused if not _is_ignorable(k)]
+    heads = [k for k in unexpected if k.startswith(HF_HEAD_PREFIXES) or k.startswith(("pooler.", "bert.pooler."))]
+    others = [k for k in unexpected if k not in heads]
+    if missing:
+        warnings.warn(f"{cls.__name__}: weights newly initialised (not in {directory}), train before use: "
+                      f"{', '.join(to_hf_name(k) for k in missing)}", stacklevel=3)
+    if mismatched:
+        warnings.warn(f"{cls.__name__}: re-initialised because of a shape mismatch: {'; '.join(mismatched)}",
+                      stacklevel=3)
+    if others:
+        warnings.warn(f"{cls.__name__}: checkpoint weights not used: {', '.join(others)}", stacklevel=3)
+    if heads:
+        log.info("%s: checkpoint head weights not used: %s", cls.__name__, ", ".join(heads))
+    model.load_report = {"missing": [to_hf_name(k) for k in missing], "unexpected": unexpected,
+                         "mismatched": mismatched}
+    return model
+
+
+def _check_tied_decoder(state: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
+    decoder = state.get("cls.predictions.decoder.weight")
+    if decoder is None or not hasattr(model, "mlm"):
+        return
+    word = model.bert.embeddings.word.weight
+    if decoder.shape == word.shape and not torch.equal(decoder.to(word.dtype), word.detach()):
+        warnings.warn("the checkpoint's MLM decoder is not tied to its word embeddings; bertkit ties them "
+                      "(the word embeddings are used)", stacklevel=4)
+
+
+def export_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights under transformers' names, ready for safetensors (no shared storage)."""
+    out = {to_hf_name(k): v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    if hasattr(model, "mlm"):
+        word = model.bert.embeddings.word.weight.detach()
+        out["cls.predictions.decoder.weight"] = word.clone().contiguous()
+        out["cls.predictions.decoder.bias"] = model.mlm.bias.detach().clone()
+    embeddings = model.embeddings if hasattr(model, "embeddings") else model.bert.embeddings
+    if embeddings.position is None:   # sinusoidal: export the fixed table so transformers runs the same model
+        prefix = "" if hasattr(model, "embeddings") else "bert."
+        out[prefix + "embeddings.position_embeddings.weight"] = embeddings.sinusoidal.clone()
+    return out
+
+
+def save_pretrained(model: torch.nn.Module, directory: PathLike) -> None:
+    """Write config.json and model.safetensors, each atomically; other files in `directory` are kept."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = model.config.to_dict()
+    config["architectures"] = [type(model).__name__]
+    config["tie_word_embeddings"] = True
+    tensors = {k: v.cpu() for k, v in export_state_dict(model).items()}
+    atomic_write_bytes(directory / "model.safetensors", save(tensors, metadata={"format": "pt"}))
+    atomic_write_json(directory / "config.json", config)
