@@ -129,7 +129,8 @@ class MultiHeadAttention(nn.Module):
         return context, probs
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
-                output_attentions: bool = False, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                output_attentions: bool = False, causal: bool = False,
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
         q, k, v = self.q(x), self.k(x), self.v(x)
         if packing is not None:

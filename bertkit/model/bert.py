@@ -127,8 +127,9 @@ class BertModel(BertPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word
 
-    def check_inputs(self, input_ids: Tensor | None, attention_mask: Tensor | None, token_type_ids: Tensor | None,
-                     position_ids: Tensor | None, inputs_embeds: Tensor | None) -> tuple[int, int]:
+    def check_inputs(self, input_ids: Tensor | None, attention_mask: Tensor | None,
+                     token_type_ids: Tensor | None, position_ids: Tensor | None,
+                     inputs_embeds: Tensor | None) -> tuple[int, int]:
         """Cheap checks at the model's door, so bad ids fail here and not deep inside torch."""
         cfg = self.config
         if (input_ids is None) == (inputs_embeds is None):
@@ -159,13 +160,15 @@ class BertModel(BertPreTrainedModel):
                         ("position_ids", position_ids)):
             if t is not None and tuple(t.shape) != shape:
                 raise DataError(f"{name} has shape {tuple(t.shape)} but the input ids have shape {shape}")
-        if position_ids is not None and position_ids.numel() and int(position_ids.max()) >= cfg.max_position_embeddings:
-            raise DataError(f"position id {int(position_ids.max())} exceeds max_position_embeddings "
+        top = int(position_ids.max()) if position_ids is not None and position_ids.numel() else 0
+        if top >= cfg.max_position_embeddings:
+            raise DataError(f"position id {top} exceeds max_position_embeddings "
                             f"{cfg.max_position_embeddings}; truncate or use sliding windows")
         if token_type_ids is not None and token_type_ids.numel():
             hi = int(token_type_ids.max())
             if hi >= max(cfg.type_vocab_size, 1) or int(token_type_ids.min()) < 0:
-                raise DataError(f"token_type_id {hi} is out of range for type_vocab_size {cfg.type_vocab_size}")
+                raise DataError(f"token_type_id {hi} is out of range for type_vocab_size "
+                                f"{cfg.type_vocab_size}")
         return shape
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -218,8 +221,8 @@ def _to_device(packing: Packing, device: torch.device) -> Packing:
     if device.type == "cpu":
         return packing
     buckets = [(ids.to(device), n, rows.to(device)) for ids, n, rows in packing.buckets]
-    return dataclasses.replace(packing, indices=packing.indices.to(device), lengths=packing.lengths.to(device),
-                               buckets=buckets)
+    return dataclasses.replace(packing, indices=packing.indices.to(device),
+                               lengths=packing.lengths.to(device), buckets=buckets)
 
 
 class MaskedLMHead(nn.Module):
@@ -236,7 +239,8 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.norm(self.act(self.transform(h))), word_embeddings, self.bias)
 
 
-def _mlm(model: nn.Module, hidden: Tensor, labels: Tensor | None) -> tuple[Tensor | None, Tensor, Tensor | None]:
+def _mlm(model: nn.Module, hidden: Tensor, labels: Tensor | None,
+         ) -> tuple[Tensor | None, Tensor, Tensor | None]:
     """(loss, logits, masked_positions); with labels, logits only at the masked positions."""
     weight = model.bert.embeddings.word.weight
     if labels is None:

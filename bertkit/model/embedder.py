@@ -91,7 +91,8 @@ class Embedder:
             vec = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
         return F.normalize(vec, p=2, dim=1) if self.normalize else vec
 
-    def similarity(self, a: list[str] | torch.Tensor, b: list[str] | torch.Tensor | None = None) -> torch.Tensor:
+    def similarity(self, a: list[str] | torch.Tensor,
+                   b: list[str] | torch.Tensor | None = None) -> torch.Tensor:
         """Cosine similarity matrix (len(a), len(b)) between texts or embeddings; b defaults to a."""
         ea = self.encode(a) if not isinstance(a, torch.Tensor) else a
         eb = ea if b is None else (self.encode(b) if not isinstance(b, torch.Tensor) else b)

@@ -168,8 +168,8 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
     converted, unused = convert_hf_state_dict(state, expected)
     if not converted:
         sample = ", ".join(list(state)[:3])
-        raise CheckpointError(f"{directory}: none of its {len(state)} tensors is a BERT weight (e.g. {sample}); "
-                              f"is it a checkpoint of another architecture?")
+        raise CheckpointError(f"{directory}: none of its {len(state)} tensors is a BERT weight "
+                              f"(e.g. {sample}); is it a checkpoint of another architecture?")
     if config.position_embedding_type == "sinusoidal":
         unused = [k for k in unused if "position_embeddings" not in k]   # the fixed table, exported for HF
     mismatched = []
@@ -186,7 +186,7 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
     model.load_state_dict({**expected, **converted})
     _check_tied_decoder(state, model)
     unexpected = [k for k in unused if not _is_ignorable(k)]
-    heads = [k for k in unexpected if k.startswith(HF_HEAD_PREFIXES) or k.startswith(("pooler.", "bert.pooler."))]
+    heads = [k for k in unexpected if k.startswith((*HF_HEAD_PREFIXES, "pooler.", "bert.pooler."))]
     others = [k for k in unexpected if k not in heads]
     if missing:
         warnings.warn(f"{cls.__name__}: weights newly initialised (not in {directory}), train before use: "

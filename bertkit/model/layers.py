@@ -46,7 +46,8 @@ class Embeddings(nn.Module):
             self.register_buffer("sinusoidal", table, persistent=False)
         else:
             self.position = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size) if config.type_vocab_size else None
+        types = config.type_vocab_size
+        self.segment = nn.Embedding(types, config.hidden_size) if types else None
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -55,7 +56,8 @@ class Embeddings(nn.Module):
         return self.sinusoidal if self.position is None else self.position.weight
 
     def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+                position_ids: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Any leading shape: (batch, seq) ids -> (batch, seq, hidden); packed (total,) ids work too."""
         x = self.word(input_ids) if inputs_embeds is None else inputs_embeds
         shape = x.shape[:-1]
@@ -96,7 +98,8 @@ class EncoderLayer(nn.Module):
         self.pre_norm = config.norm_position == "pre"
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
-                output_attentions: bool = False, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                output_attentions: bool = False, causal: bool = False,
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pre_norm:
             a, probs = self.attn(self.attn_norm(x), mask, packing, output_attentions, causal)
             x = x + self.dropout(a)
