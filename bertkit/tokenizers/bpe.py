@@ -1,0 +1,212 @@
+"""Byte-pair encoding (Sennrich et al., 2016): repeatedly merge the most frequent adjacent pair.
+
+Training works on a table of distinct words with their counts, each word a list of integer symbol
+ids. Three structures make it fast enough for tens of MB of text:
+- `pair_counts[(a, b)]`: how often the pair occurs, weighted by word counts, kept incrementally;
+- `where[(a, b)]`: the words that contain the pair, so a merge only touches those words;
+- a max-heap of (count, pair) with lazy invalidation: when a popped entry's count is stale, the
+  pair is pushed back with its current count instead of re-sorting anything.
+
+The classic BPE here has no continuation prefix ("au", not "##au"); word boundaries come from the
+BERT pre-tokenizer. Byte-level BPE (bytelevel.py) uses the same learner on byte symbols.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bertkit.errors import DataError
+
+
+def alphabet_of(word_counts: Mapping[str, int], limit_alphabet: int | None = None,
+                initial: Sequence[str] = ()) -> list[str]:
+    """The characters of the corpus, the `limit_alphabet` most frequent ones if given, sorted."""
+    chars: Counter[str] = Counter()
+    for word, count in word_counts.items():
+        for ch in word:
+            chars[ch] += count
+    keep = [ch for ch, _ in sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if limit_alphabet is not None:
+        keep = keep[:limit_alphabet]
+    return sorted(set(keep) | set(initial))
+
+
+def check_room(vocab_size: int, n_specials: int, n_alphabet: int) -> None:
+    from bertkit.errors import ConfigError
+
+    minimum = n_specials + n_alphabet
+    if vocab_size < minimum:
+        raise ConfigError(
+            f"vocab_size={vocab_size} is too small: the {n_specials} special tokens and the "
+            f"{n_alphabet}-character alphabet need at least {minimum} (or set limit_alphabet)"
+        )
+
+
+def corpus_exhausted(vocab_size: int, reached: int, min_frequency: int) -> DataError:
+    return DataError(
+        f"the corpus supports only {reached} tokens at min_frequency={min_frequency}, fewer than "
+        f"vocab_size={vocab_size}: use a smaller vocab_size, a lower min_frequency or more text"
+    )
+
+
+def _merge_word(symbols: list[int], a: int, b: int, ab: int) -> list[int] | None:
+    """Replace each non-overlapping (a, b) left to right by ab; None if the pair is absent."""
+    out: list[int] = []
+    i, n, found = 0, len(symbols), False
+    while i < n:
+        if i + 1 < n and symbols[i] == a and symbols[i + 1] == b:
+            out.append(ab)
+            i += 2
+            found = True
+        else:
+            out.append(symbols[i])
+            i += 1
+    return out if found else None
+
+
+def learn_merges(
+    words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
+    n_merges_target: int, *, min_frequency: int = 2, join=lambda a, b: a + b,
+    verbose: bool = False, show_progress: bool = False,
+) -> list[tuple[str, str]]:
+    """Learn merges until `tokens` has grown by `n_merges_target` new entries (mutates the table).
+
+    `join(left, right)` builds the merged token string (WordPiece-style prefixes use it).
+    Returns the merges in order; stops early only when no pair reaches `min_frequency`.
+    """
+    from tqdm.auto import tqdm
+
+    pair_counts: dict[tuple[int, int], int] = defaultdict(int)
+    where: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for wi, (syms, c) in enumerate(zip(words, counts)):
+        for pair in zip(syms, syms[1:]):
+            pair_counts[pair] += c
+            where[pair].add(wi)
+    heap = [(-c, pair) for pair, c in pair_counts.items()]
+    heapq.heapify(heap)
+
+    merges: list[tuple[str, str]] = []
+    added = 0
+    bar = tqdm(total=n_merges_target, desc="bpe merges", unit="tok", disable=not show_progress)
+    while added < n_merges_target and heap:
+        neg, pair = heapq.heappop(heap)
+        current = pair_counts.get(pair, 0)
+        if current != -neg:  # stale entry: re-push with the current count (lazy invalidation)
+            if current > 0:
+                heapq.heappush(heap, (-current, pair))
+            continue
+        if current < min_frequency:
+            break
+        a, b = pair
+        merged = join(tokens[a], tokens[b])
+        merges.append((tokens[a], tokens[b]))
+        if merged in token_ids:
+            ab = token_ids[merged]
+        else:
+            ab = token_ids[merged] = len(tokens)
+            tokens.append(merged)
+            added += 1
+            bar.update(1)
+        if verbose:
+            print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} (count {current})")
+        touched: set[tuple[int, int]] = set()
+        for wi in where.pop(pair):
+            syms = words[wi]
+            new = _merge_word(syms, a, b, ab)
+            if new is None:
+                continue
+            c = counts[wi]
+            for p in zip(syms, syms[1:]):
+                pair_counts[p] -= c
+            for p in zip(new, new[1:]):
+                pair_counts[p] += c
+                if p[0] == ab or p[1] == ab:
+                    where[p].add(wi)
+                    touched.add(p)
+            words[wi] = new
+        del pair_counts[pair]
+        for p in touched:
+            heapq.heappush(heap, (-pair_counts[p], p))
+    bar.close()
+    return merges
+
+
+@dataclass
+class BPEModel:
+    """A trained BPE model: vocabulary (token -> id) and merges in the order they were learned."""
+
+    vocab: dict[str, int]
+    merges: list[tuple[str, str]]
+    unk_token: str | None = "[UNK]"
+    ranks: dict[tuple[str, str], int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ranks = {pair: i for i, pair in enumerate(self.merges)}
+
+    def tokenize(self, word: str) -> list[str]:
+        """Segment one pre-tokenized word: start from characters, apply the earliest-learned merge
+        present (leftmost first) until none applies. Characters outside the vocabulary become
+        `unk_token` (or are dropped when there is none)."""
+        parts = list(word)
+        while len(parts) > 1:
+            best = min(
+                ((self.ranks.get(pair, len(self.ranks)), i) for i, pair in enumerate(zip(parts, parts[1:]))),
+            )
+            rank, i = best
+            if rank == len(self.ranks):
+                break
+            parts[i:i + 2] = [parts[i] + parts[i + 1]]
+        out = []
+        for p in parts:
+            if p in self.vocab:
+                out.append(p)
+            elif self.unk_token is not None:
+                out.append(self.unk_token)
+        return out
+
+    def to_runtime(self):
+        """The equivalent `tokenizers.models.BPE`."""
+        from tokenizers import models
+
+        return models.BPE(vocab=dict(self.vocab), merges=list(self.merges), unk_token=self.unk_token)
+
+
+def build_table(word_counts: Mapping[str, int], token_ids: Mapping[str, int],
+                symbols_of=list) -> tuple[list[list[int]], list[int]]:
+    """Words as lists of symbol ids and their counts; symbols outside the vocabulary (characters
+    cut by `limit_alphabet`) are dropped, as they will be unknown at encoding time anyway."""
+    words, counts = [], []
+    for word, count in word_counts.items():
+        syms = [token_ids[s] for s in symbols_of(word) if s in token_ids]
+        if syms:
+            words.append(syms)
+            counts.append(count)
+    return words, counts
+
+
+def train_bpe(
+    word_counts: Mapping[str, int], *, vocab_size: int, special_tokens: Sequence[str],
+    unk_token: str | None = "[UNK]", min_frequency: int = 2, limit_alphabet: int | None = None,
+    initial_alphabet: Sequence[str] = (), verbose: bool = False, show_progress: bool = False,
+) -> BPEModel:
+    """Learn a BPE vocabulary of exactly `vocab_size` tokens (specials first, then the alphabet,
+    then one token per merge) from word counts."""
+    alphabet = alphabet_of(word_counts, limit_alphabet, initial_alphabet)
+    tokens = list(special_tokens)
+    token_ids = {t: i for i, t in enumerate(tokens)}
+    for ch in alphabet:
+        if ch not in token_ids:
+            token_ids[ch] = len(tokens)
+            tokens.append(ch)
+    check_room(vocab_size, len(special_tokens), len(tokens) - len(special_tokens))
+    words, counts = build_table(word_counts, token_ids)
+    if verbose:
+        print(f"alphabet ({len(alphabet)}): {' '.join(alphabet)}")
+    merges = learn_merges(words, counts, tokens, token_ids, vocab_size - len(tokens),
+                          min_frequency=min_frequency, verbose=verbose, show_progress=show_progress)
+    if len(tokens) < vocab_size:
+        raise corpus_exhausted(vocab_size, len(tokens), min_frequency)
+    return BPEModel(vocab=token_ids, merges=merges, unk_token=unk_token)

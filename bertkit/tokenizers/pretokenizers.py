@@ -1,0 +1,129 @@
+"""Pre-tokenization: splitting normalized text into the "words" a subword model then segments.
+
+Three schemes, each as a readable pure-Python function and its `tokenizers` runtime twin:
+- `bert_split`: whitespace, with every punctuation character its own word (BERT, WordPiece, BPE);
+- `metaspace_split`: spaces become "▁", each word starts with one (SentencePiece, Unigram);
+- `byte_level_split`: GPT-2's regex, then every UTF-8 byte mapped to a printable character.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+from bertkit.tokenizers.normalizers import WHITESPACE
+
+METASPACE = "▁"
+# GPT-2's pre-tokenization regex: contractions, letters, numbers, other symbols, whitespace.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def is_punctuation(ch: str) -> bool:
+    """BERT's punctuation: all ASCII non-alphanumeric printables plus Unicode category P*."""
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def bert_split(text: str) -> list[str]:
+    """Split on whitespace and isolate each punctuation character (BertPreTokenizer)."""
+    words: list[str] = []
+    current: list[str] = []
+    for ch in text:
+        if ch in WHITESPACE or is_punctuation(ch):
+            if current:
+                words.append("".join(current))
+                current = []
+            if ch not in WHITESPACE:
+                words.append(ch)
+        else:
+            current.append(ch)
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def metaspace_split(text: str) -> list[str]:
+    """Replace " " by "▁", prepend one, and start a new word at every "▁" (Metaspace)."""
+    if not text:
+        return []
+    text = text.replace(" ", METASPACE)
+    if not text.startswith(METASPACE):
+        text = METASPACE + text
+    words: list[str] = []
+    current = ""
+    for ch in text:
+        if ch == METASPACE and current:
+            words.append(current)
+            current = ""
+        current += ch
+    words.append(current)
+    return words
+
+
+@lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's map from the 256 byte values to printable characters (so byte strings are text).
+
+    Printable Latin-1 bytes map to themselves; the rest (control bytes, space...) are shifted to
+    256 + n, which is why a leading space shows up as "Ġ" (U+0120).
+    """
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    keep += list(range(ord("®"), ord("ÿ") + 1))
+    mapping = {b: chr(b) for b in keep}
+    n = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + n)
+            n += 1
+    return mapping
+
+
+@lru_cache(maxsize=1)
+def _gpt2_regex():
+    import regex
+
+    return regex.compile(GPT2_PATTERN)
+
+
+def byte_level_split(text: str) -> list[str]:
+    """GPT-2 pre-tokenization: regex pieces, each as its UTF-8 bytes in printable form."""
+    table = bytes_to_unicode()
+    return ["".join(table[b] for b in piece.encode("utf-8")) for piece in _gpt2_regex().findall(text)]
+
+
+def byte_level_decode(tokens: list[str]) -> str:
+    """Inverse of the byte map: concatenate tokens, map characters back to bytes, decode UTF-8."""
+    inverse = {c: b for b, c in bytes_to_unicode().items()}
+    return bytes(inverse[c] for c in "".join(tokens)).decode("utf-8", errors="replace")
+
+
+SCHEMES = ("bert", "metaspace", "byte_level")
+
+
+def split(text: str, scheme: str) -> list[str]:
+    """Pre-tokenize with the named scheme (pure Python)."""
+    return {"bert": bert_split, "metaspace": metaspace_split, "byte_level": byte_level_split}[scheme](text)
+
+
+def runtime_pre_tokenizer(scheme: str):
+    """The `tokenizers` pre-tokenizer equal to `split(text, scheme)`."""
+    from tokenizers import pre_tokenizers
+
+    if scheme == "bert":
+        return pre_tokenizers.BertPreTokenizer()
+    if scheme == "metaspace":
+        return pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
+    if scheme == "byte_level":
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    raise ValueError(f"unknown pre-tokenization scheme {scheme!r}; choose from {SCHEMES}")
+
+
+def scheme_of(runtime_pre_tokenizer) -> str:
+    """Which scheme a runtime pre-tokenizer implements (for the reference encoder)."""
+    name = type(runtime_pre_tokenizer).__name__
+    mapping = {"BertPreTokenizer": "bert", "Metaspace": "metaspace", "ByteLevel": "byte_level"}
+    if name not in mapping:
+        raise ValueError(f"no pure-Python reference for pre-tokenizer {name}")
+    return mapping[name]
