@@ -146,8 +146,10 @@ def base_model(model: Any) -> Any:
 
 def encoder_layers(model: Any) -> list[Any]:
     """The transformer blocks of the encoder, in order."""
-    enc = base_model(model).encoder
-    layers = getattr(enc, "layer", None) or getattr(enc, "layers", None)
+    base = base_model(model)
+    layers = getattr(base, "layers", None)                              # bertkit
+    if layers is None and hasattr(base, "encoder"):
+        layers = base.encoder.layer                                     # transformers
     if layers is None:
         raise CheckpointError(f"{type(model).__name__}: cannot find the encoder's layers")
     return list(layers)
@@ -167,8 +169,7 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
     The head class comes from config.json's `architectures` unless `head` names one
     ("BertForSequenceClassification", ...); a directory without such a head gives a BertModel.
     """
-    import bertkit.model as bm
-    from bertkit.tokenizers import Tokenizer
+    import bertkit.model.bert as bm
 
     model_dir = Path(model_dir)
     cfg_path = model_dir / "config.json"
@@ -185,7 +186,21 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
         raise ConfigError(f"unknown model class {head!r}; choose one of {choices}")
     model = getattr(bm, head).from_pretrained(model_dir)
     model.eval()
-    return model, Tokenizer.from_pretrained(model_dir)
+    return model, load_tokenizer(model_dir)
+
+
+def load_tokenizer(model_dir: str | Path) -> Any:
+    """bertkit's Tokenizer for `model_dir` (tokenizer.json or vocab.txt)."""
+    try:
+        from bertkit.tokenizers import Tokenizer
+    except ImportError:                       # bertkit.tokenizers not built yet: read tokenizer.json
+        from tokenizers import Tokenizer as HFTokenizer
+
+        path = Path(model_dir) / "tokenizer.json"
+        if not path.is_file():
+            raise CheckpointError(f"{model_dir}: no tokenizer.json") from None
+        return HFTokenizer.from_file(str(path))
+    return Tokenizer.from_pretrained(model_dir)
 
 
 def require_head(model: Any, kind: str) -> None:
