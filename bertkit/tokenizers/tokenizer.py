@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,18 +49,45 @@ class Encoding:
         return len(self.ids)
 
     @classmethod
-    def from_runtime(cls, enc: tokenizers.Encoding) -> Encoding:
+    def from_runtime(cls, enc: tokenizers.Encoding, text: str, pair: str | None = None) -> Encoding:
         return cls(
             ids=enc.ids,
             tokens=enc.tokens,
             type_ids=enc.type_ids,
             attention_mask=enc.attention_mask,
-            offsets=enc.offsets,
+            offsets=include_marks(enc.offsets, enc.sequence_ids, text, pair),
             special_tokens_mask=enc.special_tokens_mask,
             word_ids=enc.word_ids,
             sequence_ids=enc.sequence_ids,
-            overflowing=[cls.from_runtime(o) for o in enc.overflowing],
+            overflowing=[cls.from_runtime(o, text, pair) for o in enc.overflowing],
         )
+
+
+def include_marks(offsets: list[tuple[int, int]], sequence_ids: list[int | None], text: str,
+                  pair: str | None = None) -> list[tuple[int, int]]:
+    """Extend each token's span over combining marks that follow it in the original text.
+
+    The runtime drops a combining mark that ends a word from every span (NFD "Você" gives "ce"
+    for the last token, not "cê"), so slicing the original would lose the accent. Spans stay
+    disjoint: a span only grows over marks that no other token covers.
+    """
+    if text.isascii() and (pair is None or pair.isascii()):
+        return offsets
+    out = list(offsets)
+    for i, (start, end) in enumerate(out):
+        seq = sequence_ids[i]
+        if seq is None or end <= start:
+            continue
+        src = text if seq == 0 else pair
+        stop = len(src)
+        if i + 1 < len(out) and sequence_ids[i + 1] == seq and out[i + 1][0] >= end:
+            stop = min(stop, out[i + 1][0])
+        new_end = end
+        while new_end < stop and unicodedata.category(src[new_end]).startswith("M"):
+            new_end += 1
+        if new_end != end:
+            out[i] = (start, new_end)
+    return out
 
 
 def bert_template(cls_token: str, cls_id: int, sep_token: str, sep_id: int) -> Any:
@@ -120,7 +148,8 @@ class Tokenizer:
     @classmethod
     def train(cls, source: Source | None = None, algorithm: str = "wordpiece", vocab_size: int = 8000, *,
               texts: Iterable[str] | None = None, special_tokens: Mapping[str, str] | None = None,
-              lowercase: bool = True, strip_accents: bool = False, unicode_form: str | None = "NFC",
+              lowercase: bool | None = None, strip_accents: bool | None = None,
+              unicode_form: str | None = "NFC",
               min_frequency: int = 2, limit_alphabet: int | None = None, max_input_chars_per_word: int = 100,
               encoding_errors: str = "strict", show_progress: bool = True, verbose: bool = False,
               model_max_length: int = 512) -> Tokenizer:
@@ -129,9 +158,11 @@ class Tokenizer:
         `source` is a path, a list of paths, or an iterator of strings (a list of strings is read as
         file names; pass strings in memory as `texts=`). Special tokens default to BERT's layout,
         RoBERTa's for `byte_bpe`; give `{"pad": ..., "unk": ..., ...}` to rename or reorder them.
+        Normalization defaults to lowercasing that keeps accents, and to none at all for
+        `byte_bpe` (exact round trip); `lowercase` / `strip_accents` override either.
         """
         from bertkit.tokenizers.normalizers import NormalizerOptions
-        from bertkit.tokenizers.trainers import ALGORITHMS, train_runtime
+        from bertkit.tokenizers.trainers import ALGORITHMS, DEFAULT_NORMALIZER, train_runtime
 
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
@@ -141,12 +172,16 @@ class Tokenizer:
         if missing:
             raise ConfigError(f"special_tokens must name the {', '.join(missing)} token(s); "
                               f"got {special_tokens}")
+        if lowercase is None and strip_accents is None and unicode_form == "NFC":
+            normalizer = DEFAULT_NORMALIZER
+        else:
+            normalizer = NormalizerOptions(lowercase=True if lowercase is None else lowercase,
+                                           strip_accents=bool(strip_accents), unicode_form=unicode_form)
         lines, total_bytes = _corpus(source, texts, encoding_errors)
         runtime = train_runtime(
             lines, algorithm=algorithm, vocab_size=vocab_size, special_tokens=tuple(special_tokens.values()),
             unk_token=special_tokens["unk"], min_frequency=min_frequency, limit_alphabet=limit_alphabet,
-            normalizer=NormalizerOptions(lowercase=lowercase, strip_accents=strip_accents,
-                                         unicode_form=unicode_form),
+            normalizer=normalizer,
             max_input_chars_per_word=max_input_chars_per_word, show_progress=show_progress,
             verbose=verbose, total_bytes=total_bytes,
         )
@@ -277,7 +312,7 @@ class Tokenizer:
         """
         self._configure(max_length, truncation, padding, stride, pad_to_multiple_of)
         enc = Encoding.from_runtime(self._run(self.runtime.encode, text, pair,
-                                              add_special_tokens=add_special_tokens))
+                                              add_special_tokens=add_special_tokens), text, pair)
         if not return_overflowing:
             enc.overflowing = []
         return enc
@@ -305,7 +340,7 @@ class Tokenizer:
         self._configure(max_length, truncation, padding, stride, pad_to_multiple_of)
         batch_fn = self.runtime.encode_batch if return_offsets else self.runtime.encode_batch_fast
         encodings = self._run(batch_fn, inputs, add_special_tokens=add_special_tokens)
-        sample_map = None
+        sample_map = list(range(len(encodings)))
         if return_overflowing:
             flat, sample_map = [], []
             for i, enc in enumerate(encodings):
@@ -321,8 +356,11 @@ class Tokenizer:
         if return_special_tokens_mask:
             out["special_tokens_mask"] = [e.special_tokens_mask for e in encodings]
         if return_offsets:
-            out["offset_mapping"] = [e.offsets for e in encodings]
-        if sample_map is not None:
+            out["offset_mapping"] = [
+                include_marks(e.offsets, e.sequence_ids, texts[i], pairs[i] if pairs is not None else None)
+                for e, i in zip(encodings, sample_map, strict=True)
+            ]
+        if return_overflowing:
             out["overflow_to_sample_mapping"] = sample_map
         return _to_tensors(out, return_tensors) if return_tensors else out
 
@@ -339,8 +377,9 @@ class Tokenizer:
         if options:
             raise TypeError(f"unexpected options: {', '.join(options)}")
         inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
-        encs = [Encoding.from_runtime(e) for e in
-                self._run(self.runtime.encode_batch, inputs, add_special_tokens=add_special_tokens)]
+        runtime_encs = self._run(self.runtime.encode_batch, inputs, add_special_tokens=add_special_tokens)
+        encs = [Encoding.from_runtime(e, t, p) for e, t, p in
+                zip(runtime_encs, texts, pairs or [None] * len(texts), strict=True)]
         if not return_overflowing:
             for e in encs:
                 e.overflowing = []
