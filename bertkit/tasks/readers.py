@@ -29,16 +29,17 @@ class Columns:
     text_pair: str | None = None
     label: list[str] = field(default_factory=lambda: ["label"])  # several -> multi-output regression
     label_sep: str = "|"                                          # multi-label given as one string
+    header: list[str] | None = None                               # column names of a file without header
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "text_pair": self.text_pair, "label": list(self.label),
-                "label_sep": self.label_sep}
+                "label_sep": self.label_sep, "header": self.header}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Columns:
         label = d.get("label", ["label"])
         label = [label] if isinstance(label, str) else list(label)
-        return cls(d.get("text", "text"), d.get("text_pair"), label, d.get("label_sep", "|"))
+        return cls(d.get("text", "text"), d.get("text_pair"), label, d.get("label_sep", "|"), d.get("header"))
 
 
 @dataclass
@@ -64,8 +65,8 @@ def file_format(path: Path) -> str:
     raise DataError(f"{path}: unknown file type; use .csv, .tsv, .jsonl or .conll (CoNLL for NER)")
 
 
-def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row dict) of a CSV/TSV (header row) or JSONL file."""
+def read_rows(path: str | Path, header: list[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row dict) of a CSV/TSV (header row, unless `header` names the columns) or JSONL."""
     path = Path(path)
     fmt = file_format(path)
     if fmt == "conll":
@@ -84,11 +85,12 @@ def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
             rows.append((n, obj))
         return rows
     text = read_text(path)
-    reader = csv.DictReader(text.splitlines(keepends=True), delimiter="\t" if fmt == "tsv" else ",",
+    reader = csv.DictReader(text.splitlines(keepends=True), fieldnames=header,
+                            delimiter="\t" if fmt == "tsv" else ",",
                             quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
     if not reader.fieldnames:
         raise DataError(f"{path}: empty file (expected a header row)")
-    start = 2
+    start = 1 if header else 2
     for row in reader:
         if None in row:
             raise DataError(f"{path}:{start}: more fields than the {len(reader.fieldnames)} header columns")
@@ -140,7 +142,7 @@ def read_examples(path: str | Path, task: str, columns: Columns | None = None,
         return _read_ner_jsonl(path, columns, require_labels)
     if task == "pair" and not columns.text_pair:
         raise ConfigError("the pair task needs --text-pair-column (the second sentence)")
-    rows = read_rows(path)
+    rows = read_rows(path, columns.header)
     if not rows:
         raise DataError(f"{path}: no rows")
     examples, empty, labels = [], [], []
