@@ -174,7 +174,7 @@ def _target_fn(logits: Any, target: int, token_index: int | None) -> Any:
 
 def _ig_window(model: Any, ids: list[int], type_ids: list[int], special: list[bool], target: int,
                token_index: int | None, baseline: str, n_steps: int, batch_size: int, layer: int | None,
-               method: str) -> tuple[np.ndarray, np.ndarray, WindowResult]:
+               method: str, bar: Any = None) -> tuple[np.ndarray, np.ndarray, WindowResult]:
     """IG for one model-sized window: (per-token scores, probabilities, completeness check)."""
     import torch
 
@@ -210,6 +210,8 @@ def _ig_window(model: Any, ids: list[int], type_ids: list[int], special: list[bo
             out = model(input_ids=x_ids.expand(k, -1), token_type_ids=types.expand(k, -1)).logits
             (grad,) = torch.autograd.grad(_target_fn(out, target, token_index).sum(), point)
             grad_sum += (grad * wts[:, None, None]).sum(0)
+            if bar is not None:
+                bar.update(k)
     finally:
         hook.handle.remove()
     scores = ((x[0] - b[0]) * grad_sum).sum(-1).double().numpy()
@@ -232,14 +234,16 @@ def integrated_gradients(
     method: str = "gausslegendre",
     overlap: int | None = None,
     max_positions: int | None = None,
+    progress: bool = False,
 ) -> Attribution:
     """Attribute a classifier's logit for `target` (default: the predicted class) to the input tokens.
 
     Sequence classification (text, or text + pair) by default; a token-classification model needs
     `token_index` (position in the encoded tokens, [CLS] = 0). `layer` attributes at that encoder
-    layer's output instead of the word embeddings.
+    layer's output instead of the word embeddings. `progress` shows a tqdm bar over the steps.
     """
     import torch
+    from tqdm.auto import tqdm
 
     kind = "token" if token_index is not None else "sequence"
     require_head(model, kind)
@@ -268,6 +272,7 @@ def integrated_gradients(
         if target is None:              # explain the predicted class: one cheap pass to find it
             with torch.no_grad():
                 target = _predict(model, enc, wins, token_index)
+        bar = tqdm(total=n_steps * len(wins), unit="step", desc="integrated gradients", disable=not progress)
         total = np.zeros(len(enc))
         count = np.zeros(len(enc))
         probs = []
@@ -276,11 +281,12 @@ def integrated_gradients(
             local = None if token_index is None else w.positions.index(token_index)
             special = [enc.special[p] for p in w.positions]
             s, pr, r = _ig_window(model, w.ids, w.type_ids, special, target, local, baseline,
-                                  n_steps, internal_batch_size, layer, method)
+                                  n_steps, internal_batch_size, layer, method, bar)
             total[w.positions] += s
             count[w.positions] += 1
             probs.append(pr)
             results.append(r)
+        bar.close()
     finally:
         for p, g in zip(model.parameters(), grads, strict=True):
             p.requires_grad_(g)

@@ -57,12 +57,13 @@ class Trace:
 
 
 def toy_config(**overrides: Any):
-    """The course's walk-through size: hidden 8, 2 heads of dimension 4, one layer, no dropout."""
+    """The course's walk-through size: hidden 8, 2 heads of dimension 4, one layer, no dropout, and
+    weights large enough (std 0.5) that the attention is not uniform."""
     from bertkit.model.config import BertConfig
 
     kw = dict(vocab_size=128, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
               intermediate_size=32, max_position_embeddings=32, hidden_dropout_prob=0.0,
-              attention_probs_dropout_prob=0.0)
+              attention_probs_dropout_prob=0.0, initializer_range=0.5)
     kw.update(overrides)
     return BertConfig(**kw)
 
