@@ -221,6 +221,7 @@ def save(tok: Tokenizer, out_dir: str | os.PathLike) -> Path:
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": tok.model_max_length,
         "clean_up_tokenization_spaces": False,
+        "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
         **special_map,
         "bertkit_algorithm": tok.algorithm,
     }

@@ -338,7 +338,10 @@ class Tokenizer:
         else:
             inputs = list(texts)
         self._configure(max_length, truncation, padding, stride, pad_to_multiple_of)
-        batch_fn = self.runtime.encode_batch if return_offsets else self.runtime.encode_batch_fast
+        # encode_batch_fast skips offset tracking; it gets overflowing pairs' type ids wrong
+        # (tokenizers 0.23), so windows take the full path.
+        slow = return_offsets or return_overflowing or stride
+        batch_fn = self.runtime.encode_batch if slow else self.runtime.encode_batch_fast
         encodings = self._run(batch_fn, inputs, add_special_tokens=add_special_tokens)
         sample_map = list(range(len(encodings)))
         if return_overflowing:
