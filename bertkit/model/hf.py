@@ -173,6 +173,7 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
     if config.position_embedding_type == "sinusoidal":
         unused = [k for k in unused if "position_embeddings" not in k]   # the fixed table, exported for HF
     mismatched = []
+    resized: set[str] = set()
     for name, tensor in list(converted.items()):
         if tuple(tensor.shape) != tuple(expected[name].shape):
             if not ignore_mismatched_sizes:
@@ -181,8 +182,9 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
                     f"{tuple(expected[name].shape)} in the model ({config.num_hidden_layers} layers, hidden "
                     f"{config.hidden_size}, vocab {config.vocab_size}, {config.num_labels} labels)")
             mismatched.append(f"{to_hf_name(name)} {tuple(tensor.shape)} -> {tuple(expected[name].shape)}")
+            resized.add(name)
             del converted[name]
-    missing = [k for k in expected if k not in converted]
+    missing = [k for k in expected if k not in converted and k not in resized]
     model.load_state_dict({**expected, **converted})
     _check_tied_decoder(state, model)
     unexpected = [k for k in unused if not _is_ignorable(k)]
