@@ -31,13 +31,17 @@ def main_metric(spec: TaskSpec) -> str:
 
 @torch.no_grad()
 def feature_logits(model: torch.nn.Module, features: Sequence[Feature], batch_size: int = 64,
-                   pad_id: int = 0) -> tuple[list[np.ndarray], float | None]:
+                   pad_id: int = 0, progress: bool = False) -> tuple[list[np.ndarray], float | None]:
     """Logits of every feature (in order) and the mean loss when the features carry labels."""
+    from tqdm.auto import tqdm
+
     was_training = model.training
     model.eval()
     out: list[np.ndarray | None] = [None] * len(features)
     losses, weights = 0.0, 0
+    bar = tqdm(total=len(features), desc="predict", unit="input", disable=not progress, dynamic_ncols=True)
     for idx, batch in inference_batches(features, batch_size, pad_id):
+        bar.update(len(idx))
         result = model(**batch)
         logits = result.logits.float().numpy()
         if result.loss is not None:
@@ -46,6 +50,7 @@ def feature_logits(model: torch.nn.Module, features: Sequence[Feature], batch_si
         for row, k in enumerate(idx):
             n = len(features[k].input_ids)
             out[k] = logits[row, :n] if features[k].word_index else logits[row]
+    bar.close()
     model.train(was_training)
     return out, (losses / weights if weights else None)
 
@@ -138,10 +143,11 @@ def score(spec: TaskSpec, examples: Sequence[Example], preds: Sequence[dict[str,
 
 
 def run(model: torch.nn.Module, tokenizer: Any, spec: TaskSpec, examples: Sequence[Example],
-        batch_size: int = 64) -> tuple[list[dict[str, Any]], list[np.ndarray], float | None]:
+        batch_size: int = 64, progress: bool = False
+        ) -> tuple[list[dict[str, Any]], list[np.ndarray], float | None]:
     """Predictions, per-example logits and (with labels) the mean loss of `examples`."""
     features = encode_examples(tokenizer, examples, spec)
-    logits, loss = feature_logits(model, features, batch_size, tokenizer.pad_token_id or 0)
+    logits, loss = feature_logits(model, features, batch_size, tokenizer.pad_token_id or 0, progress)
     outputs = example_logits(features, logits, examples, spec)
     return decode(spec, outputs), outputs, loss
 
