@@ -74,7 +74,8 @@ def test_pair_task(tiny_classifier):
 
 def test_token_classification(tiny_tagger):
     model, tok = tiny_tagger
-    a = integrated_gradients(model, tok, "Ada Lovelace lived in London", token_index=5, target="ENT", n_steps=30)
+    text = "Ada Lovelace lived in London"
+    a = integrated_gradients(model, tok, text, token_index=5, target="ENT", n_steps=30)
     assert a.token_index == 5 and a.target_label == "ENT"
     assert a.delta < 1e-2 * max(abs(a.logit_input - a.logit_baseline), 1e-3)
     with pytest.raises(DataError, match="token index 99 out of range"):
