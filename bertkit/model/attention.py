@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertkit.model.config import BertConfig
+from bertkit.model.fast import inference_fast_path, packed_linear
 
 
 def additive_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -132,29 +133,38 @@ class MultiHeadAttention(nn.Module):
                 output_attentions: bool = False, causal: bool = False,
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
-        q, k, v = self.q(x), self.k(x), self.v(x)
+        qkv = self.project_qkv(x)                                   # (..., 3 * hidden)
         if packing is not None:
-            context = self._packed(q, k, v, packing, causal)
-            return self.out(context), None
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)   # (batch, heads, seq, d)
-        context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
-        context = context.transpose(1, 2).flatten(2)                               # (batch, seq, hidden)
-        return self.out(context), probs
+            context = self._packed(qkv, packing, causal)
+        else:
+            q, k, v = (self.split_heads(t) for t in qkv.chunk(3, dim=-1))  # (batch, heads, seq, d)
+            context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
+            context = context.transpose(1, 2).flatten(2)             # (batch, seq, hidden)
+        if inference_fast_path(context):
+            return packed_linear(self, "out", [self.out])(context), None if packing else probs
+        return self.out(context), None if packing else probs
 
-    def _packed(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packing: Packing,
-                causal: bool) -> torch.Tensor:
-        """Attention over packed (total, hidden) q/k/v, one SDPA call per length bucket."""
-        qkv = torch.stack((q, k, v))                                  # (3, total, hidden)
-        qkv = torch.cat((qkv, qkv.new_zeros(3, 1, qkv.shape[-1])), 1)  # row -1: zeros for padding
-        out = q.new_empty(q.shape)
+    def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """q, k and v projections as one GEMM (the weights concatenated along outputs)."""
+        if inference_fast_path(x):
+            return packed_linear(self, "qkv", [self.q, self.k, self.v])(x)
+        weight = torch.cat((self.q.weight, self.k.weight, self.v.weight))
+        bias = torch.cat((self.q.bias, self.k.bias, self.v.bias))
+        return F.linear(x, weight, bias)
+
+    def _packed(self, qkv: torch.Tensor, packing: Packing, causal: bool) -> torch.Tensor:
+        """Attention over packed (total, 3 * hidden) q/k/v, one SDPA call per length bucket."""
+        hidden = qkv.shape[-1] // 3
+        qkv = torch.cat((qkv, qkv.new_zeros(1, 3 * hidden)))          # row -1: zeros for padding
+        out = qkv.new_empty(qkv.shape[0] - 1, hidden)
         for _, length, rows in packing.buckets:
             n = rows.shape[0]
-            block = qkv[:, rows.flatten()].view(3, n, length, -1)    # (3, n, length, hidden)
-            bq, bk, bv = (self.split_heads(t) for t in block)        # (n, heads, length, d)
+            block = qkv[rows.flatten()].view(n, length, 3 * hidden)      # (n, length, 3 * hidden)
+            bq, bk, bv = (self.split_heads(t) for t in block.chunk(3, dim=-1))  # (n, heads, length, d)
             valid = rows >= 0
-            mask = None if bool(valid.all()) else additive_mask(valid, q.dtype)
+            mask = None if bool(valid.all()) else additive_mask(valid, qkv.dtype)
             context, _ = self.attend(bq, bk, bv, mask, causal)
-            context = context.transpose(1, 2).flatten(2).flatten(0, 1)  # (n * length, hidden)
+            context = context.transpose(1, 2).flatten(0, 1).flatten(1)  # (n * length, hidden)
             keep = valid.flatten()
             out = out.index_copy(0, rows.flatten()[keep], context[keep])
         return out

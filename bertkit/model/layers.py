@@ -8,6 +8,7 @@ from torch import nn
 
 from bertkit.model.attention import MultiHeadAttention, Packing
 from bertkit.model.config import BertConfig
+from bertkit.model.fast import inference_fast_path, packed_linear
 
 
 def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
@@ -80,8 +81,12 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)
         self.act = activation(config.hidden_act)
+        self.act_name = {"gelu": "gelu", "relu": "relu"}.get(config.hidden_act, "gelu_tanh")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if inference_fast_path(x):   # oneDNN with GELU fused into the up-projection, where it pays
+            h = packed_linear(self, "up", [self.up])(x, act=self.act_name)
+            return packed_linear(self, "down", [self.down])(h)
         return self.down(self.act(self.up(x)))
 
 
