@@ -36,16 +36,11 @@
 
   var focus = null;  // {side: "left"|"right", index}
 
-  function drawHead() {
+  function drawLines() {
     var l = +layerSel.value, h = +headSel.value;
-    svg.setAttribute("data-layer", l);
-    svg.setAttribute("data-head", h);
-    svg.setAttribute("width", WIDTH);
-    svg.setAttribute("height", N * ROW + 2 * PAD);
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var lines = svg.querySelector(".bk-lines");
+    while (lines.firstChild) lines.removeChild(lines.firstChild);
     var colour = colours[h % colours.length];
-    var lines = el("g", {"class": "bk-lines"});
-    svg.appendChild(lines);
     var x1 = COL, x2 = WIDTH - COL;
     for (var r = 0; r < N; r++) {
       for (var c = 0; c < N; c++) {
@@ -58,19 +53,36 @@
           "stroke-width": 2, "stroke-opacity": v.toFixed(3), "data-w": v.toFixed(3)}));
       }
     }
-    for (var t = 0; t < N; t++) {
-      ["left", "right"].forEach(function (side) {
-        var y = PAD + t * ROW + ROW / 2;
-        var focused = focus && focus.side === side && focus.index === t;
-        var txt = el("text", {x: side === "left" ? x1 - 6 : x2 + 6, y: y + 5,
-          "text-anchor": side === "left" ? "end" : "start",
-          "class": "bk-token" + (focused ? " bk-focus" : ""), "data-index": t, "data-side": side},
-          att.tokens[t]);
-        txt.addEventListener("mouseenter", function () { focus = {side: side, index: t}; drawHead(); });
-        txt.addEventListener("mouseleave", function () { focus = null; drawHead(); });
-        svg.appendChild(txt);
-      });
+    var texts = svg.querySelectorAll(".bk-token");
+    for (var t = 0; t < texts.length; t++) {
+      var on = focus && focus.side === texts[t].dataset.side && focus.index === +texts[t].dataset.index;
+      texts[t].classList.toggle("bk-focus", !!on);
     }
+  }
+
+  function drawHead() {
+    var l = +layerSel.value, h = +headSel.value;
+    svg.setAttribute("data-layer", l);
+    svg.setAttribute("data-head", h);
+    svg.setAttribute("width", WIDTH);
+    svg.setAttribute("height", N * ROW + 2 * PAD);
+    if (!svg.querySelector(".bk-lines")) {      // tokens are drawn once; lines on every change
+      svg.appendChild(el("g", {"class": "bk-lines"}));
+      for (var t = 0; t < N; t++) {
+        ["left", "right"].forEach(function (side) {
+          var y = PAD + t * ROW + ROW / 2;
+          var txt = el("text", {x: side === "left" ? COL - 6 : WIDTH - COL + 6, y: y + 5,
+            "text-anchor": side === "left" ? "end" : "start", "class": "bk-token",
+            "data-index": t, "data-side": side}, att.tokens[t]);
+          txt.addEventListener("mouseenter", function () {
+            focus = {side: side, index: +txt.dataset.index}; drawLines();
+          });
+          txt.addEventListener("mouseleave", function () { focus = null; drawLines(); });
+          svg.appendChild(txt);
+        });
+      }
+    }
+    drawLines();
     var thumbs = document.querySelectorAll(".bk-thumb");
     for (var k = 0; k < thumbs.length; k++) {
       var on = +thumbs[k].dataset.layer === l && +thumbs[k].dataset.head === h;
