@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-HEAD_FRACTION = 0.25  # Sun et al. 2019: 128 head + 382 tail tokens of 510
+HEAD_FRACTION = 128 / 510  # Sun et al. 2019: 128 head + 382 tail tokens of 510
 
 
 def truncate(ids: list[int], special_mask: Sequence[int], max_length: int, strategy: str) -> list[int]:
@@ -38,7 +38,7 @@ def truncate(ids: list[int], special_mask: Sequence[int], max_length: int, strat
     elif strategy == "tail":
         kept = content[len(content) - budget:] if budget else []
     elif strategy == "head+tail":
-        head = int(budget * HEAD_FRACTION)
+        head = round(budget * HEAD_FRACTION)
         kept = content[:head] + (content[len(content) - (budget - head):] if budget > head else [])
     else:
         raise ValueError(f"unknown truncation strategy {strategy!r}")
