@@ -1,5 +1,7 @@
 """The learning view: one encoder layer's self-attention for one head, recomputed step by step from the
-weights, each step checked against the model's own forward pass (forward hooks).
+weights, each step checked against the model's own forward pass: forward hooks on the layer, its
+attention, LayerNorms and FFN, and the model's q, k, v and A·V recorded inside `attend` (the fast
+inference path fuses the q/k/v projections, so they are not separate module calls).
 
 X -> W_Q, W_K, W_V -> Q, K, V -> QKᵀ -> / √d -> softmax -> A·V -> concat heads -> output projection ->
 residual + LayerNorm -> FFN (up, GELU, down) -> residual + LayerNorm. For pre-LN models the
@@ -121,16 +123,26 @@ def trace_attention(model: Any, tokenizer: Any, text: str, layer: int = 0, head:
     attn = block.attn
     d = attn.head_dim
     pre_norm = getattr(block, "pre_norm", False)
-    rec = _Recorder({"layer": block, "q": attn.q, "k": attn.k, "v": attn.v, "attn": attn,
-                     "attn.out": attn.out, "attn_norm": block.attn_norm, "ffn.up": block.ffn.up,
+    rec = _Recorder({"layer": block, "attn": attn, "attn_norm": block.attn_norm, "ffn.up": block.ffn.up,
                      "ffn": block.ffn, "ffn_norm": block.ffn_norm})
+    inner: dict[str, Any] = {}
+    attend = attn.attend
+
+    def recording_attend(q, k, v, *args, **kwargs):     # the model's own q, k, v and A·V, per head
+        context, weights = attend(q, k, v, *args, **kwargs)
+        inner.update(q=q, k=k, v=v, context=context)
+        return context, weights
+
+    attn.attend = recording_attend                     # instance attribute: shadows the method
     try:
         with torch.no_grad():
             out = base_model(model)(input_ids=torch.tensor([enc.ids]),
                                     token_type_ids=torch.tensor([enc.type_ids]), output_attentions=True)
     finally:
         rec.remove()
+        del attn.attend
     m = {k: v[0].double() for k, v in rec.values.items()}
+    m.update({k: v[0].double() for k, v in inner.items()})       # (heads, seq, d)
     probs = out.attentions[layer][0].double()                      # (heads, seq, seq)
     t = Trace(enc.tokens, layer, head, d)
 
@@ -153,19 +165,20 @@ def trace_attention(model: Any, tokenizer: Any, text: str, layer: int = 0, head:
         add("W_Q", f"query weights of head {head} (hidden x d, d = {d})", wq[sl].T)
         add("W_K", f"key weights of head {head}", wk[sl].T)
         add("W_V", f"value weights of head {head}", wv[sl].T)
-        q = add("Q", "X W_Q + b_Q", a_in @ wq[sl].T + bq[sl], m["q"][:, sl])
-        k = add("K", "X W_K + b_K", a_in @ wk[sl].T + bk[sl], m["k"][:, sl])
-        v = add("V", "X W_V + b_V", a_in @ wv[sl].T + bv[sl], m["v"][:, sl])
+        q = add("Q", "X W_Q + b_Q", a_in @ wq[sl].T + bq[sl], m["q"][head])
+        k = add("K", "X W_K + b_K", a_in @ wk[sl].T + bk[sl], m["k"][head])
+        v = add("V", "X W_V + b_V", a_in @ wv[sl].T + bv[sl], m["v"][head])
         scores = add("QKᵀ", "similarity of every query with every key", q @ k.T)
         scaled = add("QKᵀ/√d", f"divided by √d = √{d} = {math.sqrt(d):.3f}", scores / math.sqrt(d))
         weights = add("softmax", "each row sums to 1: the attention weights", scaled.softmax(-1), probs[head])
-        add("A·V", f"head {head}'s output: attention-weighted sum of V", weights @ v)
+        add("A·V", f"head {head}'s output: attention-weighted sum of V", weights @ v, m["context"][head])
         all_q = (a_in @ wq.T + bq).unflatten(-1, (-1, d)).transpose(0, 1)   # (heads, seq, d)
         all_k = (a_in @ wk.T + bk).unflatten(-1, (-1, d)).transpose(0, 1)
         all_v = (a_in @ wv.T + bv).unflatten(-1, (-1, d)).transpose(0, 1)
         all_w = (all_q @ all_k.transpose(-2, -1) / math.sqrt(d)).softmax(-1)
         heads_out = (all_w @ all_v).transpose(0, 1).flatten(1)              # (seq, hidden)
-        concat = add("concat(heads)", "every head's A·V side by side", heads_out, m["attn.out.in"])
+        concat = add("concat(heads)", "every head's A·V side by side", heads_out,
+                     m["context"].transpose(0, 1).flatten(1))
         wo, bo = lin(attn.out)
         add("W_O", "output projection weights (hidden x hidden)", wo.T)
         proj = add("output projection", "concat W_O + b_O", concat @ wo.T + bo, m["attn"])
@@ -177,7 +190,7 @@ def trace_attention(model: Any, tokenizer: Any, text: str, layer: int = 0, head:
                     _layer_norm(x + proj, block.attn_norm), m["attn_norm"])
             f_in = h
         (wu, bu), (wd, bd) = lin(block.ffn.up), lin(block.ffn.down)
-        up = add("FFN up", f"h W_1 + b_1 ({wu.shape[0]} units)", f_in @ wu.T + bu, m["ffn.up"])
+        up = add("FFN up", f"h W_1 + b_1 ({wu.shape[0]} units)", f_in @ wu.T + bu, m.get("ffn.up"))
         act = add("GELU", "the non-linearity", block.ffn.act(up))
         ffn = add("FFN down", "GELU(...) W_2 + b_2", act @ wd.T + bd, m["ffn"])
         if pre_norm:
