@@ -147,7 +147,8 @@ def saved(request, tmp_path_factory, corpus_pt):
     if importlib.util.find_spec(f"bertkit.tokenizers.{TRAINERS[algorithm]}") is None:
         pytest.skip(f"the {algorithm} trainer is not written yet")
     size = {"word": 800, "char": 60}.get(algorithm, 600)
-    tok = Tokenizer.train(corpus_pt, algorithm=algorithm, vocab_size=size, show_progress=False)
+    tok = Tokenizer.train(texts=_lines(corpus_pt, 1500), algorithm=algorithm, vocab_size=size,
+                          show_progress=False)
     out = tmp_path_factory.mktemp(algorithm)
     tok.save(out)
     return tok, out
