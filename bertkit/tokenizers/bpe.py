@@ -17,6 +17,7 @@ import heapq
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from bertkit.errors import DataError
 
@@ -56,15 +57,23 @@ def _merge_word(symbols: list[int], a: int, b: int, ab: int) -> list[int] | None
     """Replace each non-overlapping (a, b) left to right by ab; None if the pair is absent."""
     out: list[int] = []
     i, n, found = 0, len(symbols), False
-    while i < n:
-        if i + 1 < n and symbols[i] == a and symbols[i + 1] == b:
+    while True:
+        try:
+            j = symbols.index(a, i)  # jump to the next `a` in C rather than stepping in Python
+        except ValueError:
+            break
+        if j + 1 < n and symbols[j + 1] == b:
+            out += symbols[i:j]
             out.append(ab)
-            i += 2
+            i = j + 2
             found = True
         else:
-            out.append(symbols[i])
-            i += 1
-    return out if found else None
+            out += symbols[i:j + 1]
+            i = j + 1
+    if not found:
+        return None
+    out += symbols[i:]
+    return out
 
 
 def learn_merges(
@@ -81,8 +90,8 @@ def learn_merges(
 
     pair_counts: dict[tuple[int, int], int] = defaultdict(int)
     where: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for wi, (syms, c) in enumerate(zip(words, counts)):
-        for pair in zip(syms, syms[1:]):
+    for wi, (syms, c) in enumerate(zip(words, counts, strict=True)):
+        for pair in pairwise(syms):
             pair_counts[pair] += c
             where[pair].add(wi)
     heap = [(-c, pair) for pair, c in pair_counts.items()]
@@ -119,9 +128,9 @@ def learn_merges(
             if new is None:
                 continue
             c = counts[wi]
-            for p in zip(syms, syms[1:]):
+            for p in pairwise(syms):
                 pair_counts[p] -= c
-            for p in zip(new, new[1:]):
+            for p in pairwise(new):
                 pair_counts[p] += c
                 if p[0] == ab or p[1] == ab:
                     where[p].add(wi)
@@ -153,7 +162,7 @@ class BPEModel:
         parts = list(word)
         while len(parts) > 1:
             best = min(
-                ((self.ranks.get(pair, len(self.ranks)), i) for i, pair in enumerate(zip(parts, parts[1:]))),
+                ((self.ranks.get(pair, len(self.ranks)), i) for i, pair in enumerate(pairwise(parts))),
             )
             rank, i = best
             if rank == len(self.ranks):

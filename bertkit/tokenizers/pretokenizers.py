@@ -44,6 +44,27 @@ def bert_split(text: str) -> list[str]:
     return words
 
 
+@lru_cache(maxsize=1)
+def bert_split_regex():
+    """A compiled regex equal to `bert_split` (`findall`), ~2x faster than the runtime on big
+    chunks; used for counting words when training."""
+    import re
+
+    def char_class(codepoints) -> str:
+        ranges: list[list[int]] = []
+        for cp in codepoints:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+        return "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in ranges)
+
+    punct = char_class(cp for cp in range(0x110000)
+                       if not 0xD800 <= cp < 0xE000 and is_punctuation(chr(cp)))
+    space = char_class(sorted(map(ord, WHITESPACE)))
+    return re.compile(f"[^{space}{punct}]+|[{punct}]")
+
+
 def metaspace_split(text: str) -> list[str]:
     """Replace " " by "▁", prepend one, and start a new word at every "▁" (Metaspace)."""
     if not text:
