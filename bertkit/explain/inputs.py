@@ -191,15 +191,8 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
 
 def load_tokenizer(model_dir: str | Path) -> Any:
     """bertkit's Tokenizer for `model_dir` (tokenizer.json or vocab.txt)."""
-    try:
-        from bertkit.tokenizers import Tokenizer
-    except ImportError:                       # bertkit.tokenizers not built yet: read tokenizer.json
-        from tokenizers import Tokenizer as HFTokenizer
+    from bertkit.tokenizers import Tokenizer
 
-        path = Path(model_dir) / "tokenizer.json"
-        if not path.is_file():
-            raise CheckpointError(f"{model_dir}: no tokenizer.json") from None
-        return HFTokenizer.from_file(str(path))
     return Tokenizer.from_pretrained(model_dir)
 
 
