@@ -42,12 +42,13 @@ def _subset(out: Path, files: list[Path], max_bytes: int) -> Path:
 
 
 def _char_vocab_size(path: Path, n_specials: int = 5) -> int:
-    """Every character seen at least twice (after lowercasing), plus the special tokens."""
+    """Every character seen at least twice (after BERT-style normalization), plus the specials."""
     from collections import Counter
 
     from bertkit.io import read_text
+    from bertkit.tokenizers.normalizers import NormalizerOptions, normalize
 
-    counts = Counter(ch for ch in read_text(path).lower() if not ch.isspace())
+    counts = Counter(ch for ch in normalize(read_text(path), NormalizerOptions()) if not ch.isspace())
     return n_specials + sum(1 for c in counts.values() if c >= 2)
 
 
