@@ -120,18 +120,28 @@ def byte_level_decode(tokens: list[str]) -> str:
     return bytes(inverse[c] for c in "".join(tokens)).decode("utf-8", errors="replace")
 
 
-SCHEMES = ("bert", "metaspace", "byte_level")
+def bert_char_split(text: str) -> list[str]:
+    """BERT's words, then each character on its own (the character-level baseline)."""
+    return [ch for word in bert_split(text) for ch in word]
+
+
+SCHEMES = ("bert", "metaspace", "byte_level", "bert_chars")
 
 
 def split(text: str, scheme: str) -> list[str]:
     """Pre-tokenize with the named scheme (pure Python)."""
-    return {"bert": bert_split, "metaspace": metaspace_split, "byte_level": byte_level_split}[scheme](text)
+    schemes = {"bert": bert_split, "metaspace": metaspace_split, "byte_level": byte_level_split,
+               "bert_chars": bert_char_split}
+    return schemes[scheme](text)
 
 
 def runtime_pre_tokenizer(scheme: str):
     """The `tokenizers` pre-tokenizer equal to `split(text, scheme)`."""
-    from tokenizers import pre_tokenizers
+    from tokenizers import Regex, pre_tokenizers
 
+    if scheme == "bert_chars":
+        return pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(),
+                                        pre_tokenizers.Split(Regex("."), behavior="isolated")])
     if scheme == "bert":
         return pre_tokenizers.BertPreTokenizer()
     if scheme == "metaspace":
@@ -144,7 +154,8 @@ def runtime_pre_tokenizer(scheme: str):
 def scheme_of(runtime_pre_tokenizer) -> str:
     """Which scheme a runtime pre-tokenizer implements (for the reference encoder)."""
     name = type(runtime_pre_tokenizer).__name__
-    mapping = {"BertPreTokenizer": "bert", "Metaspace": "metaspace", "ByteLevel": "byte_level"}
+    mapping = {"BertPreTokenizer": "bert", "Metaspace": "metaspace", "ByteLevel": "byte_level",
+               "Sequence": "bert_chars"}
     if name not in mapping:
         raise ValueError(f"no pure-Python reference for pre-tokenizer {name}")
     return mapping[name]

@@ -151,7 +151,7 @@ def train_runtime(
     norm = runtime_normalizer(normalizer)
     if norm is not None:
         tok.normalizer = norm
-    tok.pre_tokenizer = runtime_pre_tokenizer(scheme)
+    tok.pre_tokenizer = runtime_pre_tokenizer("bert_chars" if algorithm == "char" else scheme)
     if decoder is not None:
         tok.decoder = decoder
     tok.add_special_tokens(special_tokens)
