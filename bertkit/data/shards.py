@@ -39,8 +39,12 @@ SPECIAL_ROLES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[M
                  "pad": ("[PAD]", "<pad>"), "unk": ("[UNK]", "<unk>")}
 
 
-def load_runtime(tokenizer_dir: str | os.PathLike):
+def load_runtime(tokenizer_dir: Any):
     """The `tokenizers.Tokenizer` of a bertkit or Hugging Face tokenizer directory (or file)."""
+    if hasattr(tokenizer_dir, "runtime"):       # a bertkit Tokenizer
+        return tokenizer_dir.runtime
+    if hasattr(tokenizer_dir, "encode_batch") and hasattr(tokenizer_dir, "to_str"):
+        return tokenizer_dir                    # a tokenizers.Tokenizer
     path = Path(tokenizer_dir)
     if path.is_file():
         import tokenizers
@@ -201,7 +205,7 @@ def _inputs_signature(files: Sequence[Path]) -> list[dict[str, Any]]:
 
 def prepare(
     files: Sequence[str | os.PathLike],
-    tokenizer_dir: str | os.PathLike,
+    tokenizer_dir: Any,
     out_dir: str | os.PathLike,
     *,
     workers: int = 1,

@@ -1,0 +1,162 @@
+"""Pretraining a BERT on prepared shards: the model, the data, held-out evaluation, and domain tokens.
+
+The loop is the shared `Trainer`; what makes this pretraining is the batches (masked pairs or
+packed sentences from `bertkit.data`) and the model (BertForPreTraining with NSP for the "bert"
+recipe, BertForMaskedLM for "roberta"). The RUN directory ends up a Hugging Face model directory
+(config.json, model.safetensors, tokenizer.json) next to checkpoints/, metrics.jsonl and loss.png.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bertkit.data.examples import PretrainingDataset
+from bertkit.data.masking import continuation_table
+from bertkit.data.shards import ShardSet, vocab_hash
+from bertkit.errors import DataError
+from bertkit.train import distributed as dist
+from bertkit.train.loop import TrainConfig, Trainer, TrainResult
+
+
+@dataclass
+class PretrainConfig:
+    """What pretraining adds to TrainConfig: model size, recipe and masking."""
+
+    preset: str = "mini"
+    recipe: str = "bert"                 # "bert" (pairs + NSP) | "roberta" (full sentences, MLM only)
+    seq_len: int = 128
+    mask_rate: float = 0.15
+    whole_word: bool = False
+    dynamic_masking: bool = True
+    dupe_factor: int = 1
+    init_from: str | None = None
+    add_tokens: str | None = None        # file with one new domain token per line
+    eval_data: str | None = None         # shards of a held-out split
+    eval_examples: int = 512
+
+
+def read_token_file(path: str | os.PathLike) -> list[str]:
+    from bertkit.io import iter_lines
+
+    tokens = [line.strip() for line in iter_lines(path) if line.strip()]
+    if not tokens:
+        raise DataError(f"{path}: no tokens (expected one token per line)")
+    return tokens
+
+
+def add_domain_tokens(model: nn.Module, tokenizer, tokens: list[str]) -> int:
+    """Add `tokens` to the tokenizer and the model; each new embedding row is the mean of the rows
+    of the sub-tokens the old tokenizer split it into (a better start than random)."""
+    pieces = {t: tokenizer.runtime.encode(t, add_special_tokens=False).ids for t in tokens}
+    added = tokenizer.add_tokens(tokens)
+    if added == 0:
+        return 0
+    old = model.get_input_embeddings()
+    new_size = tokenizer.vocab_size
+    emb = nn.Embedding(new_size, old.embedding_dim, padding_idx=old.padding_idx)
+    with torch.no_grad():
+        emb.weight[: old.num_embeddings] = old.weight
+        for token in tokens:
+            i = tokenizer.token_to_id(token)
+            if i is not None and i >= old.num_embeddings and pieces[token]:
+                emb.weight[i] = old.weight[pieces[token]].mean(0)
+    model.bert.embeddings.word = emb
+    if hasattr(model, "mlm"):
+        bias = torch.zeros(new_size)
+        bias[: model.mlm.bias.numel()] = model.mlm.bias.detach()
+        model.mlm.bias = nn.Parameter(bias)
+    model.config.vocab_size = new_size
+    return added
+
+
+def build_model(cfg: PretrainConfig, shards: ShardSet, tokenizer) -> nn.Module:
+    from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
+
+    cls = BertForPreTraining if cfg.recipe == "bert" else BertForMaskedLM
+    if cfg.init_from:
+        model = cls.from_pretrained(cfg.init_from)
+        if cfg.add_tokens:
+            add_domain_tokens(model, tokenizer, read_token_file(cfg.add_tokens))
+    else:
+        config = BertConfig.preset(cfg.preset, vocab_size=shards.vocab_size,
+                                   pad_token_id=shards.special_ids.get("pad", 0),
+                                   max_position_embeddings=max(512, cfg.seq_len))
+        model = cls(config)
+    if model.config.vocab_size != shards.vocab_size:
+        raise DataError(f"the model's vocab_size is {model.config.vocab_size} but the shards in "
+                        f"{shards.dir} use a {shards.vocab_size}-token vocabulary; prepare the data "
+                        f"with the model's tokenizer (plus --add-tokens, if any)")
+    return model
+
+
+def make_dataset(cfg: PretrainConfig, shards: ShardSet, tokenizer, seed: int,
+                 dynamic: bool) -> PretrainingDataset:
+    table = None
+    if cfg.whole_word:
+        table = continuation_table(tokenizer.get_vocab(), tokenizer.all_special_ids)
+    return PretrainingDataset(shards, cfg.recipe, cfg.seq_len, mask_rate=cfg.mask_rate,
+                              whole_word=cfg.whole_word, continuation=table, dynamic=dynamic,
+                              dupe_factor=cfg.dupe_factor, seed=seed)
+
+
+def mlm_eval_fn(dataset: PretrainingDataset, n_examples: int, batch_size: int):
+    """Held-out MLM loss/accuracy (token-weighted) and NSP accuracy on fixed (static) masks."""
+    n = min(n_examples, len(dataset))
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        loss_sum = correct = count = nsp_correct = nsp_count = 0.0
+        for start in range(0, n, batch_size):
+            rows = [dataset[i] for i in range(start, min(n, start + batch_size))]
+            batch = torch.utils.data.default_collate(rows)
+            out = model(**batch)
+            target = batch["labels"][batch["labels"] != -100]
+            loss_sum += float(nn.functional.cross_entropy(out.logits, target, reduction="sum"))
+            correct += float((out.logits.argmax(-1) == target).sum())
+            count += target.numel()
+            if "next_sentence_label" in batch:
+                nsp_correct += float((out.nsp_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+                nsp_count += batch["next_sentence_label"].numel()
+        metrics = {"loss": loss_sum / max(count, 1), "mlm_accuracy": correct / max(count, 1)}
+        metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
+        if nsp_count:
+            metrics["nsp_accuracy"] = nsp_correct / nsp_count
+        return metrics
+
+    return evaluate
+
+
+def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: PretrainConfig,
+             train: TrainConfig, model: nn.Module | None = None) -> tuple[nn.Module, TrainResult]:
+    """Pretrain on the shards in `data_dir` (multi-process when launched by torchrun)."""
+    from bertkit.tokenizers import Tokenizer
+
+    dist.init_from_env()
+    tokenizer = Tokenizer.from_pretrained(cfg.init_from or data_dir)
+    torch.manual_seed(train.seed)
+    if model is None:
+        model = build_model(cfg, ShardSet(data_dir, verify=False), tokenizer)
+    shards = ShardSet(data_dir, tokenizer_hash=vocab_hash(tokenizer.runtime))
+    dataset = make_dataset(cfg, shards, tokenizer, train.seed, cfg.dynamic_masking)
+    eval_fn = None
+    if cfg.eval_data:
+        held_out = ShardSet(cfg.eval_data, tokenizer_hash=vocab_hash(tokenizer.runtime))
+        eval_fn = mlm_eval_fn(make_dataset(cfg, held_out, tokenizer, 12345, dynamic=False),
+                              cfg.eval_examples, train.batch_size)
+
+    def save(m: nn.Module, directory: Path) -> None:
+        m.save_pretrained(directory)
+        tokenizer.save(directory)
+
+    if dist.is_main():
+        print(f"pretraining a {cfg.preset if not cfg.init_from else cfg.init_from} BERT "
+              f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) on {len(dataset):,} "
+              f"{cfg.recipe} examples of <= {cfg.seq_len} tokens from {data_dir}", flush=True)
+    result = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn, save_model=save).fit()
+    return model, result
+
