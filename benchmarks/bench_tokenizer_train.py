@@ -115,7 +115,7 @@ def main() -> None:
             for side in ("hf", "bertkit"):
                 runs[side].append(_run(side, algorithm, corpus, args.vocab_size))
 
-        def stat(side: str, key: str, fn) -> float:
+        def stat(side: str, key: str, fn, runs=runs) -> float:
             return fn(r[key] for r in runs[side])
 
         result = {"bench": "tokenizer_train", "algorithm": algorithm, "corpus_mb": round(mb, 1),
