@@ -106,7 +106,8 @@ def iter_documents(path: Path, errors: str = "strict") -> Iterator[tuple[list[st
         yield doc, size
 
 
-def iter_chunks(files: Sequence[Path], errors: str = "strict") -> Iterator[tuple[list[list[str]], int]]:
+def iter_chunks(files: Sequence[Path], errors: str = "strict",
+                chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[list[list[str]], int]]:
     """Documents grouped into chunks of about CHUNK_BYTES (a deterministic cut, for resume)."""
     chunk: list[list[str]] = []
     size = 0
@@ -114,7 +115,7 @@ def iter_chunks(files: Sequence[Path], errors: str = "strict") -> Iterator[tuple
         for doc, n in iter_documents(path, errors):
             chunk.append(doc)
             size += n
-            if size >= CHUNK_BYTES:
+            if size >= chunk_bytes:
                 yield chunk, size
                 chunk, size = [], 0
     if chunk:
@@ -210,6 +211,7 @@ def prepare(
     *,
     workers: int = 1,
     shard_tokens: int = SHARD_TOKENS,
+    chunk_bytes: int = CHUNK_BYTES,
     errors: str = "strict",
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -221,9 +223,11 @@ def prepare(
         raise DataError("no input files given")
     out = Path(out_dir)
     runtime = load_runtime(tokenizer_dir)
+    runtime.no_padding()
+    runtime.no_truncation()     # whole sentences go in the shards; examples are cut at train time
     vocab_size = runtime.get_vocab_size(with_added_tokens=True)
     settings = {"format": FORMAT, "tokenizer_hash": vocab_hash(runtime), "vocab_size": vocab_size,
-                "special_ids": special_ids(runtime), "shard_tokens": shard_tokens,
+                "special_ids": special_ids(runtime), "shard_tokens": shard_tokens, "chunk_bytes": chunk_bytes,
                 "dtype": "uint16" if vocab_size <= 1 << 16 else "uint32",
                 "inputs": _inputs_signature(files)}
     meta_path, progress_path = out / "meta.json", out / "progress.json"
@@ -273,7 +277,7 @@ def prepare(
         _init_worker(tokenizer_json)
     try:
         pending: deque = deque()
-        for chunk, size in iter_chunks(files, errors):
+        for chunk, size in iter_chunks(files, errors, chunk_bytes):
             chunk_no += 1
             if chunk_no <= done["chunks"]:
                 bar.update(size)
