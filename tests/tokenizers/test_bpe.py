@@ -1,0 +1,65 @@
+"""BPE: the course's worked example, exact vocabulary sizes, options and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertkit.errors import ConfigError, DataError
+from bertkit.tokenizers.bpe import train_bpe
+from bertkit.tokenizers.trainers import ALGORITHMS, reference_encode, train_runtime
+
+# The classic worked example (issue 3 / course): word counts and base vocabulary a b i m t u ú.
+WORKED = {"mau": 10, "baú": 5, "itaú": 7, "uau": 10}
+
+
+def test_worked_example_merges_and_segmentation(capsys):
+    model = train_bpe(WORKED, vocab_size=9, special_tokens=(), min_frequency=1, verbose=True)
+    assert list(model.vocab)[:7] == ["a", "b", "i", "m", "t", "u", "ú"]
+    assert model.merges == [("a", "u"), ("a", "ú")]
+    out = capsys.readouterr().out
+    assert "'a' + 'u' -> 'au' (count 20)" in out
+    assert "'a' + 'ú' -> 'aú' (count 12)" in out
+    assert [model.tokenize(w) for w in WORKED] == [["m", "au"], ["b", "aú"], ["i", "t", "aú"], ["u", "au"]]
+
+
+def test_worked_example_through_the_runtime():
+    lines = [" ".join([w] * c) for w, c in WORKED.items()]
+    tok = train_runtime(lines, algorithm="bpe", vocab_size=5 + 7 + 2, show_progress=False)
+    assert tok.encode("itaú mau", add_special_tokens=False).tokens == ["i", "t", "aú", "m", "au"]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("vocab_size", [200, 333])
+def test_vocab_size_is_exact(algorithm, vocab_size, corpus_pt):
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:300]
+    specials = None if algorithm == "byte_bpe" else ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    if algorithm == "byte_bpe":
+        vocab_size += 256
+    if algorithm == "char":
+        vocab_size = 30
+    tok = train_runtime(lines, algorithm=algorithm, vocab_size=vocab_size, special_tokens=specials,
+                        min_frequency=1, show_progress=False)
+    assert tok.get_vocab_size(with_added_tokens=True) == vocab_size
+    expected = specials or ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+    assert [tok.token_to_id(t) for t in expected] == list(range(len(expected)))
+    text = "o rato de roma"
+    assert reference_encode(tok, text) == tok.encode(text, add_special_tokens=False).ids
+
+
+def test_min_frequency_and_limit_alphabet():
+    counts = {"aaab": 3, "cd": 1}
+    model = train_bpe(counts, vocab_size=5, special_tokens=("[UNK]",), min_frequency=1, limit_alphabet=2)
+    # alphabet cut to the 2 most frequent characters (a: 9, b: 3); merges a+a (6), then a+b (3)
+    assert list(model.vocab) == ["[UNK]", "a", "b", "aa", "ab"]
+    assert "c" not in model.vocab and model.tokenize("ca") == ["[UNK]", "a"]
+    with pytest.raises(DataError, match="min_frequency=3"):
+        train_bpe(counts, vocab_size=20, special_tokens=(), min_frequency=3)
+
+
+def test_bad_input_errors():
+    with pytest.raises(DataError, match="empty corpus"):
+        train_runtime(["", "   "], algorithm="bpe", vocab_size=100, show_progress=False)
+    with pytest.raises(ConfigError, match="at least 12"):  # 5 specials + 7 characters
+        train_runtime(["mau baú itaú uau"], algorithm="bpe", vocab_size=10, show_progress=False)
+    with pytest.raises(ConfigError, match="bpe, wordpiece, unigram, byte_bpe, word, char"):
+        train_runtime(["x"], algorithm="sentencepiece", vocab_size=100, show_progress=False)
