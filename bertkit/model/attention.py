@@ -38,44 +38,27 @@ def additive_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 class Packing:
     """Where the real tokens of a padded (batch, seq) batch sit once packed to (total, ...).
 
-    `indices` are flat positions (b * seq + t) of the real tokens, in order. `buckets` groups the
-    sequences by length for attention: each is (sequence ids, the bucket's padded length, flat
-    source positions (n_seq * length) into the padded grid, or None when the bucket has no padding).
+    `indices` are the flat positions (b * seq + t) of the real tokens, in order, so sequence b
+    occupies packed rows offsets[b] : offsets[b] + lengths[b].
     """
 
     indices: torch.Tensor            # (total,) long
     batch: int
     seq_len: int
-    lengths: torch.Tensor            # (batch,) long
-    buckets: list[tuple[torch.Tensor, int, torch.Tensor]]
+    lengths: list[int]
+    offsets: list[int]
 
     @classmethod
-    def from_mask(cls, attention_mask: torch.Tensor, n_buckets: int = 4) -> Packing:
+    def from_mask(cls, attention_mask: torch.Tensor) -> Packing:
         """Pack along a (batch, seq) 0/1 mask (padding anywhere; real tokens keep their order)."""
         batch, seq_len = attention_mask.shape
         mask = attention_mask.bool()
-        lengths = mask.sum(1)
+        lengths = mask.sum(1).tolist()
+        offsets = [0]
+        for n in lengths[:-1]:
+            offsets.append(offsets[-1] + n)
         indices = mask.flatten().nonzero().squeeze(1)
-        starts = torch.cumsum(lengths, 0) - lengths         # offset of each sequence in packed order
-        order = torch.argsort(lengths, stable=True)
-        sorted_len = lengths[order].tolist()
-        buckets = []
-        # Split the length-sorted sequences into at most n_buckets groups of similar length.
-        cuts = sorted({round(i * batch / n_buckets) for i in range(1, n_buckets)} | {batch})
-        lo = 0
-        for hi in cuts:
-            if hi <= lo:
-                continue
-            ids = order[lo:hi]
-            length = max(int(sorted_len[hi - 1]), 1)
-            # packed row of token t of sequence s: starts[s] + t, valid when t < lengths[s]
-            t = torch.arange(length)
-            rows = starts[ids, None] + t[None, :]                 # (n, length)
-            valid = t[None, :] < lengths[ids, None]
-            rows = torch.where(valid, rows, -1)
-            buckets.append((ids, length, rows))
-            lo = hi
-        return cls(indices=indices, batch=batch, seq_len=seq_len, lengths=lengths, buckets=buckets)
+        return cls(indices=indices, batch=batch, seq_len=seq_len, lengths=lengths, offsets=offsets)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, seq, ...) -> (total, ...) keeping real tokens."""
@@ -153,18 +136,12 @@ class MultiHeadAttention(nn.Module):
         return F.linear(x, weight, bias)
 
     def _packed(self, qkv: torch.Tensor, packing: Packing, causal: bool) -> torch.Tensor:
-        """Attention over packed (total, 3 * hidden) q/k/v, one SDPA call per length bucket."""
-        hidden = qkv.shape[-1] // 3
-        qkv = torch.cat((qkv, qkv.new_zeros(1, 3 * hidden)))          # row -1: zeros for padding
-        out = qkv.new_empty(qkv.shape[0] - 1, hidden)
-        for _, length, rows in packing.buckets:
-            n = rows.shape[0]
-            block = qkv[rows.flatten()].view(n, length, 3 * hidden)      # (n, length, 3 * hidden)
-            bq, bk, bv = (self.split_heads(t) for t in block.chunk(3, dim=-1))  # (n, heads, length, d)
-            valid = rows >= 0
-            mask = None if bool(valid.all()) else additive_mask(valid, qkv.dtype)
-            context, _ = self.attend(bq, bk, bv, mask, causal)
-            context = context.transpose(1, 2).flatten(0, 1).flatten(1)  # (n * length, hidden)
-            keep = valid.flatten()
-            out = out.index_copy(0, rows.flatten()[keep], context[keep])
-        return out
+        """Attention over packed (total, 3 * hidden) q/k/v: one SDPA call per sequence, on views
+        of its rows, so no work and no copies are spent on padding."""
+        contexts = []
+        for start, n in zip(packing.offsets, packing.lengths, strict=True):
+            rows = qkv[None, start:start + n]                                   # (1, n, 3 * hidden)
+            q, k, v = (self.split_heads(t) for t in rows.chunk(3, dim=-1))       # (1, heads, n, d)
+            context, _ = self.attend(q, k, v, None, causal)
+            contexts.append(context[0].transpose(0, 1).flatten(1))             # (n, hidden)
+        return torch.cat(contexts)

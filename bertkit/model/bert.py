@@ -182,8 +182,7 @@ class BertModel(BertPreTrainedModel):
         if position_ids is None:
             position_ids = torch.arange(seq, device=device).expand(batch, seq)
         if (attention_mask is not None and self.unpad and not output_attentions and not output_hidden_states):
-            packing = Packing.from_mask(attention_mask.cpu())
-            packing = _to_device(packing, device)
+            packing = Packing.from_mask(attention_mask)
             x = self.embeddings(
                 packing.pack(input_ids) if input_ids is not None else None,
                 packing.pack(token_type_ids) if token_type_ids is not None else None,
@@ -215,14 +214,6 @@ class BertModel(BertPreTrainedModel):
 
     def _pool(self, hidden: Tensor) -> Tensor | None:
         return None if self.pooler is None else torch.tanh(self.pooler(hidden[:, 0]))
-
-
-def _to_device(packing: Packing, device: torch.device) -> Packing:
-    if device.type == "cpu":
-        return packing
-    buckets = [(ids.to(device), n, rows.to(device)) for ids, n, rows in packing.buckets]
-    return dataclasses.replace(packing, indices=packing.indices.to(device),
-                               lengths=packing.lengths.to(device), buckets=buckets)
 
 
 class MaskedLMHead(nn.Module):

@@ -74,7 +74,7 @@ def test_packed_attention_equals_padded():
     for b, n in enumerate((11, 3, 7, 1, 9)):
         mask[b, n:] = 0
     padded, _ = attn(x, additive_mask(mask, x.dtype))
-    packing = Packing.from_mask(mask, n_buckets=2)
+    packing = Packing.from_mask(mask)
     packed, _ = attn(packing.pack(x), packing=packing)
     assert packed.shape == (int(mask.sum()), 32)
     assert (packing.unpack(packed) - padded * mask[..., None]).abs().max() <= 1e-6
