@@ -1,0 +1,73 @@
+"""Unigram LM: Viterbi is the most probable segmentation, sampling, training, runtime parity."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bertkit.tokenizers.trainers import reference_encode, reference_model, train_runtime
+from bertkit.tokenizers.unigram import UnigramModel
+
+PIECES = [("[UNK]", 0.0), ("▁", -2.0), ("a", -3.0), ("b", -3.5), ("c", -4.0), ("ab", -4.0),
+          ("bc", -5.5), ("abc", -9.5), ("▁a", -3.0), ("ca", -6.0)]
+
+
+def segmentations(text: str):
+    for cuts in itertools.product([0, 1], repeat=len(text) - 1):
+        parts, start = [], 0
+        for i, cut in enumerate(cuts, 1):
+            if cut:
+                parts.append(text[start:i])
+                start = i
+        yield parts + [text[start:]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="▁abc", min_size=1, max_size=9))
+def test_viterbi_is_the_best_segmentation(text):
+    model = UnigramModel(pieces=PIECES, unk_id=0)
+    scores = dict(PIECES)
+    best = max(sum(scores[p] for p in seg) for seg in segmentations(text) if all(p in scores for p in seg))
+    got = model.tokenize(text)
+    assert "".join(got) == text
+    assert math.isclose(sum(scores[p] for p in got), best)
+
+
+def test_sampling_gives_valid_and_varied_segmentations():
+    model = UnigramModel(pieces=PIECES, unk_id=0)
+    rng = random.Random(0)
+    samples = [tuple(model.sample("▁abcabc", alpha=0.5, rng=rng)) for _ in range(200)]
+    assert all("".join(s) == "▁abcabc" for s in samples)
+    assert len(set(samples)) > 3
+    sharp = [tuple(model.sample("▁abcabc", alpha=50.0, rng=rng)) for _ in range(20)]
+    assert set(sharp) == {tuple(model.tokenize("▁abcabc"))}  # large alpha -> the Viterbi path
+
+
+def test_unknown_runs_fuse_into_one_unk():
+    model = UnigramModel(pieces=PIECES, unk_id=0)
+    assert model.tokenize("a☃☃b") == ["a", "[UNK]", "b"]
+
+
+@pytest.fixture(scope="module")
+def unigram_tok(corpus_pt):
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:1500]
+    return train_runtime(lines, algorithm="unigram", vocab_size=500, show_progress=False)
+
+
+def test_training_exact_size_and_word_starts(unigram_tok):
+    assert unigram_tok.get_vocab_size() == 500
+    tokens = unigram_tok.encode("a empresa tem licença", add_special_tokens=False).tokens
+    assert tokens[0].startswith("▁") and sum(t.startswith("▁") for t in tokens) == 4
+    model = reference_model(unigram_tok)
+    assert all(len(p) == 1 for p, _ in model.pieces if len(p) == 1)  # every character kept
+    assert unigram_tok.decode(unigram_tok.encode("a empresa tem licença").ids) == "a empresa tem licença"
+
+
+def test_runtime_parity(unigram_tok, corpus_pt):
+    for text in corpus_pt.read_text(encoding="utf-8").splitlines()[1500:1600]:
+        assert reference_encode(unigram_tok, text) == unigram_tok.encode(text, add_special_tokens=False).ids
