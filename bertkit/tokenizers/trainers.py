@@ -214,14 +214,23 @@ def _options_of(runtime_normalizer_obj) -> NormalizerOptions | None:
 
 
 def reference_encode(runtime_tokenizer, text: str) -> list[int]:
-    """Encode `text` in pure Python (normalize -> pre-tokenize -> model) with the vocabulary of a
-    runtime tokenizer trained by `train_runtime`; equals `runtime_tokenizer.encode(text,
-    add_special_tokens=False).ids` except for special-token strings inside `text`."""
+    """Encode `text` in pure Python (special tokens matched in the raw text, then normalize ->
+    pre-tokenize -> model on the rest) with the vocabulary of a runtime tokenizer trained by
+    `train_runtime`; equals `runtime_tokenizer.encode(text, add_special_tokens=False).ids`."""
+    import re
+
     opts = _options_of(runtime_tokenizer.normalizer)
     scheme = scheme_of(runtime_tokenizer.pre_tokenizer)
     model = reference_model(runtime_tokenizer)
     vocab = runtime_tokenizer.get_vocab(with_added_tokens=True)
+    specials = sorted((t.content for t in runtime_tokenizer.get_added_tokens_decoder().values()),
+                      key=len, reverse=True)
+    pattern = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
     ids: list[int] = []
-    for word in split(normalize(text, opts), scheme):
-        ids.extend(vocab[t] for t in model.tokenize(word))
+    for i, segment in enumerate(pattern.split(text) if pattern else [text]):
+        if i % 2:  # a special token, kept whole
+            ids.append(vocab[segment])
+            continue
+        for word in split(normalize(segment, opts), scheme):
+            ids.extend(vocab[t] for t in model.tokenize(word))
     return ids

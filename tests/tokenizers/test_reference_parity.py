@@ -1,0 +1,53 @@
+"""The pure-Python reference encoders give the SAME ids as the Rust runtime, on thousands of
+generated strings: emoji, accents, NFD input, CJK, control characters, empty and very long words."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_normalizers import ALPHABET  # same directory (pytest prepends it to sys.path)
+
+from bertkit.tokenizers.normalizers import NormalizerOptions
+from bertkit.tokenizers.trainers import reference_encode, train_runtime
+
+WORDS = ["você", "não", "licença", "empresa", "ação", "Über", "naïve", "日本語", "🥰", "x" * 150]
+texts = st.lists(st.one_of(st.text(alphabet=ALPHABET, max_size=12), st.sampled_from(WORDS)),
+                 max_size=8).map(" ".join)
+CASES = {
+    "bpe": {}, "wordpiece": {"max_input_chars_per_word": 20}, "unigram": {}, "word": {}, "char": {},
+    "bpe_strip_nfkc": {"normalizer": NormalizerOptions(strip_accents=True, unicode_form="NFKC")},
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizers_by_case(corpus_pt):
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:800]
+    out = {}
+    for case, kw in CASES.items():
+        algorithm = case.split("_")[0]
+        size = {"char": 40, "word": 800}.get(algorithm, 400)
+        out[case] = train_runtime(lines, algorithm=algorithm, vocab_size=size, show_progress=False,
+                                  min_frequency=1, **kw)
+    return out
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_identical_ids(tokenizers_by_case, case):
+    tok = tokenizers_by_case[case]
+
+    @settings(max_examples=400, deadline=None)
+    @given(texts)
+    def check(text):
+        for variant in (text, unicodedata.normalize("NFD", text)):
+            assert reference_encode(tok, variant) == tok.encode(variant, add_special_tokens=False).ids
+
+    check()
+
+
+def test_nfd_and_nfc_give_the_same_ids(tokenizers_by_case):
+    text = "Ação e pão, você não?"
+    for tok in tokenizers_by_case.values():
+        assert tok.encode(unicodedata.normalize("NFD", text)).ids == tok.encode(text).ids
