@@ -63,3 +63,27 @@ def test_bad_input_errors():
         train_runtime(["mau baú itaú uau"], algorithm="bpe", vocab_size=10, show_progress=False)
     with pytest.raises(ConfigError, match="bpe, wordpiece, unigram, byte_bpe, word, char"):
         train_runtime(["x"], algorithm="sentencepiece", vocab_size=100, show_progress=False)
+
+
+def test_bpe_compression_within_2_percent_of_hf(corpus_pt):
+    """Held-out tokens per character at equal vocabulary size vs Hugging Face's BpeTrainer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from bertkit.datasets import corpus_file
+    from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
+
+    train = corpus_pt.read_text(encoding="utf-8").splitlines()
+    held_out = [x for x in corpus_file("pt", "valid").read_text(encoding="utf-8").splitlines() if x]
+    ours = train_runtime(train, algorithm="bpe", vocab_size=2000, show_progress=False)
+    hf = Tokenizer(models.BPE(unk_token="[UNK]"))
+    hf.normalizer = runtime_normalizer(NormalizerOptions())
+    hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    hf.train_from_iterator(train, trainers.BpeTrainer(vocab_size=2000, special_tokens=specials,
+                                                      show_progress=False))
+
+    def tokens_per_char(tok):
+        return sum(len(e.ids) for e in tok.encode_batch(held_out, add_special_tokens=False)) / sum(
+            map(len, held_out))
+
+    assert abs(tokens_per_char(ours) / tokens_per_char(hf) - 1) < 0.02

@@ -35,3 +35,4 @@ def test_runtime_parity_on_corpus(corpus_pt):
     for text in lines[2000:2100] + ["Você não encontra a licença?", "anticonstitucionalissimamente"]:
         assert reference_encode(tok, text) == tok.encode(text, add_special_tokens=False).ids
     assert "##" in "".join(tok.get_vocab())
+
