@@ -57,7 +57,7 @@ def run(ctx: Any) -> None:
     from bertkit.tokenizers import Tokenizer
     from bertkit.tokenizers.compare import Comparison, compare_tokenizers, format_comparison
 
-    per_file = 150_000 if ctx.quick else 1_500_000
+    per_file = 80_000 if ctx.quick else 700_000
     train_file = _subset(ctx.workdir / "tokenizer_corpus.txt", corpus_files("train"), per_file)
     held_out = _subset(ctx.workdir / "tokenizer_heldout.txt", corpus_files("valid"), 60_000)
     print(f"Training six tokenizers on {train_file.stat().st_size / 1e6:.1f} MB of Portuguese FAQ + English "
