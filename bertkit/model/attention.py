@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertkit.model.config import BertConfig
-from bertkit.model.fast import inference_fast_path, packed_linear
+from bertkit.model.fast import has_hooks, inference_fast_path, packed_linear
 
 
 def additive_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -123,12 +123,14 @@ class MultiHeadAttention(nn.Module):
             q, k, v = (self.split_heads(t) for t in qkv.chunk(3, dim=-1))  # (batch, heads, seq, d)
             context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
             context = context.transpose(1, 2).flatten(2)             # (batch, seq, hidden)
-        if inference_fast_path(context):
+        if inference_fast_path(context, self.out):
             return packed_linear(self, "out", [self.out])(context), None if packing else probs
         return self.out(context), None if packing else probs
 
     def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
         """q, k and v projections as one GEMM (the weights concatenated along outputs)."""
+        if has_hooks(self.q, self.k, self.v):
+            return torch.cat((self.q(x), self.k(x), self.v(x)), dim=-1)
         if inference_fast_path(x):
             return packed_linear(self, "qkv", [self.q, self.k, self.v])(x)
         weight = torch.cat((self.q.weight, self.k.weight, self.v.weight))

@@ -120,6 +120,13 @@ def packed_linear(owner: torch.nn.Module, name: str, linears: list[torch.nn.Line
     return per_module[name].get(linears)
 
 
-def inference_fast_path(x: torch.Tensor) -> bool:
-    """True when no gradient is needed and the input is an fp32 CPU tensor."""
-    return not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+def has_hooks(*modules: torch.nn.Module) -> bool:
+    """Whether someone (an interpretation tool) watches these modules' calls."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+def inference_fast_path(x: torch.Tensor, *modules: torch.nn.Module) -> bool:
+    """True when no gradient is needed, the input is an fp32 CPU tensor, and no hook watches
+    `modules` (the fast path uses their weights without calling them)."""
+    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+            and not has_hooks(*modules))

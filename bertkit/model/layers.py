@@ -84,7 +84,7 @@ class FeedForward(nn.Module):
         self.act_name = {"gelu": "gelu", "relu": "relu"}.get(config.hidden_act, "gelu_tanh")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if inference_fast_path(x):   # oneDNN with GELU fused into the up-projection, where it pays
+        if inference_fast_path(x, self.up, self.down):   # oneDNN, GELU fused into the up-projection
             h = packed_linear(self, "up", [self.up])(x, act=self.act_name)
             return packed_linear(self, "down", [self.down])(h)
         return self.down(self.act(self.up(x)))

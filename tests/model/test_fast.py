@@ -75,3 +75,17 @@ def test_choice_is_cached_and_boolean(monkeypatch):
     assert fast.onednn_pays(64, 256) is first
     monkeypatch.setenv("BERTKIT_ONEDNN", "0")
     assert fast.onednn_pays(64, 256) is False
+
+
+def test_hooked_linears_are_called():
+    """Interpretation tools hook nn.Linear modules: then the modules themselves run."""
+    torch.manual_seed(0)
+    model = BertModel(BertConfig.preset("tiny", vocab_size=120)).eval()
+    seen = []
+    layer = model.layers[1]
+    for m in (layer.attn.q, layer.attn.out, layer.ffn.up):
+        m.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    ids, mask = _batch()
+    with torch.inference_mode():
+        model(ids, mask)
+    assert len(seen) == 3
