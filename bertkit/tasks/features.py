@@ -75,7 +75,8 @@ def encode_examples(tokenizer: Any, examples: Sequence[Example], spec: TaskSpec)
     if spec.task == "ner":
         return _encode_ner(tokenizer, examples, spec, label2id)
     texts = [ex.text for ex in examples]
-    pairs = [ex.pair for ex in examples] if spec.task == "pair" else None
+    has_pairs = spec.task == "pair" or any(ex.pair is not None for ex in examples)  # e.g. STS-B regression
+    pairs = [ex.pair or "" for ex in examples] if has_pairs else None
     if pairs is not None and spec.truncation not in ("head",):
         raise ConfigError(f"sentence pairs are truncated from the longer text (head); "
                           f"--truncation {spec.truncation} is for single texts")

@@ -51,7 +51,7 @@ def test_every_preset_is_consistent():
         glue.preset("squad")
 
 
-def test_presets_read_the_glue_layout(glue_root):
+def test_presets_read_the_glue_layout(glue_root, minilm_dir):
     cola = read_examples(glue.preset("cola").path(glue_root, "train.tsv"), "classification",
                          glue.preset("cola").columns)
     assert [(e.text, e.label) for e in cola][1] == ("The more we study verbs, the crazier they get.", "0")
@@ -63,6 +63,11 @@ def test_presets_read_the_glue_layout(glue_root):
     spec, train, _, _ = _load_data(FinetuneConfig(model="unused", glue_task="stsb",
                                                   data_dir=str(glue_root / "STS-B")))
     assert spec.task == "regression" and train[0].label == [5.0]
+    from bertkit.tasks.features import encode_examples
+    from bertkit.tokenizers import Tokenizer
+
+    [feature] = encode_examples(Tokenizer.from_pretrained(minilm_dir), train[:1], spec)
+    assert feature.token_type_ids[-1] == 1  # [CLS] A [SEP] B [SEP]: the second sentence is segment 1
     with pytest.raises(DataError, match="no train.tsv"):
         _load_data(FinetuneConfig(model="unused", glue_task="rte", data_dir=str(glue_root)))
 
