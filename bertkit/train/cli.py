@@ -19,7 +19,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(preset=args.preset, recipe=args.recipe, seq_len=args.seq_len,
                          mask_rate=args.mask_rate, whole_word=args.whole_word,
                          dynamic_masking=not args.static_masking,
-                         dupe_factor=args.dupe_factor, init_from=args.init_from, add_tokens=args.add_tokens,
+                         dupe_factor=args.dupe_factor, max_predictions=args.max_predictions,
+                         dropout=args.dropout, init_from=args.init_from, add_tokens=args.add_tokens,
                          eval_data=args.eval_data)
     _, result = pretrain(args.data, args.out, cfg, train)
     if dist.is_main():
@@ -49,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--whole-word", action="store_true", help="whole-word masking")
     p.add_argument("--static-masking", action="store_true", help="the same masks every epoch (BERT)")
     p.add_argument("--dupe-factor", type=int, default=1, help="copies of the data with different masks")
+    p.add_argument("--max-predictions", type=int,
+                   help="at most N masked tokens per sequence (BERT's max_predictions_per_seq)")
+    p.add_argument("--dropout", type=float, help="hidden and attention dropout (default: the model's)")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--eval-data", help="shards of a held-out split, evaluated every --eval-every steps")
     p.add_argument("--eval-every", type=int)

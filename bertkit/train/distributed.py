@@ -56,6 +56,15 @@ def wrap(model: nn.Module) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of `values` over all ranks (the tensor itself when not distributed)."""
+    if not is_distributed():
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
 def all_gather(obj):
     """Every rank's `obj`, in rank order (a one-element list when not distributed)."""
     if not is_distributed():

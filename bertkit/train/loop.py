@@ -395,7 +395,7 @@ class Trainer:
             bar.update(1)
         if step % cfg.log_every == 0 or step == total:
             record = {"split": "train", "step": step, "epoch": st["epoch"],
-                      "lr": self.scheduler.get_last_lr()[0], **window.flush(self.world)}
+                      "lr": self.scheduler.get_last_lr()[0], **window.flush()}
             self._log(record)
             if bar is not None:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
@@ -458,10 +458,17 @@ class _Window:
         elif isinstance(ids, torch.Tensor):
             self.tokens += ids.numel()
 
-    def flush(self, world: int) -> dict[str, float]:
+    def flush(self) -> dict[str, float]:
+        """Means over the window and over every process (all ranks call this at the same steps)."""
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        record = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
-        record.update({k: int(c) / max(1, int(n)) for k, (c, n) in self.correct.items()})
-        record["tokens_per_s"] = self.tokens * world / elapsed
+        keys, acc_keys = sorted(self.sums), sorted(self.correct)
+        local = [float(self.sums[k]) for k in keys] + [float(self.counts[k]) for k in keys]
+        local += [float(self.correct[k][i]) for k in acc_keys for i in (0, 1)] + [float(self.tokens)]
+        total = dist.all_reduce_sum(torch.tensor(local, dtype=torch.float64)).tolist()
+        n = len(keys)
+        record = {k: total[i] / total[n + i] for i, k in enumerate(keys)}
+        for j, k in enumerate(acc_keys):
+            record[k] = total[2 * n + 2 * j] / max(1.0, total[2 * n + 2 * j + 1])
+        record["tokens_per_s"] = total[-1] / elapsed
         self.reset()
         return record

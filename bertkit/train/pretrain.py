@@ -35,6 +35,8 @@ class PretrainConfig:
     whole_word: bool = False
     dynamic_masking: bool = True
     dupe_factor: int = 1
+    max_predictions: int | None = None  # BERT's max_predictions_per_seq (20 at 128 tokens)
+    dropout: float | None = None         # overrides the model's hidden and attention dropout
     init_from: str | None = None
     add_tokens: str | None = None        # file with one new domain token per line
     eval_data: str | None = None         # shards of a held-out split
@@ -79,14 +81,16 @@ def build_model(cfg: PretrainConfig, shards: ShardSet, tokenizer) -> nn.Module:
     from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
 
     cls = BertForPreTraining if cfg.recipe == "bert" else BertForMaskedLM
+    drop = {} if cfg.dropout is None else {"hidden_dropout_prob": cfg.dropout,
+                                           "attention_probs_dropout_prob": cfg.dropout}
     if cfg.init_from:
-        model = cls.from_pretrained(cfg.init_from)
+        model = cls.from_pretrained(cfg.init_from, **drop)
         if cfg.add_tokens:
             add_domain_tokens(model, tokenizer, read_token_file(cfg.add_tokens))
     else:
         config = BertConfig.preset(cfg.preset, vocab_size=shards.vocab_size,
                                    pad_token_id=shards.special_ids.get("pad", 0),
-                                   max_position_embeddings=max(512, cfg.seq_len))
+                                   max_position_embeddings=max(512, cfg.seq_len), **drop)
         model = cls(config)
     if model.config.vocab_size != shards.vocab_size:
         raise DataError(f"the model's vocab_size is {model.config.vocab_size} but the shards in "
@@ -102,7 +106,7 @@ def make_dataset(cfg: PretrainConfig, shards: ShardSet, tokenizer, seed: int,
         table = continuation_table(tokenizer.get_vocab(), tokenizer.all_special_ids)
     return PretrainingDataset(shards, cfg.recipe, cfg.seq_len, mask_rate=cfg.mask_rate,
                               whole_word=cfg.whole_word, continuation=table, dynamic=dynamic,
-                              dupe_factor=cfg.dupe_factor, seed=seed)
+                              dupe_factor=cfg.dupe_factor, max_predictions=cfg.max_predictions, seed=seed)
 
 
 def mlm_eval_fn(dataset: PretrainingDataset, n_examples: int, batch_size: int):
