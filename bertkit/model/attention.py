@@ -142,8 +142,10 @@ class MultiHeadAttention(nn.Module):
         of its rows, so no work and no copies are spent on padding."""
         contexts = []
         for start, n in zip(packing.offsets, packing.lengths, strict=True):
+            if n == 0:              # an all-padding row: nothing to attend
+                continue
             rows = qkv[None, start:start + n]                                   # (1, n, 3 * hidden)
             q, k, v = (self.split_heads(t) for t in rows.chunk(3, dim=-1))       # (1, heads, n, d)
             context, _ = self.attend(q, k, v, None, causal)
             contexts.append(context[0].transpose(0, 1).flatten(1))             # (n, hidden)
-        return torch.cat(contexts)
+        return torch.cat(contexts) if contexts else qkv.new_zeros(0, qkv.shape[-1] // 3)

@@ -57,8 +57,12 @@ class Embedder:
     def dim(self) -> int:
         return self.model.config.hidden_size
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
-        """(len(texts), hidden) float32 embeddings; batches group texts of similar length."""
+    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> torch.Tensor:
+        """(len(texts), hidden) float32 embeddings; batches group texts of similar length.
+
+        `progress` shows a tqdm bar (rate and ETA) over the texts."""
+        from tqdm.auto import tqdm
+
         if isinstance(texts, str):
             texts = [texts]
         if not all(isinstance(t, str) for t in texts):
@@ -66,7 +70,8 @@ class Embedder:
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = torch.empty(len(texts), self.dim)
-        with torch.inference_mode():
+        bar = tqdm(total=len(texts), unit="text", desc="embedding", disable=not progress)
+        with torch.inference_mode(), bar:
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
                 width = max(len(encodings[i].ids) for i in idx)
@@ -80,6 +85,7 @@ class Embedder:
                     mask[row, :n] = 1
                 hidden = self.model(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
                 out[idx] = self.pool(hidden, mask)
+                bar.update(len(idx))
         return out
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

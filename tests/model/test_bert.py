@@ -164,6 +164,17 @@ def test_unpadded_equals_padded_inference(norm_position):
     assert (fast.pooler_output - ref.pooler_output).abs().max() <= 1e-5
 
 
+def test_all_padding_row_does_not_break_unpadding():
+    model = BertModel(cfg()).eval()
+    ids, mask, types = batch([6, 0, 3], seq=6)
+    out = model(ids, mask, types)
+    model.unpad = False
+    ref = model(ids, mask, types)
+    real = mask.bool()
+    assert torch.isfinite(out.last_hidden_state).all()
+    assert (out.last_hidden_state[real] - ref.last_hidden_state[real]).abs().max() <= 1e-5
+
+
 def test_unpadded_equals_padded_in_training():
     """Same loss and same gradients with and without unpadding (dropout off to compare)."""
     torch.manual_seed(0)
