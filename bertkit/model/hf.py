@@ -234,6 +234,9 @@ def save_pretrained(model: torch.nn.Module, directory: PathLike) -> None:
     from safetensors.torch import save
 
     directory = Path(directory)
+    if model.config.norm_position == "pre":
+        warnings.warn("transformers has no pre-LN BERT: this checkpoint loads correctly only in bertkit",
+                      stacklevel=3)
     directory.mkdir(parents=True, exist_ok=True)
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]

@@ -236,6 +236,17 @@ def test_sinusoidal_model_exports_its_table(tmp_path):
     assert again.load_report["unexpected"] == []
 
 
+def test_pre_ln_round_trip_warns_about_transformers(tmp_path):
+    torch.manual_seed(0)
+    model = BertModel(BertConfig.preset("tiny", vocab_size=50, norm_position="pre")).eval()
+    with pytest.warns(UserWarning, match="no pre-LN"):
+        model.save_pretrained(tmp_path)
+    again = BertModel.from_pretrained(tmp_path).eval()
+    ids = torch.randint(0, 50, (2, 6))
+    with torch.no_grad():
+        assert torch.equal(again(ids).last_hidden_state, model(ids).last_hidden_state)
+
+
 def test_name_mapping_is_a_bijection():
     model = BertForPreTraining(BertConfig.preset("tiny", vocab_size=50, norm_position="pre"))
     names = list(model.state_dict())
