@@ -7,6 +7,7 @@ later complaint (an unseen label, an empty text) can point at the exact row.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import warnings
 from collections.abc import Sequence
@@ -85,7 +86,8 @@ def read_rows(path: str | Path, header: list[str] | None = None) -> list[tuple[i
             rows.append((n, obj))
         return rows
     text = read_text(path)
-    reader = csv.DictReader(text.splitlines(keepends=True), fieldnames=header,
+    # StringIO(newline="") splits rows on \n and \r only (str.splitlines would also split on \x1e, \x85...)
+    reader = csv.DictReader(io.StringIO(text, newline=""), fieldnames=header,
                             delimiter="\t" if fmt == "tsv" else ",",
                             quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
     if not reader.fieldnames:

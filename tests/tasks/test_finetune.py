@@ -106,6 +106,12 @@ def test_ner_first_subtoken_labels_spans_and_hf_parity(tmp_path, tiny_model_dir)
     assert {(e["type"], e["text"]) for e in pred["entities"]} == {("PER", "Maria"), ("LOC", "Rio de Janeiro")}
     ent = next(e for e in pred["entities"] if e["type"] == "LOC")
     assert "Maria lives in Rio de Janeiro now"[ent["start"]:ent["end"]] == "Rio de Janeiro"
+    write_csv(tmp_path / "in.csv", [{"id": "1", "text": "Alice lives in Paris, now."}])
+    from bertkit.tasks.predict import predict_file
+
+    [row] = predict_file(result.run_dir, tmp_path / "in.csv", tmp_path / "out.jsonl")
+    assert row["id"] == "1" and {e["text"] for e in row["entities"]} == {"Alice", "Paris"}
+    assert json.loads((tmp_path / "out.jsonl").read_text())["entities"] == row["entities"]
     batch = ft.tokenizer.encode_batch(["Pedro lives in Lisbon"], return_tensors="pt")
     with torch.no_grad():
         ours = ft.model(**batch).logits

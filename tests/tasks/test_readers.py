@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bertkit.errors import ConfigError, DataError
 from bertkit.tasks.readers import Columns, check_labels, infer_labels, read_conll, read_examples, repair_bio
@@ -113,3 +115,22 @@ def test_repair_bio_bioes():
     assert repair_bio(["B-A", "I-A", "E-A", "S-B"]) == (["B-A", "I-A", "E-A", "S-B"], [])
     bioes = [type("E", (), {"label": ["S-A", "O"]})()]
     assert infer_labels(bioes, "ner") == ["O", "B-A", "I-A", "E-A", "S-A"]
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), min_size=1).filter(
+    lambda s: s.strip() != "")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.sampled_from(["a", "b", "c"])), min_size=1, max_size=8))
+def test_csv_and_jsonl_round_trip_any_text(tmp_path_factory, rows):
+    import csv
+
+    d = tmp_path_factory.mktemp("rt")
+    with open(d / "d.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    write(d / "d.jsonl", "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+    for name in ("d.csv", "d.jsonl"):
+        assert [(e.text, e.label) for e in read_examples(d / name, "classification")] == rows
