@@ -19,14 +19,18 @@ than `max_input_chars_per_word` characters.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from bertkit.errors import ConfigError
 from bertkit.tokenizers.bpe import _merge_word, alphabet_of, build_table, check_room, corpus_exhausted
 
 PREFIX = "##"
+SCORES = ("likelihood_ratio", "log_likelihood_gain")
+THETA = 1.05  # re-score all pairs of a symbol each time its frequency falls by this factor
 
 
 def symbols_of(word: str) -> list[str]:
@@ -38,13 +42,109 @@ def join(left: str, right: str) -> str:
     return left + right[len(PREFIX):]
 
 
+class _ScoreQueue:
+    """The live pairs, able to give the exact argmax of a score that can RISE without notice.
+
+    Two lazy max-heaps of (-score, pair):
+    - `exact`: pairs scored since either of their symbols last lost frequency, so each key is
+      >= the true score (counts only fall); a popped key equal to the true score is the max here.
+    - `loose`: every other live pair, keyed by its score when pushed. A symbol's frequency is
+      kept within a factor `theta` of its value at that symbol's last full re-scoring (the
+      "epoch"), so a loose key times theta**2 bounds the true score.
+    `best()` moves loose pairs whose bound reaches the exact top into `exact`, then returns it.
+    When a symbol's frequency falls, only its pairs in `exact` (few: those near the top) go back
+    to `loose`; all its pairs are re-scored only once per factor `theta` of decline.
+    """
+
+    def __init__(self, score_of, pair_counts, partners, freq, min_frequency: int, theta: float):
+        self.score_of, self.pair_counts, self.partners = score_of, pair_counts, partners
+        self.freq, self.min_frequency, self.theta = freq, min_frequency, theta
+        self.window = theta * theta * (1 + 1e-9)  # the margin covers float rounding
+        self.epoch_freq = list(freq)
+        self.exact: list[tuple[float, tuple[int, int]]] = []
+        self.key: dict[tuple[int, int], float] = {}  # pair -> its current key in `exact`
+        self.exact_of: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        self.loose = [(-score_of(p), p) for p, c in pair_counts.items() if c >= min_frequency]
+        heapq.heapify(self.loose)
+
+    def alive(self, pair: tuple[int, int]) -> bool:
+        return self.pair_counts.get(pair, 0) >= self.min_frequency
+
+    def push(self, pair: tuple[int, int]) -> None:
+        """(Re-)score a pair into `loose`, e.g. a new pair or one whose count rose."""
+        if pair in self.key:
+            self._forget(pair)
+        if self.alive(pair):
+            heapq.heappush(self.loose, (-self.score_of(pair), pair))
+
+    def _make_exact(self, pair: tuple[int, int], score: float) -> None:
+        self.key[pair] = score
+        heapq.heappush(self.exact, (-score, pair))
+        self.exact_of[pair[0]].add(pair)
+        self.exact_of[pair[1]].add(pair)
+
+    def _forget(self, pair: tuple[int, int]) -> None:
+        del self.key[pair]
+        self.exact_of[pair[0]].discard(pair)
+        self.exact_of[pair[1]].discard(pair)
+
+    def best(self) -> tuple[tuple[int, int], float] | None:
+        """The pair with the highest true score (ties: the smallest pair) and its score."""
+        exact, loose, key = self.exact, self.loose, self.key
+        while True:
+            while exact:  # clean the exact top until its key is the true score
+                neg, pair = exact[0]
+                if key.get(pair) != -neg:
+                    heapq.heappop(exact)  # superseded
+                elif not self.alive(pair):
+                    heapq.heappop(exact)
+                    self._forget(pair)
+                else:
+                    current = self.score_of(pair)
+                    if current == -neg:
+                        break
+                    heapq.heappop(exact)  # count fell since: lower the key
+                    key[pair] = current
+                    heapq.heappush(exact, (-current, pair))
+            top = -exact[0][0] if exact else None
+            if loose and (top is None or -loose[0][0] * self.window >= top):
+                _, pair = heapq.heappop(loose)
+                if pair not in key and self.alive(pair):
+                    self._make_exact(pair, self.score_of(pair))
+                continue
+            return (exact[0][1], top) if exact else None
+
+    def dropped(self, symbol: int) -> None:
+        """`symbol` lost frequency, so the score of each pair containing it rose."""
+        for pair in list(self.exact_of.get(symbol, ())):
+            self.push(pair)
+        f = self.freq[symbol]
+        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score all its pairs
+            self.epoch_freq[symbol] = f
+            live = {p for p in self.partners[symbol] if self.alive(p)}
+            self.partners[symbol] = live
+            for pair in live:
+                heapq.heappush(self.loose, (-self.score_of(pair), pair))
+
+    def grown(self, symbol: int) -> None:
+        """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
+        while len(self.epoch_freq) <= symbol:
+            self.epoch_freq.append(0)
+        self.epoch_freq[symbol] = max(self.epoch_freq[symbol], self.freq[symbol])
+
+
 def learn_wordpiece_merges(
     words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
-    n_new: int, *, min_frequency: int = 2, verbose: bool = False, show_progress: bool = False,
+    n_new: int, *, min_frequency: int = 2, score: str = "likelihood_ratio", verbose: bool = False,
+    show_progress: bool = False,
 ) -> list[tuple[str, str]]:
-    """Merge by likelihood score until `tokens` has grown by `n_new` entries (mutates the table)."""
+    """Merge the best-scoring pair until `tokens` has grown by `n_new` entries (mutates the table).
+
+    Each step takes the exact argmax of the score (ties: the smallest pair of ids)."""
     from tqdm.auto import tqdm
 
+    if score not in SCORES:
+        raise ConfigError(f"unknown WordPiece score {score!r}; choose one of {', '.join(SCORES)}")
     freq: list[int] = [0] * len(tokens)
     pair_counts: dict[tuple[int, int], int] = defaultdict(int)
     where: dict[tuple[int, int], set[int]] = defaultdict(set)
@@ -58,25 +158,28 @@ def learn_wordpiece_merges(
     for pair in pair_counts:
         partners[pair[0]].add(pair)
         partners[pair[1]].add(pair)
+    total = sum(freq)  # N, the number of symbols in the corpus (log_likelihood_gain only)
 
-    def score(pair: tuple[int, int]) -> float:
-        return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
+    if score == "likelihood_ratio":
+        def score_of(pair: tuple[int, int]) -> float:
+            return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
+        theta = THETA
+    else:
+        def score_of(pair: tuple[int, int]) -> float:
+            c = pair_counts[pair]
+            return c * math.log(c * total / (freq[pair[0]] * freq[pair[1]]))
+        theta = 1.0  # the gain is not scale-free (and can be negative): re-score on every drop
 
-    heap = [(-score(p), p) for p, c in pair_counts.items() if c >= min_frequency]
-    heapq.heapify(heap)
+    queue = _ScoreQueue(score_of, pair_counts, partners, freq, min_frequency, theta)
     merges: list[tuple[str, str]] = []
     added = 0
     bar = tqdm(total=n_new, desc="wordpiece merges", unit="tok", disable=not show_progress)
-    while added < n_new and heap:
-        neg, pair = heapq.heappop(heap)
-        if pair_counts.get(pair, 0) < min_frequency:
-            continue  # counts only fall: this pair can never qualify again
-        current = score(pair)
-        if current != -neg:  # stale entry: re-score and put back
-            heapq.heappush(heap, (-current, pair))
-            continue
-        a, b = pair
-        count = pair_counts[pair]
+    while added < n_new:
+        found = queue.best()
+        if found is None:
+            break
+        (a, b), current = found
+        count = pair_counts[a, b]
         merged = join(tokens[a], tokens[b])
         merges.append((tokens[a], tokens[b]))
         if merged in token_ids:
@@ -91,7 +194,7 @@ def learn_wordpiece_merges(
             print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} "
                   f"(score {current:.3g} = {count} / ({freq[a]} * {freq[b]}))")
         touched: set[tuple[int, int]] = set()
-        for wi in where.pop(pair):
+        for wi in where.pop((a, b)):
             syms = words[wi]
             new = _merge_word(syms, a, b, ab)
             if new is None:
@@ -112,15 +215,13 @@ def learn_wordpiece_merges(
                         partners[p[0]].add(p)
                         partners[p[1]].add(p)
             words[wi] = new
-        del pair_counts[pair]
-        # freq(a), freq(b) fell, so every pair with a or b scores higher now: re-push them.
-        for s in {a, b}:
-            live = {p for p in partners[s] if pair_counts.get(p, 0) >= min_frequency}
-            partners[s] = live
-            touched |= live
+        del pair_counts[a, b]
+        total -= count
+        queue.grown(ab)
         for p in touched:
-            if pair_counts.get(p, 0) >= min_frequency:
-                heapq.heappush(heap, (-score(p), p))
+            queue.push(p)
+        for s in {a, b}:
+            queue.dropped(s)
     bar.close()
     return merges
 
