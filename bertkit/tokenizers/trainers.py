@@ -92,6 +92,7 @@ def train_runtime(
     unk_token: str = "[UNK]", min_frequency: int = 2, limit_alphabet: int | None = None,
     normalizer: NormalizerOptions | None = DEFAULT_NORMALIZER, max_input_chars_per_word: int = 100,
     show_progress: bool = True, verbose: bool = False, total_bytes: int | None = None,
+    wordpiece_score: str = "likelihood_ratio",
 ):
     """Train a tokenizer with bertkit's own algorithms and return it as a `tokenizers.Tokenizer`.
 
@@ -128,7 +129,8 @@ def train_runtime(
 
         model = train_wordpiece(counts, unk_token=unk_token, min_frequency=min_frequency,
                                 limit_alphabet=limit_alphabet,
-                                max_input_chars_per_word=max_input_chars_per_word, **common)
+                                max_input_chars_per_word=max_input_chars_per_word,
+                                score=wordpiece_score, **common)
         decoder = decoders.WordPiece(prefix="##")
     elif algorithm == "unigram":
         from bertkit.tokenizers.unigram import train_unigram

@@ -59,7 +59,8 @@ class _ScoreQueue:
     def __init__(self, score_of, pair_counts, partners, freq, min_frequency: int, theta: float):
         self.score_of, self.pair_counts, self.partners = score_of, pair_counts, partners
         self.freq, self.min_frequency, self.theta = freq, min_frequency, theta
-        self.window = theta * theta * (1 + 1e-9)  # the margin covers float rounding
+        # theta > 1 needs positive scores; the margin covers float rounding
+        self.window = theta * theta * (1 + 1e-9) if theta > 1 else 1.0
         self.epoch_freq = list(freq)
         self.exact: list[tuple[float, tuple[int, int]]] = []
         self.key: dict[tuple[int, int], float] = {}  # pair -> its current key in `exact`
@@ -204,6 +205,7 @@ def learn_wordpiece_merges(
                 freq[s] -= c
             for s in new:
                 freq[s] += c
+            total -= c * (len(syms) - len(new))
             for p in pairwise(syms):
                 pair_counts[p] -= c
             for p in pairwise(new):
@@ -216,7 +218,6 @@ def learn_wordpiece_merges(
                         partners[p[1]].add(p)
             words[wi] = new
         del pair_counts[a, b]
-        total -= count
         queue.grown(ab)
         for p in touched:
             queue.push(p)
@@ -264,7 +265,8 @@ class WordPieceModel:
 def train_wordpiece(
     word_counts: Mapping[str, int], *, vocab_size: int, special_tokens: Sequence[str],
     unk_token: str = "[UNK]", min_frequency: int = 2, limit_alphabet: int | None = None,
-    max_input_chars_per_word: int = 100, verbose: bool = False, show_progress: bool = False,
+    max_input_chars_per_word: int = 100, score: str = "likelihood_ratio", verbose: bool = False,
+    show_progress: bool = False,
 ) -> WordPieceModel:
     """Learn a WordPiece vocabulary of exactly `vocab_size` entries from word counts: specials,
     the alphabet (each character alone and "##"-prefixed, as it occurs), then merges."""
@@ -283,7 +285,8 @@ def train_wordpiece(
     check_room(vocab_size, len(special_tokens), len(tokens) - len(special_tokens))
     words, counts = build_table(word_counts, token_ids, symbols_of)
     learn_wordpiece_merges(words, counts, tokens, token_ids, vocab_size - len(tokens),
-                           min_frequency=min_frequency, verbose=verbose, show_progress=show_progress)
+                           min_frequency=min_frequency, score=score, verbose=verbose,
+                           show_progress=show_progress)
     if len(tokens) < vocab_size:
         raise corpus_exhausted(vocab_size, len(tokens), min_frequency)
     return WordPieceModel(vocab=token_ids, unk_token=unk_token,

@@ -1,10 +1,26 @@
-"""WordPiece: the likelihood score (not raw frequency), greedy longest-match encoding."""
+"""WordPiece: the likelihood score (not raw frequency), the exact argmax at every step (against a
+brute-force learner), greedy longest-match encoding, and compression of the score options."""
 
 from __future__ import annotations
 
-from bertkit.tokenizers.bpe import train_bpe
+import math
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bertkit.errors import ConfigError
+from bertkit.tokenizers.bpe import _merge_word, build_table, train_bpe
 from bertkit.tokenizers.trainers import reference_encode, train_runtime
-from bertkit.tokenizers.wordpiece import WordPieceModel, train_wordpiece
+from bertkit.tokenizers.wordpiece import (
+    SCORES,
+    WordPieceModel,
+    join,
+    learn_wordpiece_merges,
+    symbols_of,
+    train_wordpiece,
+)
 
 # Symbols: a ##b | a ##c | d ##b. freq(a)=22, freq(##b)=21, freq(##c)=10, freq(d)=9.
 # Pair counts: (a,##b)=12, (a,##c)=10, (d,##b)=9  -> raw frequency picks a+##b.
@@ -17,6 +33,79 @@ def test_likelihood_beats_frequency():
     assert sorted(wp.vocab) == ["##b", "##c", "a", "d", "db"]
     bpe = train_bpe(COUNTS, vocab_size=6, special_tokens=(), min_frequency=1)
     assert bpe.merges[0] == ("a", "b")  # frequency's choice, for contrast
+
+
+def test_log_likelihood_gain_weighs_the_count():
+    # N = 62 symbols. Gains c*log(c*N/(fa*fb)): a+##b 12*log(12*62/462)=5.72,
+    # a+##c 10*log(620/220)=10.36, d+##b 9*log(558/189)=9.75 -> a+##c, unlike the plain ratio.
+    wp = train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), min_frequency=1,
+                         score="log_likelihood_gain")
+    assert "ac" in wp.vocab
+    with pytest.raises(ConfigError, match="likelihood_ratio"):
+        train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), score="pmi")
+
+
+def brute_force_merges(word_counts: dict[str, int], score: str, min_frequency: int) -> list[tuple[str, str]]:
+    """Re-count everything and take the argmax (ties: smallest pair of ids) at every step."""
+    tokens = sorted({s for w in word_counts for s in symbols_of(w)})
+    ids = {t: i for i, t in enumerate(tokens)}
+    words, counts = build_table(word_counts, ids, symbols_of)
+    merges = []
+    while True:
+        freq = [0] * len(tokens)
+        pairs: dict[tuple[int, int], int] = {}
+        for syms, c in zip(words, counts, strict=True):
+            for s in syms:
+                freq[s] += c
+            for p in pairwise(syms):
+                pairs[p] = pairs.get(p, 0) + c
+        total = sum(freq)
+
+        def value(p, pairs=pairs, freq=freq, total=total):
+            c, fa, fb = pairs[p], freq[p[0]], freq[p[1]]
+            return c / (fa * fb) if score == "likelihood_ratio" else c * math.log(c * total / (fa * fb))
+
+        candidates = [p for p, c in pairs.items() if c >= min_frequency]
+        if not candidates:
+            return merges
+        a, b = min(candidates, key=lambda p: (-value(p), p))
+        merged = join(tokens[a], tokens[b])
+        merges.append((tokens[a], tokens[b]))
+        if merged not in ids:
+            ids[merged] = len(tokens)
+            tokens.append(merged)
+        words = [_merge_word(w, a, b, ids[merged]) or w for w in words]
+
+
+def fast_merges(word_counts: dict[str, int], score: str, min_frequency: int) -> list[tuple[str, str]]:
+    tokens = sorted({s for w in word_counts for s in symbols_of(w)})
+    ids = {t: i for i, t in enumerate(tokens)}
+    words, counts = build_table(word_counts, ids, symbols_of)
+    return learn_wordpiece_merges(words, counts, tokens, ids, 10**9, min_frequency=min_frequency,
+                                  score=score)
+
+
+word_counts = st.dictionaries(st.text(alphabet="abcd", min_size=1, max_size=7),
+                              st.integers(1, 30), min_size=1, max_size=25)
+
+
+@pytest.mark.parametrize("score", SCORES)
+@settings(max_examples=150, deadline=None)
+@given(counts=word_counts, min_frequency=st.integers(1, 3))
+def test_every_merge_is_the_exact_argmax(score, counts, min_frequency):
+    assert fast_merges(counts, score, min_frequency) == brute_force_merges(counts, score, min_frequency)
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_exact_argmax_on_real_text(score, corpus_pt):
+    """Enough text that symbol frequencies fall through many epochs of the lazy queue."""
+    from bertkit.tokenizers.trainers import DEFAULT_NORMALIZER, count_words
+
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:150]
+    counts = dict(count_words(lines, DEFAULT_NORMALIZER, "bert"))
+    merges = fast_merges(counts, score, 2)
+    assert len(merges) > 300
+    assert merges == brute_force_merges(counts, score, 2)
 
 
 def test_greedy_longest_match_first():
@@ -35,4 +124,3 @@ def test_runtime_parity_on_corpus(corpus_pt):
     for text in lines[2000:2100] + ["Você não encontra a licença?", "anticonstitucionalissimamente"]:
         assert reference_encode(tok, text) == tok.encode(text, add_special_tokens=False).ids
     assert "##" in "".join(tok.get_vocab())
-
