@@ -45,27 +45,28 @@ def join(left: str, right: str) -> str:
 class _ScoreQueue:
     """The live pairs, able to give the exact argmax of a score that can RISE without notice.
 
-    Two lazy max-heaps of (-score, pair):
-    - `exact`: pairs scored since either of their symbols last lost frequency, so each key is
-      >= the true score (counts only fall); a popped key equal to the true score is the max here.
-    - `loose`: every other live pair, keyed by its score when pushed. A symbol's frequency is
-      kept within a factor `theta` of its value at that symbol's last full re-scoring (the
-      "epoch"), so a loose key times theta**2 bounds the true score.
+    Two lazy max-heaps of (-key, pair):
+    - `exact`: pairs scored since either of their symbols last lost frequency, keyed by that
+      score. Counts only fall, so a key is >= the true score, and a top key that equals the true
+      score is the best of this heap.
+    - `loose`: every other live pair, keyed by `bound_of(pair)`: an upper bound on its score for as
+      long as each symbol's frequency stays within a factor `theta` of its value at that symbol's
+      last full re-scoring (its "epoch"; `dropped` starts a new one when the factor is reached).
     `best()` moves loose pairs whose bound reaches the exact top into `exact`, then returns it.
     When a symbol's frequency falls, only its pairs in `exact` (few: those near the top) go back
-    to `loose`; all its pairs are re-scored only once per factor `theta` of decline.
+    to `loose`; all its pairs are re-scored once per factor `theta` of decline, not on every merge.
     """
 
-    def __init__(self, score_of, pair_counts, partners, freq, min_frequency: int, theta: float):
-        self.score_of, self.pair_counts, self.partners = score_of, pair_counts, partners
-        self.freq, self.min_frequency, self.theta = freq, min_frequency, theta
-        # theta > 1 needs positive scores; the margin covers float rounding
-        self.window = theta * theta * (1 + 1e-9) if theta > 1 else 1.0
+    def __init__(self, score_of, bound_of, pair_counts, partners, freq, min_frequency: int,
+                 theta: float):
+        self.score_of, self.bound_of = score_of, bound_of
+        self.pair_counts, self.partners, self.freq = pair_counts, partners, freq
+        self.min_frequency, self.theta = min_frequency, theta
         self.epoch_freq = list(freq)
         self.exact: list[tuple[float, tuple[int, int]]] = []
         self.key: dict[tuple[int, int], float] = {}  # pair -> its current key in `exact`
         self.exact_of: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        self.loose = [(-score_of(p), p) for p, c in pair_counts.items() if c >= min_frequency]
+        self.loose = [(-bound_of(p), p) for p, c in pair_counts.items() if c >= min_frequency]
         heapq.heapify(self.loose)
 
     def alive(self, pair: tuple[int, int]) -> bool:
@@ -76,7 +77,7 @@ class _ScoreQueue:
         if pair in self.key:
             self._forget(pair)
         if self.alive(pair):
-            heapq.heappush(self.loose, (-self.score_of(pair), pair))
+            heapq.heappush(self.loose, (-self.bound_of(pair), pair))
 
     def _make_exact(self, pair: tuple[int, int], score: float) -> None:
         self.key[pair] = score
@@ -108,7 +109,7 @@ class _ScoreQueue:
                     key[pair] = current
                     heapq.heappush(exact, (-current, pair))
             top = -exact[0][0] if exact else None
-            if loose and (top is None or -loose[0][0] * self.window >= top):
+            if loose and (top is None or -loose[0][0] >= top):
                 _, pair = heapq.heappop(loose)
                 if pair not in key and self.alive(pair):
                     self._make_exact(pair, self.score_of(pair))
@@ -125,7 +126,7 @@ class _ScoreQueue:
             live = {p for p in self.partners[symbol] if self.alive(p)}
             self.partners[symbol] = live
             for pair in live:
-                heapq.heappush(self.loose, (-self.score_of(pair), pair))
+                heapq.heappush(self.loose, (-self.bound_of(pair), pair))
 
     def grown(self, symbol: int) -> None:
         """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
@@ -161,17 +162,30 @@ def learn_wordpiece_merges(
         partners[pair[1]].add(pair)
     total = sum(freq)  # N, the number of symbols in the corpus (log_likelihood_gain only)
 
+    # While both frequencies stay above 1/THETA of their epoch values (counts and N only fall):
+    # ratio <= ratio_then * THETA**2, and log(c*N/(fa*fb)) <= its value then + 2*log(THETA).
+    # The small margins cover float rounding.
     if score == "likelihood_ratio":
         def score_of(pair: tuple[int, int]) -> float:
             return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
-        theta = THETA
+
+        inflation = THETA * THETA * (1 + 1e-9)
+
+        def bound_of(pair: tuple[int, int]) -> float:
+            return score_of(pair) * inflation
     else:
         def score_of(pair: tuple[int, int]) -> float:
             c = pair_counts[pair]
             return c * math.log(c * total / (freq[pair[0]] * freq[pair[1]]))
-        theta = 1.0  # the gain is not scale-free (and can be negative): re-score on every drop
 
-    queue = _ScoreQueue(score_of, pair_counts, partners, freq, min_frequency, theta)
+        slack = 2 * math.log(THETA) + 1e-9
+
+        def bound_of(pair: tuple[int, int]) -> float:
+            c = pair_counts[pair]
+            log_ratio = math.log(c * total / (freq[pair[0]] * freq[pair[1]])) + slack
+            return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
+
+    queue = _ScoreQueue(score_of, bound_of, pair_counts, partners, freq, max(1, min_frequency), THETA)
     merges: list[tuple[str, str]] = []
     added = 0
     bar = tqdm(total=n_new, desc="wordpiece merges", unit="tok", disable=not show_progress)
@@ -192,8 +206,10 @@ def learn_wordpiece_merges(
             added += 1
             bar.update(1)
         if verbose:
+            formula = (f"{count} / ({freq[a]} * {freq[b]})" if score == "likelihood_ratio" else
+                       f"{count} * log({count} * {total} / ({freq[a]} * {freq[b]}))")
             print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} "
-                  f"(score {current:.3g} = {count} / ({freq[a]} * {freq[b]}))")
+                  f"(score {current:.3g} = {formula})")
         touched: set[tuple[int, int]] = set()
         for wi in where.pop((a, b)):
             syms = words[wi]
