@@ -16,26 +16,48 @@ def run(ctx) -> None:
     from bertkit.train.loop import TrainConfig
     from bertkit.train.pretrain import PretrainConfig, pretrain
 
+    train_files, valid_files = corpus_files("train"), corpus_files("valid")
+    if ctx.quick:  # a slice of the corpus: tokenizing all of it takes most of a minute
+        train_files = _head(train_files, ctx.workdir / "corpus-slice", 150_000)
+        valid_files = _head(valid_files, ctx.workdir / "corpus-slice-valid", 30_000)
     tok_dir = ctx.artifacts.get("tokenizer_dir")
     if tok_dir is None:
         tok_dir = ctx.workdir / "tokenizer"
-        files = [str(f) for f in corpus_files()]
-        Tokenizer.train(files, algorithm="wordpiece", vocab_size=8000).save(tok_dir)
-    shards = ctx.workdir / "shards"
+        Tokenizer.train([str(f) for f in train_files], algorithm="wordpiece",
+                        vocab_size=2000 if ctx.quick else 8000).save(tok_dir)
+    shards, held_out = ctx.workdir / "shards", ctx.workdir / "shards-valid"
     start = time.perf_counter()
-    meta = prepare(corpus_files(), tok_dir, shards, workers=2, progress=not ctx.quick)
+    workers = 1 if ctx.quick else 2
+    meta = prepare(train_files, tok_dir, shards, workers=workers, progress=not ctx.quick)
+    prepare(valid_files, tok_dir, held_out, workers=workers, progress=False)
     print(f"shards: {meta['counts']['tokens']:,} tokens in {len(meta['shards'])} shard(s) "
           f"({time.perf_counter() - start:.1f} s) -> {shards}")
-    steps = 8 if ctx.quick else 150
+    steps = 8 if ctx.quick else 300
     run_dir = ctx.workdir / "pretrained"
-    cfg = PretrainConfig(preset="tiny" if ctx.quick else "mini", recipe="roberta",
-                         seq_len=64 if ctx.quick else 128)
+    cfg = PretrainConfig(preset="tiny", recipe="roberta", seq_len=64 if ctx.quick else 128,
+                         eval_data=str(held_out), eval_examples=64 if ctx.quick else 256)
     train = TrainConfig(lr=1e-3, eps=1e-6, max_steps=steps, batch_size=16 if ctx.quick else 32,
-                        warmup_ratio=0.1, log_every=max(1, steps // 10), save_every=steps)
-    model, _ = pretrain(shards, run_dir, cfg, train)
+                        warmup_ratio=0.1, log_every=max(1, steps // 10), save_every=steps,
+                        eval_every=steps // 2 if ctx.quick else 100)
+    model, result = pretrain(shards, run_dir, cfg, train)
+    evals = [r for r in result.history if r["split"] == "eval"]
+    print("held-out MLM loss: " + ", ".join(f"step {r['step']}: {r['loss']:.2f}" for r in evals))
     print(f"loss curve: {run_dir / 'loss.png'}   metrics: {run_dir / 'metrics.jsonl'}")
     _fill_mask(model, Tokenizer.from_pretrained(run_dir), "The president of the united [MASK] said.")
     ctx.artifacts["pretrained_dir"] = Path(run_dir)
+
+
+def _head(files: list[Path], out_dir: Path, n_chars: int) -> list[Path]:
+    """The first `n_chars` characters of each file, cut at a document boundary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sliced = []
+    for f in files:
+        with open(f, encoding="utf-8") as src:
+            text = src.read(n_chars)
+        text = text.rsplit("\n\n", 1)[0] if "\n\n" in text else text
+        (out_dir / f.name).write_text(text + "\n", encoding="utf-8")
+        sliced.append(out_dir / f.name)
+    return sliced
 
 
 def _fill_mask(model, tokenizer, text: str) -> None:
