@@ -51,3 +51,26 @@ def test_nfd_and_nfc_give_the_same_ids(tokenizers_by_case):
     text = "Ação e pão, você não?"
     for tok in tokenizers_by_case.values():
         assert tok.encode(unicodedata.normalize("NFD", text)).ids == tok.encode(text).ids
+
+
+words = st.lists(st.text(alphabet="abcdefghijlmnopqrstuvxzçãõáéíóúâêà", min_size=1, max_size=12),
+                 min_size=1, max_size=8).map(" ".join)
+
+
+@pytest.mark.parametrize("case", ["wordpiece", "unigram"])
+def test_decode_restores_normalized_words(tokenizers_by_case, case):
+    """Where the model marks word boundaries ("##" continuations, "▁" word starts), decoding the
+    ids gives back the normalized text. (Classic BPE has no such mark: see trainers.py.)"""
+    tok = tokenizers_by_case[case]
+    unk = tok.token_to_id("[UNK]")
+    ids = tok.encode("Você NÃO encontra a licença", add_special_tokens=False).ids
+    assert tok.decode(ids) == "você não encontra a licença" and len(ids) > 5
+
+    @settings(max_examples=300, deadline=None)
+    @given(words)
+    def check(text):
+        ids = tok.encode(text.upper(), add_special_tokens=False).ids
+        if unk not in ids:
+            assert tok.decode(ids) == text
+
+    check()
