@@ -116,16 +116,21 @@ class MultiHeadAttention(nn.Module):
                 output_attentions: bool = False, causal: bool = False,
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
+        context, probs = self.context(x, mask, packing, output_attentions, causal)
+        if inference_fast_path(context, self.out):
+            return packed_linear(self, "out", [self.out])(context), probs
+        return self.out(context), probs
+
+    def context(self, x: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
+                output_attentions: bool = False, causal: bool = False,
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The heads' outputs side by side, before the output projection (and the weights if asked)."""
         qkv = self.project_qkv(x)                                   # (..., 3 * hidden)
         if packing is not None:
-            context = self._packed(qkv, packing, causal)
-        else:
-            q, k, v = (self.split_heads(t) for t in qkv.chunk(3, dim=-1))  # (batch, heads, seq, d)
-            context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
-            context = context.transpose(1, 2).flatten(2)             # (batch, seq, hidden)
-        if inference_fast_path(context, self.out):
-            return packed_linear(self, "out", [self.out])(context), None if packing else probs
-        return self.out(context), None if packing else probs
+            return self._packed(qkv, packing, causal), None
+        q, k, v = (self.split_heads(t) for t in qkv.chunk(3, dim=-1))  # (batch, heads, seq, d)
+        context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
+        return context.transpose(1, 2).flatten(2), probs              # (batch, seq, hidden)
 
     def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
         """q, k and v projections as one GEMM (the weights concatenated along outputs)."""

@@ -99,7 +99,13 @@ class PackedLinear:
             self.bias, self.key = b, key
         return self
 
-    def __call__(self, x: torch.Tensor, act: str = "none") -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, act: str = "none",
+                 residual: torch.Tensor | None = None) -> torch.Tensor:
+        """x W^T + b, then `act` ("none", "gelu", "gelu_tanh", "relu"), or + `residual` (no act)."""
+        if residual is not None:
+            if self.packed:
+                return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+            return F.linear(x, self.weight, self.bias).add_(residual)
         if self.packed:
             algorithm = "tanh" if act == "gelu_tanh" else ("none" if act == "gelu" else "")
             name = "gelu" if act.startswith("gelu") else act
