@@ -169,6 +169,9 @@ def main() -> None:
                     "hf_tokens_per_s": round(tokens / med_h, 1),
                     "speedup_median": round(med_h / med_o, 3),
                     "speedup_min": round(min(t_hf) / min(t_ours), 3),
+                    # each repeat's two runs are back to back: their ratio shrugs off slow load drifts
+                    "speedup_paired_median": round(statistics.median(h / o for h, o in zip(t_hf, t_ours,
+                                                                                           strict=True)), 3),
                     "bertkit_gflops": round(flops / min(t_ours) / 1e9, 1),
                     "hf_gflops_useful": round(flops / min(t_hf) / 1e9, 1),
                     "bertkit_mfu": round(flops / min(t_ours) / 1e9 / peak, 3),
