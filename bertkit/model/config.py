@@ -8,6 +8,7 @@ back on save, so a round trip through bertkit loses nothing.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,8 +111,17 @@ class BertConfig:
         layers, hidden, heads = PRESETS[name]
         values = dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
                       intermediate_size=4 * hidden, max_position_embeddings=512)
-        values.update(overrides)
-        return cls.from_dict(values)
+        return cls.from_dict(values).replace(**overrides)
+
+    def replace(self, **overrides: Any) -> BertConfig:
+        """A copy with some fields changed; a misspelt field name is an error, not a silent extra."""
+        names = [f.name for f in dataclasses.fields(self) if f.name != "extra"]
+        for key in overrides:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"BertConfig has no field {key!r}{hint}")
+        return BertConfig.from_dict({**self.to_dict(), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         """The config as config.json content: HF names, unknown keys kept, `model_type: bert`."""

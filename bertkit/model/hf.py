@@ -158,10 +158,9 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
         raise CheckpointError(f"{directory}: not a directory")
     try:
         config = BertConfig.from_pretrained(directory)
-        if overrides:
-            config = BertConfig.from_dict({**config.to_dict(), **overrides})
     except BertkitError as e:
         raise CheckpointError(str(e)) from None
+    config = config.replace(**overrides)       # a misspelt override is a ConfigError
     state = read_state_dict(directory)
     model = cls(config)
     expected = model.state_dict()

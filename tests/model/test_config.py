@@ -25,6 +25,8 @@ def test_presets(name, layers, hidden, heads):
 
 def test_preset_overrides_and_unknown_preset():
     assert BertConfig.preset("tiny", num_hidden_layers=1).num_hidden_layers == 1
+    with pytest.raises(ConfigError, match="no field 'hiden_size' \\(did you mean 'hidden_size'\\?\\)"):
+        BertConfig.preset("tiny", hiden_size=64)
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         BertConfig.preset("huge")
 
