@@ -5,12 +5,23 @@ so a pair of rare symbols that almost always occur together beats a pair of comm
 happen to be frequent together. (Hugging Face's WordPiece trainer actually learns BPE merges by
 raw frequency; this one does not.) A symbol inside a word carries the "##" prefix.
 
+Two scores, both exact at every step (the chosen merge is the true argmax, ties going to the
+smallest pair of ids; tests check it against a brute-force learner):
+- "likelihood_ratio" (default, the issue's and the Hugging Face course's formula) is the ratio
+  above. It is scale-free: it ranks "almost always together" above "often together", so it first
+  merges rare pairs (years, digits, names) and compresses held-out text poorly at equal vocabulary
+  size: measured 2.8x Hugging Face's tokens per character at 2k entries (Portuguese corpus) and
+  3.3x at 30k (the 25 MB benchmark corpus).
+- "log_likelihood_gain" is the gain in unigram-LM log-likelihood that Schuster & Nakajima's
+  criterion maximises, to first order: count(ab) * log(count(ab) * N / (freq(a) * freq(b))), N
+  the number of symbols. Weighting by the count makes frequent merges win, and its compression is
+  close to BPE's (about 1.02x Hugging Face's at 2k on the Portuguese corpus). It trains ~5x slower
+  (frequent merges move frequencies a lot, so more re-scoring).
+
 Training uses BPE's incremental tables (pair counts, pair -> words index) plus symbol frequencies.
-Scores change in both directions, so the max-heap is kept correct like this:
-- a pair's count only falls (its words got merged) -> its score falls; the stale (too high) heap
-  entry is re-scored when popped and pushed back;
-- a merge of (a, b) lowers freq(a) and freq(b) -> the scores of every pair containing a or b rise;
-  those pairs are re-pushed at once (found through `partners[symbol]`).
+A score falls when a pair's count falls, but RISES for every pair containing a or b after a merge
+of (a, b), since freq(a) and freq(b) fall; `_ScoreQueue` keeps the argmax exact without
+re-scoring all those pairs on each merge (11.5M heap pushes -> 1M at 30k entries).
 
 Encoding is greedy longest-match-first, `[UNK]` for a word that cannot be split or that is longer
 than `max_input_chars_per_word` characters.
@@ -30,7 +41,8 @@ from bertkit.tokenizers.bpe import _merge_word, alphabet_of, build_table, check_
 
 PREFIX = "##"
 SCORES = ("likelihood_ratio", "log_likelihood_gain")
-THETA = 1.05  # re-score all pairs of a symbol each time its frequency falls by this factor
+# Re-score all pairs of a symbol each time its frequency falls by this factor (see _ScoreQueue).
+THETA = {"likelihood_ratio": 1.05, "log_likelihood_gain": 1.3}
 
 
 def symbols_of(word: str) -> list[str]:
@@ -169,7 +181,8 @@ def learn_wordpiece_merges(
         def score_of(pair: tuple[int, int]) -> float:
             return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
 
-        inflation = THETA * THETA * (1 + 1e-9)
+        theta = THETA[score]
+        inflation = theta * theta * (1 + 1e-9)
 
         def bound_of(pair: tuple[int, int]) -> float:
             return score_of(pair) * inflation
@@ -178,14 +191,15 @@ def learn_wordpiece_merges(
             c = pair_counts[pair]
             return c * math.log(c * total / (freq[pair[0]] * freq[pair[1]]))
 
-        slack = 2 * math.log(THETA) + 1e-9
+        theta = THETA[score]
+        slack = 2 * math.log(theta) + 1e-9
 
         def bound_of(pair: tuple[int, int]) -> float:
             c = pair_counts[pair]
             log_ratio = math.log(c * total / (freq[pair[0]] * freq[pair[1]])) + slack
             return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
 
-    queue = _ScoreQueue(score_of, bound_of, pair_counts, partners, freq, max(1, min_frequency), THETA)
+    queue = _ScoreQueue(score_of, bound_of, pair_counts, partners, freq, max(1, min_frequency), theta)
     merges: list[tuple[str, str]] = []
     added = 0
     bar = tqdm(total=n_new, desc="wordpiece merges", unit="tok", disable=not show_progress)
@@ -217,11 +231,11 @@ def learn_wordpiece_merges(
             if new is None:
                 continue
             c = counts[wi]
-            for s in syms:
-                freq[s] -= c
-            for s in new:
-                freq[s] += c
-            total -= c * (len(syms) - len(new))
+            k = c * (len(syms) - len(new))  # occurrences of (a, b) that became ab
+            freq[a] -= k
+            freq[b] -= k
+            freq[ab] += k
+            total -= k
             for p in pairwise(syms):
                 pair_counts[p] -= c
             for p in pairwise(new):
