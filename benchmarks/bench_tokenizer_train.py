@@ -7,6 +7,9 @@ Prints one JSON line per algorithm: training seconds (median, min), peak RSS, th
 held-out tokens per character of both (bertkit.datasets corpus_file("en", "valid")).
 
     python benchmarks/bench_tokenizer_train.py [--repeats 3] [--vocab-size 30000]
+        [--algorithm bpe --algorithm wordpiece --algorithm wordpiece:log_likelihood_gain]
+
+"wordpiece:SCORE" picks bertkit's WordPiece score (the HF side is the same WordPieceTrainer).
 """
 
 from __future__ import annotations
@@ -61,10 +64,11 @@ def _child(side: str, algorithm: str, corpus: str, vocab_size: int) -> None:
     from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
     from bertkit.tokenizers.trainers import iter_texts, train_runtime
 
+    algorithm, _, score = algorithm.partition(":")
     start = time.perf_counter()
     if side == "bertkit":
         tok = train_runtime(iter_texts([corpus]), algorithm=algorithm, vocab_size=vocab_size,
-                            show_progress=False)
+                            show_progress=False, wordpiece_score=score or "likelihood_ratio")
     else:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
@@ -100,7 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab-size", type=int, default=30000)
-    parser.add_argument("--algorithm", choices=("bpe", "wordpiece"), action="append")
+    parser.add_argument("--algorithm", action="append",
+                        choices=("bpe", "wordpiece", "wordpiece:likelihood_ratio",
+                                 "wordpiece:log_likelihood_gain"))
     parser.add_argument("--child", choices=("bertkit", "hf"))
     parser.add_argument("--corpus")
     args = parser.parse_args()
