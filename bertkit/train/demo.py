@@ -32,7 +32,7 @@ def run(ctx) -> None:
     prepare(valid_files, tok_dir, held_out, workers=workers, progress=False)
     print(f"shards: {meta['counts']['tokens']:,} tokens in {len(meta['shards'])} shard(s) "
           f"({time.perf_counter() - start:.1f} s) -> {shards}")
-    steps = 8 if ctx.quick else 300
+    steps = 8 if ctx.quick else 200
     run_dir = ctx.workdir / "pretrained"
     cfg = PretrainConfig(preset="tiny", recipe="roberta", seq_len=64 if ctx.quick else 128,
                          eval_data=str(held_out), eval_examples=64 if ctx.quick else 256)
