@@ -1,0 +1,22 @@
+"""The pretraining demo stage in quick mode: shards, a short run with held-out loss, fill-mask."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from bertkit.demo import DemoContext
+from bertkit.train import demo
+
+
+def test_quick_demo_stage(tmp_path, minilm_dir, capsys):
+    torch.set_num_threads(1)
+    ctx = DemoContext(workdir=tmp_path, quick=True, artifacts={"tokenizer_dir": minilm_dir})
+    demo.run(ctx)
+    out = capsys.readouterr().out
+    run = ctx.artifacts["pretrained_dir"]
+    assert (run / "model.safetensors").is_file() and (run / "loss.png").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["split"] == "eval"] == [4, 8]
+    assert "held-out MLM loss: step 4:" in out and "fill-mask:" in out and str(run / "loss.png") in out
