@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bertkit.tokenizers.bpe import alphabet_of, check_room, corpus_exhausted
 
 UNK_PENALTY = 10.0  # an unknown character scores (lowest piece score - 10), as in SentencePiece
@@ -76,6 +78,89 @@ def _expected_counts(word_counts: Mapping[str, int], logp: dict[str, float], max
     return expected, loglik
 
 
+class _Lattice:
+    """Every word's segmentation lattice at once, as numpy arrays, for a vectorised E-step.
+
+    Nodes are the positions 0..len(word) of each word, laid end to end; an edge (src, dst, piece)
+    is a seed piece spanning word[j:i]. Built once from the seed vocabulary: a pruned piece just
+    gets log-probability -inf, so its edges carry no mass. The forward pass visits edges grouped
+    by end position (1, 2, ...), the backward pass by start position (longest word first); within
+    a group each node's log-sum-exp is a segmented reduction over contiguous edges.
+    """
+
+    def __init__(self, word_counts: Mapping[str, int], piece_ids: Mapping[str, int], max_len: int):
+        src: list[int] = []
+        dst: list[int] = []
+        pid: list[int] = []
+        starts, ends, counts = [], [], []
+        node = 0
+        for word, count in word_counts.items():
+            n = len(word)
+            for j in range(n):
+                for i in range(j + 1, min(n, j + max_len) + 1):
+                    k = piece_ids.get(word[j:i])
+                    if k is not None:
+                        src.append(node + j)
+                        dst.append(node + i)
+                        pid.append(k)
+            starts.append(node)
+            ends.append(node + n)
+            counts.append(count)
+            node += n + 1
+        self.n_nodes, self.n_pieces = node, len(piece_ids)
+        self.src, self.dst, self.pid = np.array(src), np.array(dst), np.array(pid)
+        self.starts, self.ends = np.array(starts), np.array(ends)
+        self.counts = np.array(counts, dtype=np.float64)
+        word_of_node = np.repeat(np.arange(len(starts)), self.ends - self.starts + 1)
+        self.edge_count = self.counts[word_of_node[self.src]] if src else np.zeros(0)
+        self.edge_word = word_of_node[self.src] if src else np.zeros(0, dtype=int)
+        rel_end = self.dst - self.starts[self.edge_word]
+        rel_start = self.src - self.starts[self.edge_word]
+        self.forward_plan = self._plan(rel_end, self.dst)
+        self.backward_plan = self._plan(-rel_start, self.src)
+
+    @staticmethod
+    def _plan(level: np.ndarray, target: np.ndarray):
+        """Edge order and, per level, the segments of edges that share a target node."""
+        order = np.lexsort((target, level))
+        level, target = level[order], target[order]
+        plan = []
+        bounds = np.flatnonzero(np.diff(level)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
+            t = target[lo:hi]
+            seg = np.r_[0, np.flatnonzero(np.diff(t)) + 1]
+            plan.append((order[lo:hi], seg, t[seg], np.diff(np.r_[seg, hi - lo])))
+        return plan
+
+    @staticmethod
+    def _sweep(scores: np.ndarray, plan, edge_from: np.ndarray, edge_lp: np.ndarray) -> None:
+        """scores[target] = logsumexp over its edges of scores[edge_from] + edge_lp, level by level."""
+        for edges, seg, targets, lengths in plan:
+            vals = scores[edge_from[edges]] + edge_lp[edges]
+            top = np.maximum.reduceat(vals, seg)
+            top = np.where(np.isfinite(top), top, 0.0)
+            total = np.add.reduceat(np.exp(vals - np.repeat(top, lengths)), seg)
+            scores[targets] = top + np.log(total)
+
+    def expected_counts(self, logp: np.ndarray) -> tuple[np.ndarray, float]:
+        """E-step: each piece's expected count over all segmentations, and the log-likelihood."""
+        edge_lp = logp[self.pid]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fwd = np.full(self.n_nodes, -np.inf)
+            fwd[self.starts] = 0.0
+            self._sweep(fwd, self.forward_plan, self.src, edge_lp)
+            bwd = np.full(self.n_nodes, -np.inf)
+            bwd[self.ends] = 0.0
+            self._sweep(bwd, self.backward_plan, self.dst, edge_lp)
+            z = fwd[self.ends]
+            ok = np.isfinite(z)
+            post = np.exp(fwd[self.src] + edge_lp + bwd[self.dst] - z[self.edge_word])
+        keep = ok[self.edge_word] & np.isfinite(post)
+        expected = np.bincount(self.pid[keep], weights=self.edge_count[keep] * post[keep],
+                               minlength=self.n_pieces)
+        return expected, float(self.counts[ok] @ z[ok])
+
+
 def _viterbi_score(word: str, logp: Mapping[str, float], max_len: int, exclude: str) -> float:
     """Best log-prob of `word` segmented without the piece `exclude` (-inf if impossible)."""
     n = len(word)
@@ -119,27 +204,36 @@ def train_unigram(
         seed[s] = c
     if len(seed) < target:
         raise corpus_exhausted(vocab_size, len(seed) + len(special_tokens), 1)
-    total = sum(seed.values())
-    logp = {p: math.log(c / total) for p, c in seed.items()}
+    pieces = list(seed)
+    index = {p: i for i, p in enumerate(pieces)}
+    lattice = _Lattice(word_counts, index, max_piece_length)
+    seed_counts = np.array([seed[p] for p in pieces], dtype=np.float64)
+    log_probs = np.log(seed_counts / seed_counts.sum())
+    alive = np.ones(len(pieces), dtype=bool)
+    char_ids = np.array([index[ch] for ch in chars], dtype=int)
 
     bar = tqdm(desc="unigram EM", unit="round", disable=not show_progress)
     while True:
         for _ in range(em_iterations):
-            expected, loglik = _expected_counts(word_counts, logp, max_piece_length)
-            for ch in chars:  # characters never vanish
-                expected[ch] = max(expected[ch], 1e-3)
-            total = sum(expected[p] for p in logp)
-            logp = {p: math.log(expected[p] / total) for p in logp if expected[p] > 0}
+            expected, loglik = lattice.expected_counts(log_probs)
+            expected[char_ids] = np.maximum(expected[char_ids], 1e-3)  # characters never vanish
+            expected[~alive] = 0.0
+            alive &= expected > 0
+            with np.errstate(divide="ignore"):
+                log_probs = np.where(alive, np.log(expected / expected.sum()), -np.inf)
+        logp = {pieces[i]: float(log_probs[i]) for i in np.flatnonzero(alive)}
         if verbose:
             print(f"unigram: {len(logp)} pieces, log-likelihood {loglik:.1f}")
         bar.update(1)
         if len(logp) <= target:
             break
         keep_n = max(target, int(len(logp) * shrink))
-        loss = {p: expected[p] * (lp - _viterbi_score(p, logp, max_piece_length, exclude=p))
+        loss = {p: expected[index[p]] * (lp - _viterbi_score(p, logp, max_piece_length, exclude=p))
                 for p, lp in logp.items() if p not in allowed}
         drop = sorted(loss, key=lambda p: (loss[p], p))[: len(logp) - keep_n]
         for p in drop:
+            alive[index[p]] = False
+            log_probs[index[p]] = -np.inf
             del logp[p]
     bar.close()
     if len(logp) < target:

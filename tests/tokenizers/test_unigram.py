@@ -71,3 +71,30 @@ def test_training_exact_size_and_word_starts(unigram_tok):
 def test_runtime_parity(unigram_tok, corpus_pt):
     for text in corpus_pt.read_text(encoding="utf-8").splitlines()[1500:1600]:
         assert reference_encode(unigram_tok, text) == unigram_tok.encode(text, add_special_tokens=False).ids
+
+
+def test_vectorised_e_step_equals_the_readable_one(corpus_pt):
+    """The numpy lattice gives the same expected counts and log-likelihood as the pure-Python
+    forward-backward, also after pruning (pruned pieces get log-probability -inf)."""
+    import numpy as np
+
+    from bertkit.tokenizers.trainers import DEFAULT_NORMALIZER, count_words
+    from bertkit.tokenizers.unigram import _expected_counts, _Lattice
+
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:200]
+    words = dict(count_words(lines, DEFAULT_NORMALIZER, "metaspace"))
+    words["▁xyzq"] = 3  # "q" is not a piece: a word with no segmentation
+    spans = {w[j:i] for w in words for j in range(len(w)) for i in range(j + 1, min(len(w), j + 6) + 1)}
+    pieces = sorted(spans - {"q"})
+    rng = np.random.default_rng(0)
+    log_probs = np.log(rng.dirichlet(np.ones(len(pieces))))
+    log_probs[rng.random(len(pieces)) < 0.3] = -np.inf
+    for i, p in enumerate(pieces):
+        if len(p) == 1:
+            log_probs[i] = -5.0
+    lattice = _Lattice(words, {p: i for i, p in enumerate(pieces)}, 6)
+    expected, loglik = lattice.expected_counts(log_probs)
+    logp = {p: float(lp) for p, lp in zip(pieces, log_probs, strict=True) if lp > -np.inf}
+    want, want_loglik = _expected_counts(words, logp, 6)
+    assert math.isclose(loglik, want_loglik, rel_tol=1e-9)
+    assert np.allclose(expected, [want.get(p, 0.0) for p in pieces], rtol=1e-9, atol=1e-9)
