@@ -3,7 +3,8 @@
 A word is segmented into the pieces x1..xk that maximise sum log p(xi) (Viterbi). Training:
 1. seed: all substrings (up to `max_piece_length`) of the distinct words, the most frequent kept;
 2. EM: the E-step runs forward-backward over each word's lattice to get each piece's expected
-   count; the M-step sets log p(x) = log(count(x) / total);
+   count; the M-step sets log p(x) = log(count(x) / total). `_expected_counts` is the readable
+   E-step; training runs `_Lattice`, the same computation vectorised over all words (tested equal);
 3. prune: drop the pieces whose removal costs the least likelihood (count x the log-prob lost by
    segmenting the piece with the others), `shrink` (25%) per round, down to the vocabulary size.
    Single characters are always kept so every known character stays encodable.
@@ -58,7 +59,8 @@ def _forward_backward(word: str, logp: Mapping[str, float], max_len: int):
 
 
 def _expected_counts(word_counts: Mapping[str, int], logp: dict[str, float], max_len: int):
-    """E-step: expected piece counts over all segmentations, and the corpus log-likelihood."""
+    """E-step, one word at a time: expected piece counts over all segmentations, and the corpus
+    log-likelihood (the readable version of `_Lattice.expected_counts`)."""
     expected: Counter[str] = Counter()
     loglik = 0.0
     for word, count in word_counts.items():
