@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--dev", type=int, default=1055, help="dev sentences (1055 = the whole dev split)")
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seeds", type=int, default=2, help="runs per side (alternating)")
     args = parser.parse_args()
