@@ -124,3 +124,32 @@ def test_runtime_parity_on_corpus(corpus_pt):
     for text in lines[2000:2100] + ["Você não encontra a licença?", "anticonstitucionalissimamente"]:
         assert reference_encode(tok, text) == tok.encode(text, add_special_tokens=False).ids
     assert "##" in "".join(tok.get_vocab())
+
+
+def test_compression_of_each_score_vs_hf(corpus_pt):
+    """Held-out tokens per character at 2,000 entries (Portuguese corpus), vs Hugging Face's
+    WordPieceTrainer (BPE merges under the hood). Measured: likelihood_ratio 2.77x HF's,
+    log_likelihood_gain 1.02x; at 30k on the 25 MB benchmark corpus 3.28x and 1.005x."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from bertkit.datasets import corpus_file
+    from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
+
+    train = corpus_pt.read_text(encoding="utf-8").splitlines()
+    held_out = [x for x in corpus_file("pt", "valid").read_text(encoding="utf-8").splitlines() if x]
+
+    def tokens_per_char(tok):
+        encodings = tok.encode_batch(held_out, add_special_tokens=False)
+        return sum(len(e.ids) for e in encodings) / sum(map(len, held_out))
+
+    hf = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    hf.normalizer = runtime_normalizer(NormalizerOptions())
+    hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    hf.train_from_iterator(train, trainers.WordPieceTrainer(vocab_size=2000, special_tokens=specials,
+                                                            show_progress=False))
+    ratio = {score: tokens_per_char(train_runtime(train, algorithm="wordpiece", vocab_size=2000,
+                                                  show_progress=False, wordpiece_score=score))
+             / tokens_per_char(hf) for score in SCORES}
+    assert ratio["likelihood_ratio"] > 2.0
+    assert abs(ratio["log_likelihood_gain"] - 1) < 0.03
