@@ -35,30 +35,59 @@ def additive_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 @dataclass
+class Bucket:
+    """Sequences of similar length, attended together in one SDPA call, padded to `length`."""
+
+    length: int
+    source: torch.Tensor             # (n * length,) packed row of each block position (clamped)
+    target: torch.Tensor             # (n * length,) packed row to write back; padding: `total`, a spare row
+    mask: torch.Tensor | None        # (n, 1, 1, length) additive key mask, None if no padding
+
+
+@dataclass
 class Packing:
     """Where the real tokens of a padded (batch, seq) batch sit once packed to (total, ...).
 
-    `indices` are the flat positions (b * seq + t) of the real tokens, in order, so sequence b
-    occupies packed rows offsets[b] : offsets[b] + lengths[b].
+    `indices` are the flat positions (b * seq + t) of the real tokens, in order. For attention
+    the sequences are sorted by length and cut into a few buckets: few large ops rather than one
+    per sequence (each op is a parallel region; on a busy 2-core machine each costs a time slice),
+    and little padding (a bucket pads only to its own longest sequence).
     """
 
     indices: torch.Tensor            # (total,) long
     batch: int
     seq_len: int
-    lengths: list[int]
-    offsets: list[int]
+    total: int
+    buckets: list[Bucket]
 
     @classmethod
-    def from_mask(cls, attention_mask: torch.Tensor) -> Packing:
+    def from_mask(cls, attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32,
+                  n_buckets: int = 4) -> Packing:
         """Pack along a (batch, seq) 0/1 mask (padding anywhere; real tokens keep their order)."""
         batch, seq_len = attention_mask.shape
         mask = attention_mask.bool()
         lengths = mask.sum(1).tolist()
-        offsets = [0]
-        for n in lengths[:-1]:
-            offsets.append(offsets[-1] + n)
+        offsets = [sum(lengths[:b]) for b in range(batch)]
+        total = sum(lengths)
+        order = [b for b in sorted(range(batch), key=lengths.__getitem__) if lengths[b] > 0]
+        buckets = []
+        size = -(-len(order) // n_buckets) if order else 1
+        device = attention_mask.device
+        for i in range(0, len(order), size):
+            group = order[i:i + size]
+            length = lengths[group[-1]]
+            t = torch.arange(length, device=device)
+            starts = torch.tensor([offsets[b] for b in group], device=device)[:, None]
+            valid = t[None, :] < torch.tensor([lengths[b] for b in group], device=device)[:, None]
+            rows = starts + t[None, :]
+            buckets.append(Bucket(
+                length=length,
+                source=torch.where(valid, rows, starts).flatten(),
+                target=torch.where(valid, rows, total).flatten(),
+                mask=None if bool(valid.all()) else additive_mask(valid, dtype),
+            ))
         indices = mask.flatten().nonzero().squeeze(1)
-        return cls(indices=indices, batch=batch, seq_len=seq_len, lengths=lengths, offsets=offsets)
+        return cls(indices=indices, batch=batch, seq_len=seq_len, total=total, buckets=buckets)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, seq, ...) -> (total, ...) keeping real tokens."""
@@ -143,14 +172,12 @@ class MultiHeadAttention(nn.Module):
         return F.linear(x, weight, bias)
 
     def _packed(self, qkv: torch.Tensor, packing: Packing, causal: bool) -> torch.Tensor:
-        """Attention over packed (total, 3 * hidden) q/k/v: one SDPA call per sequence, on views
-        of its rows, so no work and no copies are spent on padding."""
-        contexts = []
-        for start, n in zip(packing.offsets, packing.lengths, strict=True):
-            if n == 0:              # an all-padding row: nothing to attend
-                continue
-            rows = qkv[None, start:start + n]                                   # (1, n, 3 * hidden)
-            q, k, v = (self.split_heads(t) for t in rows.chunk(3, dim=-1))       # (1, heads, n, d)
-            context, _ = self.attend(q, k, v, None, causal)
-            contexts.append(context[0].transpose(0, 1).flatten(1))             # (n, hidden)
-        return torch.cat(contexts) if contexts else qkv.new_zeros(0, qkv.shape[-1] // 3)
+        """Attention over packed (total, 3 * hidden) q/k/v, one SDPA call per length bucket."""
+        hidden = qkv.shape[-1] // 3
+        out = qkv.new_empty(packing.total + 1, hidden)                  # + a spare row for padding
+        for b in packing.buckets:
+            block = qkv.index_select(0, b.source).view(-1, b.length, 3 * hidden)  # (n, length, 3 * hidden)
+            q, k, v = (self.split_heads(t) for t in block.chunk(3, dim=-1))       # (n, heads, length, d)
+            context, _ = self.attend(q, k, v, b.mask, causal)
+            out.index_copy_(0, b.target, context.transpose(1, 2).reshape(-1, hidden))
+        return out[:-1]

@@ -109,11 +109,13 @@ class BertModel(BertPreTrainedModel):
     """The encoder: embeddings, N encoder layers, and the [CLS] pooler.
 
     A padded batch (attention_mask with zeros) runs unpadded: only real tokens go through the
-    layers (see attention.Packing). Set `unpad = False` to compute on padding as transformers does.
+    linear layers and the FFN (see attention.Packing). Set `unpad = False` to compute on padding
+    as transformers does.
     Attention weights or hidden states, when asked for, come from the padded path.
     """
 
     unpad: bool = True
+    n_buckets: int = 4          # length buckets for unpadded attention
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -182,7 +184,8 @@ class BertModel(BertPreTrainedModel):
         if position_ids is None:
             position_ids = torch.arange(seq, device=device).expand(batch, seq)
         if (attention_mask is not None and self.unpad and not output_attentions and not output_hidden_states):
-            packing = Packing.from_mask(attention_mask)
+            dtype = self.embeddings.word.weight.dtype
+            packing = Packing.from_mask(attention_mask, dtype, self.n_buckets)
             x = self.embeddings(
                 packing.pack(input_ids) if input_ids is not None else None,
                 packing.pack(token_type_ids) if token_type_ids is not None else None,

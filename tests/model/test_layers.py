@@ -67,14 +67,16 @@ def test_explicit_path_is_the_formula():
     assert (probs - expected).abs().max() <= 1e-6
 
 
-def test_packed_attention_equals_padded():
+@pytest.mark.parametrize("n_buckets", [1, 2, 5])
+def test_packed_attention_equals_padded(n_buckets):
     attn = _attn()
     x = torch.randn(5, 11, 32)
     mask = torch.ones(5, 11, dtype=torch.long)
     for b, n in enumerate((11, 3, 7, 1, 9)):
         mask[b, n:] = 0
     padded, _ = attn(x, additive_mask(mask, x.dtype))
-    packing = Packing.from_mask(mask)
+    packing = Packing.from_mask(mask, n_buckets=n_buckets)
+    assert len(packing.buckets) == n_buckets
     packed, _ = attn(packing.pack(x), packing=packing)
     assert packed.shape == (int(mask.sum()), 32)
     assert (packing.unpack(packed) - padded * mask[..., None]).abs().max() <= 1e-6
