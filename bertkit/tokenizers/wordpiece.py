@@ -130,7 +130,7 @@ class _ScoreQueue:
 
     def dropped(self, symbol: int) -> None:
         """`symbol` lost frequency, so the score of each pair containing it rose."""
-        for pair in list(self.exact_of.get(symbol, ())):
+        for pair in self.exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
             self.push(pair)
         f = self.freq[symbol]
         if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score all its pairs
