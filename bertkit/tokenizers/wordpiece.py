@@ -78,7 +78,13 @@ class _ScoreQueue:
         self.exact: list[tuple[float, tuple[int, int]]] = []
         self.key: dict[tuple[int, int], float] = {}  # pair -> its current key in `exact`
         self.exact_of: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        self.loose = [(-bound_of(p), p) for p, c in pair_counts.items() if c >= min_frequency]
+        self.loose: list[tuple[float, tuple[int, int]]] = []
+        self.compact()
+
+    def compact(self) -> None:
+        """Rebuild `loose` from the live pairs, dropping its superseded entries (saves memory)."""
+        self.loose = [(-self.bound_of(p), p) for p, c in self.pair_counts.items()
+                      if c >= self.min_frequency and p not in self.key]
         heapq.heapify(self.loose)
 
     def alive(self, pair: tuple[int, int]) -> bool:
@@ -253,6 +259,8 @@ def learn_wordpiece_merges(
             queue.push(p)
         for s in {a, b}:
             queue.dropped(s)
+        if len(queue.loose) > 3 * len(pair_counts):
+            queue.compact()
     bar.close()
     return merges
 

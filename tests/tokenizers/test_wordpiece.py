@@ -97,15 +97,25 @@ def test_every_merge_is_the_exact_argmax(score, counts, min_frequency):
 
 
 @pytest.mark.parametrize("score", SCORES)
-def test_exact_argmax_on_real_text(score, corpus_pt):
-    """Enough text that symbol frequencies fall through many epochs of the lazy queue."""
+def test_exact_argmax_on_real_text(score, corpus_pt, monkeypatch):
+    """Enough text that symbol frequencies fall through many epochs of the lazy queue; the same
+    merges again when the queue rebuilds its loose heap after every drop."""
     from bertkit.tokenizers.trainers import DEFAULT_NORMALIZER, count_words
+    from bertkit.tokenizers.wordpiece import _ScoreQueue
 
     lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:150]
     counts = dict(count_words(lines, DEFAULT_NORMALIZER, "bert"))
     merges = fast_merges(counts, score, 2)
     assert len(merges) > 300
     assert merges == brute_force_merges(counts, score, 2)
+    dropped = _ScoreQueue.dropped
+
+    def dropped_then_compact(self, symbol):
+        dropped(self, symbol)
+        self.compact()
+
+    monkeypatch.setattr(_ScoreQueue, "dropped", dropped_then_compact)
+    assert fast_merges(counts, score, 2) == merges
 
 
 def test_greedy_longest_match_first():
