@@ -14,6 +14,8 @@ Per-algorithm choices:
   textbook: "a" + "u" -> "au"); decoding therefore cannot tell word boundaries apart and joins
   tokens with spaces. Unknown characters become `unk_token`.
 - "wordpiece": likelihood-scored merges, "##" continuation prefix, greedy longest-match encoding.
+  `wordpiece_score` picks "likelihood_ratio" (default) or "log_likelihood_gain" (compresses about
+  as well as BPE); see wordpiece.py for the measured trade-off.
 - "unigram": SentencePiece-style Metaspace ("▁" starts each word), Viterbi encoding.
 - "byte_bpe": GPT-2/RoBERTa byte-level BPE. With `special_tokens=None` its specials are RoBERTa's
   ("<s>", "<pad>", "</s>", "<unk>", "<mask>"); with the default `normalizer` it normalizes
