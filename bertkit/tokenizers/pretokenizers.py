@@ -18,11 +18,32 @@ METASPACE = "▁"
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
+def _code_points(*items: int | tuple[int, int]) -> frozenset[int]:
+    """Single code points and inclusive (first, last) ranges, as one set."""
+    spans = (it if isinstance(it, tuple) else (it, it) for it in items)
+    return frozenset(cp for first, last in spans for cp in range(first, last + 1))
+
+
+# The Rust runtime's Unicode tables are older than Python 3.11's unicodedata (14.0): these code
+# points were added or changed category since. Listed so that the reference splits exactly like
+# the runtime (a test compares every code point).
+_RUNTIME_NOT_PUNCTUATION = _code_points(
+    0x061D, 0x09FD, 0x0A76, 0x0C77, 0x0C84, (0x1B7D, 0x1B7E), (0x2E43, 0x2E4F), (0x2E52, 0x2E5D),
+    0x10EAD, (0x10F55, 0x10F59), (0x10F86, 0x10F89), (0x1144B, 0x1144F), (0x1145A, 0x1145B), 0x1145D,
+    (0x11660, 0x1166C), 0x116B9, 0x1183B, (0x11944, 0x11946), 0x119E2, (0x11A3F, 0x11A46),
+    (0x11A9A, 0x11A9C), (0x11A9E, 0x11AA2), (0x11C41, 0x11C45), (0x11C70, 0x11C71), (0x11EF7, 0x11EF8),
+    0x11FFF, (0x12FF1, 0x12FF2), (0x16E97, 0x16E9A), 0x16FE2, (0x1E95E, 0x1E95F),
+)
+_RUNTIME_PUNCTUATION = _code_points(0x166D, 0x111C9)
+
+
 def is_punctuation(ch: str) -> bool:
     """BERT's punctuation: all ASCII non-alphanumeric printables plus Unicode category P*."""
     cp = ord(ch)
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
+    if cp in _RUNTIME_PUNCTUATION or cp in _RUNTIME_NOT_PUNCTUATION:
+        return cp in _RUNTIME_PUNCTUATION
     return unicodedata.category(ch).startswith("P")
 
 

@@ -82,3 +82,11 @@ def test_pre_tokenizers_equal_runtime(text):
         theirs = [w for w, _ in runtime_pre_tokenizer(scheme).pre_tokenize_str(text)]
         assert ours(text) == theirs, scheme
     assert bert_split_regex().findall(text) == bert_split(text)
+
+
+def test_bert_split_equals_runtime_on_every_code_point():
+    """Punctuation and whitespace agree with the runtime's (older) Unicode tables everywhere."""
+    text = "a".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000)
+    theirs = [w for w, _ in runtime_pre_tokenizer("bert").pre_tokenize_str(text)]
+    assert bert_split(text) == theirs
+    assert bert_split_regex().findall(text) == theirs
