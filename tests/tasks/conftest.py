@@ -63,8 +63,9 @@ def ner_sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
     out = []
     for _ in range(n):
         name, city = rng.choice(names), rng.choice(cities).split()
-        words = [name, "lives", "in", *city, "now"]
-        tags = ["B-PER", "O", "O", "B-LOC", *["I-LOC"] * (len(city) - 1), "O"]
+        end = rng.choice([["now"], [",", "now", "."], ["."]])
+        words = [name, "lives", "in", *city, *end]
+        tags = ["B-PER", "O", "O", "B-LOC", *["I-LOC"] * (len(city) - 1), *["O"] * len(end)]
         out.append((words, tags))
     return out
 
