@@ -18,7 +18,7 @@ def _train(args: argparse.Namespace) -> int:
         [Path(f) for f in args.files], algorithm=args.algorithm, vocab_size=args.vocab_size,
         lowercase=args.lowercase, strip_accents=args.strip_accents or None, min_frequency=args.min_frequency,
         limit_alphabet=args.limit_alphabet, encoding_errors=args.encoding_errors, verbose=args.verbose,
-        show_progress=not args.quiet,
+        show_progress=not args.quiet, wordpiece_score=args.wordpiece_score,
     )
     out = tok.save(args.out)
     seconds = time.perf_counter() - start
@@ -83,6 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--strip-accents", action="store_true", help="also remove accents (Você -> voce)")
     t.add_argument("--encoding-errors", choices=("strict", "replace"), default="strict",
                    help="'replace' turns undecodable bytes into U+FFFD instead of stopping")
+    t.add_argument("--wordpiece-score", choices=("likelihood_ratio", "log_likelihood_gain"),
+                   default="likelihood_ratio",
+                   help="WordPiece merge score: freq(ab)/(freq(a)*freq(b)) (default), or the "
+                        "log-likelihood gain, which compresses like BPE")
     t.add_argument("--verbose", action="store_true", help="print each merge with its count as it is learned")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)

@@ -152,7 +152,7 @@ class Tokenizer:
               unicode_form: str | None = "NFC",
               min_frequency: int = 2, limit_alphabet: int | None = None, max_input_chars_per_word: int = 100,
               encoding_errors: str = "strict", show_progress: bool = True, verbose: bool = False,
-              model_max_length: int = 512) -> Tokenizer:
+              wordpiece_score: str = "likelihood_ratio", model_max_length: int = 512) -> Tokenizer:
         """Train on files (streamed line by line) or on an iterable of strings.
 
         `source` is a path, a list of paths, or an iterator of strings (a list of strings is read as
@@ -160,6 +160,8 @@ class Tokenizer:
         RoBERTa's for `byte_bpe`; give `{"pad": ..., "unk": ..., ...}` to rename or reorder them.
         Normalization defaults to lowercasing that keeps accents, and to none at all for
         `byte_bpe` (exact round trip); `lowercase` / `strip_accents` override either.
+        `wordpiece_score`: "likelihood_ratio" (freq(ab) / (freq(a)·freq(b)), the course's formula)
+        or "log_likelihood_gain" (compresses like BPE; see bertkit/tokenizers/wordpiece.py).
         """
         from bertkit.tokenizers.normalizers import NormalizerOptions
         from bertkit.tokenizers.trainers import ALGORITHMS, DEFAULT_NORMALIZER, train_runtime
@@ -183,7 +185,7 @@ class Tokenizer:
             unk_token=special_tokens["unk"], min_frequency=min_frequency, limit_alphabet=limit_alphabet,
             normalizer=normalizer,
             max_input_chars_per_word=max_input_chars_per_word, show_progress=show_progress,
-            verbose=verbose, total_bytes=total_bytes,
+            verbose=verbose, total_bytes=total_bytes, wordpiece_score=wordpiece_score,
         )
         cls_tok, sep_tok = special_tokens["cls"], special_tokens["sep"]
         cls_id, sep_id = runtime.token_to_id(cls_tok), runtime.token_to_id(sep_tok)

@@ -79,3 +79,20 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["tokenizer", "encode", "--tokenizer", str(tmp_path / "none"), "x"]) == 2
     assert "no such file or directory" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("score", ["likelihood_ratio", "log_likelihood_gain"])
+def test_train_forwards_wordpiece_score(corpus_pt, tmp_path, score):
+    from itertools import islice
+
+    from bertkit.io import iter_lines
+    from bertkit.tokenizers.trainers import train_runtime
+
+    sample = tmp_path / "pt.txt"
+    sample.write_text("\n".join(islice(iter_lines(corpus_pt), 1500)), encoding="utf-8")
+    out = tmp_path / score
+    assert main(["tokenizer", "train", "--algorithm", "wordpiece", "--vocab-size", "600",
+                 "--wordpiece-score", score, "--quiet", "--out", str(out), str(sample)]) == 0
+    expected = train_runtime(iter_lines(sample), algorithm="wordpiece", vocab_size=600, show_progress=False,
+                             wordpiece_score=score)
+    assert Tokenizer.from_pretrained(out).get_vocab() == expected.get_vocab()
