@@ -98,6 +98,13 @@ class BertPreTrainedModel(nn.Module):
 
         save_pretrained(self, directory)
 
+    def train(self, mode: bool = True):
+        """Switch train/eval mode; also drops the inference copies of the weights (see fast.py)."""
+        from bertkit.model.fast import forget
+
+        forget(self)
+        return super().train(mode)
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.bert.embeddings.word
 

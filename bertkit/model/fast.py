@@ -6,6 +6,10 @@ weight pre-packed into its blocked layout and GELU fused into the GEMM) runs wel
 BERT-shaped GEMM and caches the choice for the process. Results stay fp32 (checked against
 F.linear at the same time); training (autograd) always takes the plain PyTorch path.
 
+Packed copies are used in eval mode only and are dropped whenever a bertkit model's
+`train()`/`eval()` is called (and rebuilt when a weight's version counter moves), because
+some optimizers (fused AdamW) update weights in place without bumping that counter.
+
 `BERTKIT_ONEDNN=0|1` forces the choice (for tests and comparisons).
 """
 
@@ -126,13 +130,19 @@ def packed_linear(owner: torch.nn.Module, name: str, linears: list[torch.nn.Line
     return per_module[name].get(linears)
 
 
+def forget(model: torch.nn.Module) -> None:
+    """Drop the packed copies of `model` and its submodules (its weights may have changed)."""
+    for module in model.modules():
+        _packed.pop(module, None)
+
+
 def has_hooks(*modules: torch.nn.Module) -> bool:
     """Whether someone (an interpretation tool) watches these modules' calls."""
     return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
 def inference_fast_path(x: torch.Tensor, *modules: torch.nn.Module) -> bool:
-    """True when no gradient is needed, the input is an fp32 CPU tensor, and no hook watches
-    `modules` (the fast path uses their weights without calling them)."""
+    """True when no gradient is needed, the input is an fp32 CPU tensor, `modules` are in eval
+    mode, and no hook watches them (the fast path uses their weights without calling them)."""
     return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
-            and not has_hooks(*modules))
+            and not any(m.training for m in modules) and not has_hooks(*modules))

@@ -68,6 +68,36 @@ def test_packed_weights_follow_training_updates(monkeypatch):
     copy.deepcopy(model)                                   # packed copies live outside the module
 
 
+@needs_onednn
+def test_updates_that_skip_version_counters_are_seen(monkeypatch):
+    """Fused AdamW writes weights in place without bumping their version: eval() must still see them."""
+    monkeypatch.setenv("BERTKIT_ONEDNN", "1")
+    torch.manual_seed(0)
+    model = BertModel(BertConfig.preset("tiny", vocab_size=120)).eval()
+    ids, mask = _batch()
+    with torch.inference_mode():
+        before = model(ids, mask).last_hidden_state
+    model.train()
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))       # .data: the version counter does not move
+    model.eval()
+    with torch.inference_mode():
+        after = model(ids, mask).last_hidden_state
+    monkeypatch.setenv("BERTKIT_ONEDNN", "0")
+    with torch.inference_mode():
+        plain = model(ids, mask).last_hidden_state
+    assert (after - before).abs().max() > 1e-3
+    assert (after - plain).abs().max() <= 1e-4
+
+
+def test_training_mode_never_uses_packed_copies():
+    model = BertModel(BertConfig.preset("tiny", vocab_size=120))    # train mode
+    ids, mask = _batch()
+    with torch.no_grad():
+        model(ids, mask)
+    assert model.layers[0].ffn not in fast._packed
+
+
 def test_choice_is_cached_and_boolean(monkeypatch):
     monkeypatch.delenv("BERTKIT_ONEDNN", raising=False)
     first = fast.onednn_pays(64, 256)
