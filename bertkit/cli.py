@@ -7,11 +7,11 @@ Library code raises `BertkitError`; this is the one place that prints it and set
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from bertkit import __version__
+from bertkit._modules import optional_module
 from bertkit.errors import BertkitError
 
 # Modules that add subcommands, in the order they appear in --help. Each has
@@ -35,13 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bertkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # that part of bertkit is not written yet
-                continue
-            raise
-        module.register(sub)
+        module = optional_module(name)
+        if module is not None:
+            module.register(sub)
     return parser
 
 

@@ -8,11 +8,12 @@ fine-tuning -> explanation.
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bertkit._modules import optional_module
 
 STAGES = (
     ("tokenizers", "bertkit.tokenizers.demo"),
@@ -37,12 +38,9 @@ def run_demo(workdir: Path, quick: bool = False) -> DemoContext:
     ctx = DemoContext(workdir=Path(workdir), quick=quick)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     for title, name in STAGES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
+        module = optional_module(name)
+        if module is None:
+            continue
         banner(title)
         start = time.perf_counter()
         module.run(ctx)

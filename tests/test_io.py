@@ -27,7 +27,7 @@ def test_atomic_directory_keeps_old_content_on_failure(tmp_path):
 
 def test_non_utf8_names_file_offset_and_line(tmp_path):
     path = tmp_path / "bad.txt"
-    path.write_bytes("olá\nmundo \xff!\n".encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    path.write_bytes("olá\nmundo \xff!\n".encode().replace(b"\xc3\xbf", b"\xff"))
     with pytest.raises(DataError, match=r"bad.txt: not valid UTF-8 at byte offset 11 \(line 2\)"):
         read_text(path)
     with pytest.raises(DataError, match=r"byte offset 11 \(line 2\).*errors='replace'"):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
+from bertkit._modules import optional_module
 from bertkit.datasets import corpus_files
 
 # Modules with a `prepare()` that fetches or unpacks their data; missing ones are skipped.
@@ -19,13 +19,9 @@ def main(argv: list[str]) -> int:
         for path in corpus_files(split):
             print(f"corpus: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     for name in PREPARERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        module.prepare()
+        module = optional_module(name)
+        if module is not None:
+            module.prepare()
     return 0
 
 
