@@ -172,52 +172,77 @@ def _target_fn(logits: Any, target: int, token_index: int | None) -> Any:
     return logits[:, target] if token_index is None else logits[:, token_index, target]
 
 
-def _ig_window(model: Any, ids: list[int], type_ids: list[int], special: list[bool], target: int,
+def _endpoints(model: Any, module: Any, hook: _Replace, x_ids: Any, b_ids: Any | None, types: Any,
+               layer: int | None) -> tuple[Any, Any]:
+    """The layer's output x on the input and x' on the baseline (b_ids None: zeros), each (1, seq, hidden).
+
+    At the word embeddings this is a table lookup; at an encoder layer one no-grad pass of the input
+    and the baseline batched together.
+    """
+    import torch
+
+    with torch.no_grad():
+        if layer is None:
+            x = module(x_ids)
+            return x, (torch.zeros_like(x) if b_ids is None else module(b_ids))
+        both = x_ids if b_ids is None else torch.cat([x_ids, b_ids])
+        model(input_ids=both, token_type_ids=types.expand(both.shape[0], -1))
+        out = hook.captured.detach()
+        return out[:1], (torch.zeros_like(out[:1]) if b_ids is None else out[1:])
+
+
+def _ig_window(model: Any, ids: list[int], type_ids: list[int], special: list[bool], target: int | None,
                token_index: int | None, baseline: str, n_steps: int, batch_size: int, layer: int | None,
-               method: str, bar: Any = None) -> tuple[np.ndarray, np.ndarray, WindowResult]:
-    """IG for one model-sized window: (per-token scores, probabilities, completeness check)."""
+               method: str, bar: Any = None) -> tuple[np.ndarray, np.ndarray, int, WindowResult]:
+    """IG for one model-sized window: (per-token scores, probabilities, target, completeness check).
+
+    One forward + backward per batch of interpolation points and nothing else: the input x and the
+    baseline x' ride in the first batch (their rows give F(x), F(x') and the prediction; target None
+    picks the predicted class there), so no extra single-sequence passes are made.
+    """
     import torch
 
     module = model.get_input_embeddings() if layer is None else encoder_layers(model)[layer]
     pad = model.config.pad_token_id or 0
     x_ids = torch.tensor([ids])
     types = torch.tensor([type_ids])
+    b_ids = None
+    if baseline == "pad":                       # [PAD] for every ordinary token, specials kept
+        b_ids = torch.tensor([[i if s else pad for i, s in zip(ids, special, strict=True)]])
+    alphas, weights = quadrature(n_steps, method)
     hook = _Replace(module)
     try:
-        with torch.no_grad():
-            logits = model(input_ids=x_ids, token_type_ids=types).logits
-            x = hook.captured.detach()
-            probs = logits.float().softmax(-1)
-            probs = probs[0] if token_index is None else probs[0, token_index]
-            f_x = float(_target_fn(logits, target, token_index)[0])
-            if baseline == "zeros":
-                b = torch.zeros_like(x)
-            else:
-                b_ids = torch.tensor([[i if s else pad for i, s in zip(ids, special, strict=True)]])
-                model(input_ids=b_ids, token_type_ids=types)
-                b = hook.captured.detach()
-            hook.value = b
-            out_b = model(input_ids=x_ids, token_type_ids=types).logits
-            f_b = float(_target_fn(out_b, target, token_index)[0])
-        alphas, weights = quadrature(n_steps, method)
+        x, b = _endpoints(model, module, hook, x_ids, b_ids, types, layer)
         grad_sum = torch.zeros_like(x[0])
+        f_x = f_b = 0.0
+        probs = None
         for start in range(0, n_steps, batch_size):
             a = torch.tensor(alphas[start:start + batch_size], dtype=x.dtype)[:, None, None]
             wts = torch.tensor(weights[start:start + batch_size], dtype=x.dtype)
-            point = (b + a * (x - b)).requires_grad_(True)           # (k, seq, hidden)
+            point = b + a * (x - b)                                     # (k, seq, hidden)
+            if start == 0:                                              # + the two endpoints, weight 0
+                point = torch.cat([point, x, b])
+                wts = torch.cat([wts, wts.new_zeros(2)])
+            point.requires_grad_(True)
             hook.value = point
             k = point.shape[0]
             out = model(input_ids=x_ids.expand(k, -1), token_type_ids=types.expand(k, -1)).logits
+            if start == 0:
+                row = out[-2] if token_index is None else out[-2, token_index]
+                probs = row.detach().float().softmax(-1)
+                target = int(probs.argmax()) if target is None else target
+                f = _target_fn(out[-2:], target, token_index).detach()
+                f_x, f_b = float(f[0]), float(f[1])
             (grad,) = torch.autograd.grad(_target_fn(out, target, token_index).sum(), point)
             grad_sum += (grad * wts[:, None, None]).sum(0)
             if bar is not None:
-                bar.update(k)
+                bar.update(k - 2 if start == 0 else k)
     finally:
         hook.handle.remove()
     scores = ((x[0] - b[0]) * grad_sum).sum(-1).double().numpy()
     total = float(scores.sum())
     result = WindowResult(f_x, f_b, total, abs(total - (f_x - f_b)))
-    return scores, probs.double().numpy(), result
+    return scores, probs.double().numpy(), target, result
 
 
 def integrated_gradients(
@@ -269,7 +294,7 @@ def integrated_gradients(
     for p in model.parameters():        # only input gradients are needed: skip the weight gradients
         p.requires_grad_(False)
     try:
-        if target is None:              # explain the predicted class: one cheap pass to find it
+        if target is None and len(wins) > 1:    # the class predicted over all windows
             with torch.no_grad():
                 target = _predict(model, enc, wins, token_index)
         bar = tqdm(total=n_steps * len(wins), unit="step", desc="integrated gradients", disable=not progress)
@@ -280,8 +305,8 @@ def integrated_gradients(
         for w in wins:
             local = None if token_index is None else w.positions.index(token_index)
             special = [enc.special[p] for p in w.positions]
-            s, pr, r = _ig_window(model, w.ids, w.type_ids, special, target, local, baseline,
-                                  n_steps, internal_batch_size, layer, method, bar)
+            s, pr, target, r = _ig_window(model, w.ids, w.type_ids, special, target, local, baseline,
+                                          n_steps, internal_batch_size, layer, method, bar)
             total[w.positions] += s
             count[w.positions] += 1
             probs.append(pr)

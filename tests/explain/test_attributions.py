@@ -122,3 +122,42 @@ def test_renderings(tiny_classifier):
     page = a.to_html()
     assert "bk-word" in page and a.predicted_label in page
     assert "<iframe srcdoc=" in a._repr_html_()
+
+
+def test_endpoint_rows_equal_plain_forward_passes(tiny_classifier):
+    # F(x), F(x') and the prediction come from rows of the first IG batch: they must equal the
+    # model's own single-sequence outputs on the input and on the [PAD] baseline
+    import torch
+
+    model, tok = tiny_classifier
+    a = integrated_gradients(model, tok, TEXT, n_steps=8)
+    ids = torch.tensor([a.encoded.ids])
+    pad = torch.tensor([[i if s else 0 for i, s in zip(a.encoded.ids, a.encoded.special, strict=True)]])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0]
+        base = model(input_ids=pad).logits[0]
+    assert a.target == int(logits.argmax())
+    assert a.logit_input == pytest.approx(float(logits[a.target]), abs=1e-5)
+    assert a.logit_baseline == pytest.approx(float(base[a.target]), abs=1e-5)
+    assert np.allclose(a.probs, logits.softmax(-1).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", [None, 0])
+def test_internal_batch_size_does_not_change_scores(tiny_classifier, layer):
+    model, tok = tiny_classifier
+    one = integrated_gradients(model, tok, TEXT, n_steps=12, internal_batch_size=12, layer=layer)
+    many = integrated_gradients(model, tok, TEXT, n_steps=12, internal_batch_size=5, layer=layer)
+    assert np.allclose(one.scores, many.scores, atol=1e-5)
+    assert one.delta == pytest.approx(many.delta, abs=1e-5)
+
+
+def test_parameters_keep_requires_grad_and_mode(tiny_classifier):
+    model, tok = tiny_classifier
+    model.train()
+    flags = [p.requires_grad for p in model.parameters()]
+    try:
+        integrated_gradients(model, tok, TEXT, n_steps=4)
+        assert model.training
+        assert [p.requires_grad for p in model.parameters()] == flags
+    finally:
+        model.eval()
