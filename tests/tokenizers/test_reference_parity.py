@@ -8,10 +8,11 @@ import unicodedata
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_normalizers import ALPHABET  # same directory (pytest prepends it to sys.path)
 
 from bertkit.tokenizers.normalizers import NormalizerOptions
 from bertkit.tokenizers.trainers import reference_encode, train_runtime
+
+from .test_normalizers import ALPHABET
 
 WORDS = ["você", "não", "licença", "empresa", "ação", "Über", "naïve", "日本語", "🥰", "x" * 150]
 texts = st.lists(st.one_of(st.text(alphabet=ALPHABET, max_size=12), st.sampled_from(WORDS)),
