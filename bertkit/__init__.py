@@ -3,10 +3,7 @@
 Public names are imported lazily so that `import bertkit` and `bertkit --help` stay fast.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from bertkit._modules import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -26,8 +23,4 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'bertkit' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -2,16 +2,26 @@
 and embedding inspection. Every view is one offline HTML file, a PNG, or terminal text.
 """
 
-from __future__ import annotations
+from bertkit._modules import lazy_exports
 
-from bertkit.explain.attention import AttentionMap, extract_attention
-from bertkit.explain.attributions import Attribution, integrated_gradients
-from bertkit.explain.embeddings import contextual_similarity, nearest_tokens
-from bertkit.explain.inputs import Encoded, encode, load
-from bertkit.explain.patterns import PATTERNS, HeadScores, score_heads
-from bertkit.explain.report import Report, explain_text
-from bertkit.explain.trace import Trace, toy_model, trace_attention
-
-__all__ = ["AttentionMap", "Attribution", "Encoded", "HeadScores", "PATTERNS", "Report", "Trace",
-           "contextual_similarity", "encode", "explain_text", "extract_attention", "integrated_gradients",
-           "load", "nearest_tokens", "score_heads", "toy_model", "trace_attention"]
+_EXPORTS = {
+    "AttentionMap": "bertkit.explain.attention",
+    "extract_attention": "bertkit.explain.attention",
+    "Attribution": "bertkit.explain.attributions",
+    "integrated_gradients": "bertkit.explain.attributions",
+    "contextual_similarity": "bertkit.explain.embeddings",
+    "nearest_tokens": "bertkit.explain.embeddings",
+    "Encoded": "bertkit.explain.inputs",
+    "encode": "bertkit.explain.inputs",
+    "load": "bertkit.explain.inputs",
+    "PATTERNS": "bertkit.explain.patterns",
+    "HeadScores": "bertkit.explain.patterns",
+    "score_heads": "bertkit.explain.patterns",
+    "Report": "bertkit.explain.report",
+    "explain_text": "bertkit.explain.report",
+    "Trace": "bertkit.explain.trace",
+    "toy_model": "bertkit.explain.trace",
+    "trace_attention": "bertkit.explain.trace",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

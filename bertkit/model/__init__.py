@@ -1,23 +1,16 @@
 """The Transformer encoder and BERT with its heads, Hugging Face checkpoint interop, sentence embeddings."""
 
-from bertkit.model.bert import (
-    BertForMaskedLM,
-    BertForPreTraining,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    BertModel,
-    BertOutput,
-    BertPreTrainedModel,
-    ClassifierOutput,
-    MaskedLMOutput,
-    PreTrainingOutput,
-)
-from bertkit.model.config import PRESETS, BertConfig
-from bertkit.model.embedder import Embedder
-from bertkit.model.layers import sinusoidal_positions
+from bertkit._modules import lazy_exports
 
-__all__ = [
-    "PRESETS", "BertConfig", "BertModel", "BertPreTrainedModel", "BertForMaskedLM", "BertForPreTraining",
-    "BertForSequenceClassification", "BertForTokenClassification", "Embedder", "sinusoidal_positions",
-    "BertOutput", "MaskedLMOutput", "PreTrainingOutput", "ClassifierOutput",
-]
+_EXPORTS = {
+    **dict.fromkeys(
+        ["BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
+         "BertForTokenClassification", "BertModel", "BertOutput", "BertPreTrainedModel",
+         "ClassifierOutput", "MaskedLMOutput", "PreTrainingOutput"], "bertkit.model.bert"),
+    "PRESETS": "bertkit.model.config",
+    "BertConfig": "bertkit.model.config",
+    "Embedder": "bertkit.model.embedder",
+    "sinusoidal_positions": "bertkit.model.layers",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,5 +1,7 @@
 """The one training loop (pretraining, fine-tuning, distillation), its optimizer, checkpoints and DDP."""
 
-from bertkit.train.loop import TrainConfig, Trainer, TrainingError, TrainResult
+from bertkit._modules import lazy_exports
 
-__all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingError"]
+_EXPORTS = dict.fromkeys(["TrainConfig", "TrainResult", "Trainer", "TrainingError"], "bertkit.train.loop")
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
