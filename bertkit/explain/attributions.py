@@ -152,7 +152,12 @@ def quadrature(n_steps: int, method: str = "gausslegendre") -> tuple[np.ndarray,
 
 
 class _Replace:
-    """Forward hook: capture a module's output, or replace it with a given tensor."""
+    """Forward hook: capture a module's output, or replace it with a given tensor.
+
+    The replacement may have more rows than the model's input: the model runs one copy of the input
+    up to the hooked module and the batch of interpolation points from there on (no attention mask is
+    passed, so nothing else depends on the batch size).
+    """
 
     def __init__(self, module: Any):
         self.value = None
@@ -164,8 +169,7 @@ class _Replace:
         self.captured = first
         if self.value is None:
             return None
-        value = self.value.expand_as(first) if self.value.shape[0] == 1 else self.value
-        return (value, *output[1:]) if isinstance(output, tuple) else value
+        return (self.value, *output[1:]) if isinstance(output, tuple) else self.value
 
 
 def _target_fn(logits: Any, target: int, token_index: int | None) -> Any:
@@ -226,7 +230,7 @@ def _ig_window(model: Any, ids: list[int], type_ids: list[int], special: list[bo
             point.requires_grad_(True)
             hook.value = point
             k = point.shape[0]
-            out = model(input_ids=x_ids.expand(k, -1), token_type_ids=types.expand(k, -1)).logits
+            out = model(input_ids=x_ids, token_type_ids=types).logits            # (k, ...) from the hook
             if start == 0:
                 row = out[-2] if token_index is None else out[-2, token_index]
                 probs = row.detach().float().softmax(-1)

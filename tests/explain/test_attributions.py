@@ -161,3 +161,17 @@ def test_parameters_keep_requires_grad_and_mode(tiny_classifier):
         assert [p.requires_grad for p in model.parameters()] == flags
     finally:
         model.eval()
+
+
+@pytest.mark.parametrize("layer", [None, 1])
+def test_same_scores_on_the_transformers_model(tiny_classifier, tmp_path, layer):
+    # the same weights loaded by transformers: IG (hooks, batch grown at the hooked module) agrees
+    from transformers import BertForSequenceClassification as HFBert
+
+    model, tok = tiny_classifier
+    model.save_pretrained(tmp_path)
+    hf = HFBert.from_pretrained(tmp_path).eval()
+    ours = integrated_gradients(model, tok, TEXT, n_steps=16, layer=layer)
+    theirs = integrated_gradients(hf, tok, TEXT, n_steps=16, layer=layer)
+    assert np.abs(ours.scores - theirs.scores).max() < 1e-5
+    assert theirs.delta < 1e-2 * max(abs(theirs.logit_input - theirs.logit_baseline), 1e-3)
