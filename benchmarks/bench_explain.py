@@ -5,7 +5,8 @@
    autograd, same Gauss-Legendre points). Target: bertkit <= 3 s on 2 cores.
 2. Attention extraction vs a plain forward pass of the same bertkit model. Target: <= 1.5x.
 
-Prints one JSON line: wall-clock median and min of each side, their ratio, the process CPU time
+Prints one JSON line: wall-clock median and min of each side, their ratios (also the median of the
+per-repeat ratios, the least disturbed by load spikes), the process CPU time
 (less sensitive to other jobs on a shared machine: on 2 quiet cores wall ~ CPU / 2) and the load
 average. `--profile` also prints torch.profiler's top operators of one IG run per side (stderr).
 """
@@ -120,6 +121,8 @@ def main() -> None:
         "ig_hf_loop_s": {"median": round(med["ig_hf"], 3), "min": round(low["ig_hf"], 3)},
         "ig_ratio_bertkit_over_hf": round(med["ig_bertkit"] / med["ig_hf"], 3),
         "ig_min_ratio_bertkit_over_hf": round(low["ig_bertkit"] / low["ig_hf"], 3),
+        "ig_paired_ratio_median": round(statistics.median(
+            a / b for a, b in zip(t["ig_bertkit"], t["ig_hf"], strict=True)), 3),
         "ig_cpu_s": {"bertkit": round(statistics.median(cpu["ig_bertkit"]), 3),
                      "hf": round(statistics.median(cpu["ig_hf"]), 3)},
         "ig_max_abs_diff_vs_hf": diff, "ig_relative_delta": ours_ig.delta / abs(
