@@ -6,9 +6,9 @@
 2. Attention extraction vs a plain forward pass of the same bertkit model. Target: <= 1.5x.
 
 Prints one JSON line: wall-clock median and min of each side, their ratios (also the median of the
-per-repeat ratios, the least disturbed by load spikes), the process CPU time
-(less sensitive to other jobs on a shared machine: on 2 quiet cores wall ~ CPU / 2) and the load
-average. `--profile` also prints torch.profiler's top operators of one IG run per side (stderr).
+per-repeat ratios, the least disturbed by load spikes), the process CPU time (both threads) and
+the load average before and after: the machine may be shared. `--profile` also prints
+torch.profiler's top operators of one IG run per side (stderr).
 """
 
 from __future__ import annotations
