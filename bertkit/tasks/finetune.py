@@ -98,20 +98,6 @@ def freeze(model: Any, how: str | None) -> int:
     return n
 
 
-def mark_weights_changed(model: Any) -> None:
-    """Bump every parameter's version counter (values unchanged).
-
-    The fused AdamW kernel updates weights in place without bumping their version counters, and
-    the model's inference cache (bertkit.model.fast, keyed on those counters) would otherwise keep
-    evaluating the weights of the first evaluation.
-    """
-    import torch
-
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p)
-
-
 def balanced_class_weights(labels: list[Any], names: list[str], task: str) -> list[float]:
     """n / (k * count) per class (scikit-learn's "balanced"); for multi-label, neg/pos per label."""
     if task == "multilabel":
@@ -207,7 +193,6 @@ def finetune(cfg: FinetuneConfig) -> FinetuneResult:
     out = Path(cfg.out)
 
     def eval_fn(m: Any) -> dict[str, float]:
-        mark_weights_changed(m)
         scores = evaluate(m, tokenizer, spec, dev, cfg.batch_size * 2)
         return {k: v for k, v in scores.items() if isinstance(v, int | float)}
 

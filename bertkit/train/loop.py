@@ -440,7 +440,9 @@ class _Window:
             self.counts[key] = self.counts.get(key, 0) + 1
         with torch.no_grad():
             logits, labels = _field(out, "logits"), batch.get("labels")
-            if isinstance(logits, torch.Tensor) and isinstance(labels, torch.Tensor):
+            # accuracy for class labels only (not regression targets or multi-label vectors)
+            if (isinstance(logits, torch.Tensor) and isinstance(labels, torch.Tensor)
+                    and not labels.is_floating_point()):
                 name = "mlm_accuracy" if _field(out, "mlm_loss") is not None else "accuracy"
                 target = labels[labels != -100]
                 if logits.shape[:-1] == target.shape:
