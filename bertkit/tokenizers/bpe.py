@@ -76,6 +76,48 @@ def _merge_word(symbols: list[int], a: int, b: int, ab: int) -> list[int] | None
     return out
 
 
+def _merge_and_count(
+    symbols: list[int], a: int, b: int, ab: int, c: int,
+    pair_counts: dict[tuple[int, int], int], born: list[tuple[int, int]],
+) -> list[int] | None:
+    """`_merge_word`, also moving the word's count `c` from the pairs around each merge site to
+    the new pairs (left, ab) and (ab, right), which are appended to `born`. Only neighbours
+    change, so a merge costs O(sites), not O(word length). The count of (a, b) itself is left
+    alone: the caller deletes it."""
+    out: list[int] = []
+    i, n, end = 0, len(symbols), -1  # end: where the previous merge site ended
+    while True:
+        try:
+            j = symbols.index(a, i)
+        except ValueError:
+            break
+        if j + 1 < n and symbols[j + 1] == b:
+            out += symbols[i:j]
+            if j == end:  # "a b a b": undo the (ab, a) the previous site added, make (ab, ab)
+                pair_counts[(ab, a)] -= c
+                pair_counts[(ab, ab)] += c
+                born.append((ab, ab))
+            elif out:
+                left = out[-1]
+                pair_counts[(left, a)] -= c
+                pair_counts[(left, ab)] += c
+                born.append((left, ab))
+            if j + 2 < n:
+                right = symbols[j + 2]
+                pair_counts[(b, right)] -= c
+                pair_counts[(ab, right)] += c
+                born.append((ab, right))
+            out.append(ab)
+            i = end = j + 2
+        else:
+            out += symbols[i:j + 1]
+            i = j + 1
+    if end < 0:
+        return None
+    out += symbols[i:]
+    return out
+
+
 def learn_merges(
     words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
     n_merges_target: int, *, min_frequency: int = 2, join=lambda a, b: a + b,
@@ -123,18 +165,13 @@ def learn_merges(
             print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} (count {current})")
         touched: set[tuple[int, int]] = set()
         for wi in where.pop(pair):
-            syms = words[wi]
-            new = _merge_word(syms, a, b, ab)
+            born: list[tuple[int, int]] = []
+            new = _merge_and_count(words[wi], a, b, ab, counts[wi], pair_counts, born)
             if new is None:
                 continue
-            c = counts[wi]
-            for p in pairwise(syms):
-                pair_counts[p] -= c
-            for p in pairwise(new):
-                pair_counts[p] += c
-                if p[0] == ab or p[1] == ab:
-                    where[p].add(wi)
-                    touched.add(p)
+            for p in born:
+                where[p].add(wi)
+            touched.update(born)
             words[wi] = new
         del pair_counts[pair]
         for p in touched:
