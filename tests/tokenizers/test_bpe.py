@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bertkit.errors import ConfigError, DataError
 from bertkit.tokenizers.bpe import train_bpe
@@ -87,3 +89,49 @@ def test_bpe_compression_within_2_percent_of_hf(corpus_pt):
             map(len, held_out))
 
     assert abs(tokens_per_char(ours) / tokens_per_char(hf) - 1) < 0.02
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([1, 2, 3]), max_size=12), st.integers(1, 5))
+def test_local_pair_updates_equal_recounting(word, c):
+    """`_merge_and_count` moves counts exactly as recounting every pair of the merged word
+    would (runs like "a b a b" and a == b included); (1, 2) and (1, 1) are the merged pairs."""
+    from collections import Counter, defaultdict
+    from itertools import pairwise
+
+    from bertkit.tokenizers.bpe import _merge_and_count, _merge_word
+
+    for a, b in ((1, 2), (1, 1)):
+        counts: defaultdict = defaultdict(int)
+        born: list = []
+        new = _merge_and_count(list(word), a, b, 9, c, counts, born)
+        assert new == _merge_word(list(word), a, b, 9)
+        if new is None:
+            continue
+        expected = Counter({p: c * n for p, n in Counter(pairwise(new)).items()})
+        expected.subtract({p: c * n for p, n in Counter(pairwise(word)).items()})
+        got = {p: v for p, v in counts.items() if p != (a, b) and v}
+        assert got == {p: v for p, v in expected.items() if p != (a, b) and v}
+        # every new pair with the merged symbol is reported (an undone (ab, a) may be too: `where`
+        # tolerates stale words)
+        assert set(born) >= {p for p in pairwise(new) if 9 in p}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="aé Σ.,\x1c\x1f\t\n\u3000\xa0\x85中", max_size=20), max_size=6))
+def test_fast_bert_word_counts_equal_plain_regex(lines):
+    """count_words' per-distinct-piece path equals the regex over the whole normalized text."""
+    from collections import Counter
+
+    from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
+    from bertkit.tokenizers.pretokenizers import bert_split_regex
+    from bertkit.tokenizers.trainers import count_words
+
+    for opts in (NormalizerOptions(), NormalizerOptions(clean_text=False), None):
+        norm = runtime_normalizer(opts)
+        text = "\n".join(lines)
+        plain = Counter(bert_split_regex().findall(norm.normalize_str(text) if norm else text))
+        if not plain:
+            continue
+        fast = count_words(lines, opts, "bert")
+        assert fast == plain and list(fast) == list(plain)
