@@ -76,46 +76,36 @@ def _merge_word(symbols: list[int], a: int, b: int, ab: int) -> list[int] | None
     return out
 
 
-def _merge_and_count(
-    symbols: list[int], a: int, b: int, ab: int, c: int,
-    pair_counts: dict[tuple[int, int], int], born: list[tuple[int, int]],
-) -> list[int] | None:
-    """`_merge_word`, also moving the word's count `c` from the pairs around each merge site to
-    the new pairs (left, ab) and (ab, right), which are appended to `born`. Only neighbours
-    change, so a merge costs O(sites), not O(word length). The count of (a, b) itself is left
-    alone: the caller deletes it."""
-    out: list[int] = []
-    i, n, end = 0, len(symbols), -1  # end: where the previous merge site ended
-    while True:
-        try:
-            j = symbols.index(a, i)
-        except ValueError:
-            break
-        if j + 1 < n and symbols[j + 1] == b:
-            out += symbols[i:j]
-            if j == end:  # "a b a b": undo the (ab, a) the previous site added, make (ab, ab)
-                pair_counts[(ab, a)] -= c
-                pair_counts[(ab, ab)] += c
-                born.append((ab, ab))
-            elif out:
-                left = out[-1]
-                pair_counts[(left, a)] -= c
-                pair_counts[(left, ab)] += c
-                born.append((left, ab))
-            if j + 2 < n:
-                right = symbols[j + 2]
-                pair_counts[(b, right)] -= c
-                pair_counts[(ab, right)] += c
-                born.append((ab, right))
-            out.append(ab)
-            i = end = j + 2
-        else:
-            out += symbols[i:j + 1]
-            i = j + 1
-    if end < 0:
+def _merge_and_count(word: str, pair: str, ab: str, c: int, pair_counts: dict[str, int],
+                     born: list[str]) -> str | None:
+    """Merge each non-overlapping `pair` left to right into `ab` in `word` (symbols are one
+    character each, see `learn_merges`), moving the word's count `c` from the pairs around each
+    merge site to the new pairs (left, ab) and (ab, right), which are appended to `born`. None if
+    the pair is absent. Only neighbours change, so a merge costs O(sites), not O(word length);
+    the count of `pair` itself is left alone: the caller deletes it."""
+    j = word.find(pair)
+    if j < 0:
         return None
-    out += symbols[i:]
-    return out
+    a, b = pair
+    n, end = len(word), -1  # end: where the previous merge site ended
+    while j >= 0:
+        if j == end:  # "a b a b": undo the (ab, a) the previous site added, make (ab, ab)
+            pair_counts[ab + a] -= c
+            pair_counts[ab + ab] += c
+            born.append(ab + ab)
+        elif j > 0:
+            left = word[j - 1]
+            pair_counts[left + a] -= c
+            pair_counts[left + ab] += c
+            born.append(left + ab)
+        if j + 2 < n:
+            right = word[j + 2]
+            pair_counts[b + right] -= c
+            pair_counts[ab + right] += c
+            born.append(ab + right)
+        end = j + 2
+        j = word.find(pair, end)
+    return word.replace(pair, ab)  # str.replace is left-to-right, non-overlapping: BPE's rule
 
 
 def learn_merges(
@@ -127,13 +117,19 @@ def learn_merges(
 
     `join(left, right)` builds the merged token string (WordPiece-style prefixes use it).
     Returns the merges in order; stops early only when no pair reaches `min_frequency`.
+
+    For speed each word is held as a string with one character per symbol (chr(id)), so finding
+    and replacing a pair runs in C (`str.find`, `str.replace`) and a pair is a 2-character string.
+    Strings compare by code point, so ties break exactly as on (id, id) tuples.
     """
     from tqdm.auto import tqdm
 
-    pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for wi, (syms, c) in enumerate(zip(words, counts, strict=True)):
-        for pair in pairwise(syms):
+    text = ["".join(map(chr, syms)) for syms in words]
+    pair_counts: dict[str, int] = defaultdict(int)
+    where: dict[str, set[int]] = defaultdict(set)
+    for wi, (word, c) in enumerate(zip(text, counts, strict=True)):
+        for i in range(len(word) - 1):
+            pair = word[i:i + 2]
             pair_counts[pair] += c
             where[pair].add(wi)
     heap = [(-c, pair) for pair, c in pair_counts.items()]
@@ -151,7 +147,7 @@ def learn_merges(
             continue
         if current < min_frequency:
             break
-        a, b = pair
+        a, b = ord(pair[0]), ord(pair[1])
         merged = join(tokens[a], tokens[b])
         merges.append((tokens[a], tokens[b]))
         if merged in token_ids:
@@ -163,20 +159,22 @@ def learn_merges(
             bar.update(1)
         if verbose:
             print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} (count {current})")
-        touched: set[tuple[int, int]] = set()
+        abc = chr(ab)
+        touched: set[str] = set()
         for wi in where.pop(pair):
-            born: list[tuple[int, int]] = []
-            new = _merge_and_count(words[wi], a, b, ab, counts[wi], pair_counts, born)
+            born: list[str] = []
+            new = _merge_and_count(text[wi], pair, abc, counts[wi], pair_counts, born)
             if new is None:
                 continue
             for p in born:
                 where[p].add(wi)
             touched.update(born)
-            words[wi] = new
+            text[wi] = new
         del pair_counts[pair]
         for p in touched:
             heapq.heappush(heap, (-pair_counts[p], p))
     bar.close()
+    words[:] = [list(map(ord, word)) for word in text]
     return merges
 
 
