@@ -162,10 +162,10 @@ def learn_merges(
         abc = chr(ab)
         touched: set[str] = set()
         for wi in where.pop(pair):
+            if pair not in text[wi]:  # `where` may list words that lost the pair since (half of them)
+                continue
             born: list[str] = []
             new = _merge_and_count(text[wi], pair, abc, counts[wi], pair_counts, born)
-            if new is None:
-                continue
             for p in born:
                 where[p].add(wi)
             touched.update(born)
