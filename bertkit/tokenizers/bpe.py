@@ -125,6 +125,7 @@ def learn_merges(
     from tqdm.auto import tqdm
 
     text = ["".join(map(chr, syms)) for syms in words]
+    words.clear()  # refilled from `text` at the end; holding both would double the table's memory
     pair_counts: dict[str, int] = defaultdict(int)
     where: dict[str, set[int]] = defaultdict(set)
     for wi, (word, c) in enumerate(zip(text, counts, strict=True)):
