@@ -1,8 +1,10 @@
 """Byte-pair encoding (Sennrich et al., 2016): repeatedly merge the most frequent adjacent pair.
 
 Training works on a table of distinct words with their counts, each word a list of integer symbol
-ids. Three structures make it fast enough for tens of MB of text:
+ids (held as a string, one character chr(id) per symbol, while merging, so that finding and
+replacing a pair runs in C). Four things make it fast enough for tens of MB of text:
 - `pair_counts[(a, b)]`: how often the pair occurs, weighted by word counts, kept incrementally;
+  a merge only moves counts between the pairs next to each merge site;
 - `where[(a, b)]`: the words that contain the pair, so a merge only touches those words;
 - a max-heap of (count, pair) with lazy invalidation: when a popped entry's count is stale, the
   pair is pushed back with its current count instead of re-sorting anything.
