@@ -132,3 +132,16 @@ def iter_lines(path: PathLike, errors: str = "strict") -> Iterator[str]:
                 ) from None
             offset += len(raw)
             yield text.rstrip("\r\n")
+
+
+def save_figure(fig: Any, path: PathLike, dpi: int = 100) -> Path:
+    """Render a matplotlib figure to PNG atomically, then close it (plots are rewritten during runs)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)

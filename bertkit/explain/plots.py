@@ -14,7 +14,7 @@ def save_heatmaps(attention, path: str | Path, layer: int | None = None, head: i
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bertkit.io import atomic_write_bytes
+    from bertkit.io import save_figure
 
     n_layers, n_heads = attention.weights.shape[:2]
     if head is not None and layer is None:
@@ -45,10 +45,4 @@ def save_heatmaps(attention, path: str | Path, layer: int | None = None, head: i
     for ax in axes.ravel()[len(cells):]:
         ax.axis("off")
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return save_figure(fig, path)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from bertkit import metrics
+from bertkit.io import save_figure
 from bertkit.tasks.features import Feature, encode_examples, inference_batches
 from bertkit.tasks.long_docs import aggregate_logits, stitch_words
 from bertkit.tasks.readers import Example
@@ -182,8 +183,4 @@ def plot_confusion(gold: Sequence[str], guess: Sequence[str], labels: Sequence[s
             ax.text(j, i, str(m[i, j]), ha="center", va="center",
                     color="white" if m[i, j] > m.max() / 2 else "black")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

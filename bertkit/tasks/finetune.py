@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bertkit.errors import ConfigError, DataError
-from bertkit.io import atomic_write_json
+from bertkit.io import atomic_write_json, save_figure
 from bertkit.tasks.readers import Columns, check_labels, infer_labels, read_examples
 from bertkit.tasks.spec import TASK_FILE, TaskSpec, model_class
 
@@ -254,7 +254,4 @@ def plot_learning_curve(history: list[dict[str, Any]], metric: str, path: Path) 
     if ax1.get_legend_handles_labels()[0]:
         ax1.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

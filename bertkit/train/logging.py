@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertkit.io import atomic_write_bytes
+from bertkit.io import atomic_write_bytes, save_figure
 
 
 class MetricsLog:
@@ -66,7 +66,4 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
