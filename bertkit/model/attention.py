@@ -7,8 +7,9 @@ Two paths compute the same thing (tested equal):
 
 Packed execution (`Packing`): a padded batch is flattened to its real tokens, (total_tokens,
 hidden), so the linear layers and the FFN never compute on padding. Only the score computation
-needs sequences: each sequence's rows are a view of the packed q/k/v, one SDPA call each (this
-measured faster here than length buckets padded for batched SDPA: no gather, no wasted scores).
+needs sequences: they are sorted by length and cut into a few buckets, each padded to its own
+longest sequence for one batched SDPA call (one SDPA call per sequence measured slower on a busy
+2-core machine: every op is a parallel region that waits for a time slice).
 """
 
 from __future__ import annotations
