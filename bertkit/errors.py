@@ -21,3 +21,7 @@ class ConfigError(BertkitError, ValueError):
 
 class CheckpointError(BertkitError):
     """A checkpoint that cannot be loaded or resumed: wrong architecture, shapes, keys, corruption."""
+
+
+class TrainingError(BertkitError):
+    """Training cannot go on: a NaN or infinite loss (the message names the step and batch)."""

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
-from bertkit.errors import BertkitError, CheckpointError, ConfigError, DataError
+from bertkit.errors import CheckpointError, ConfigError, DataError, TrainingError
 from bertkit.train import distributed as dist
 from bertkit.train.checkpoint import (
     list_checkpoints,
@@ -44,10 +44,6 @@ from bertkit.train.optim import make_optimizer, make_scheduler
 
 # Options that may change between a run and its resume without changing the result.
 RESUMABLE_CHANGES = frozenset({"resume", "log_every", "save_every", "keep_last", "num_workers"})
-
-
-class TrainingError(BertkitError):
-    """Training cannot go on: a NaN or infinite loss."""
 
 
 @dataclass
