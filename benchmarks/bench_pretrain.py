@@ -21,6 +21,7 @@ both are scored on the same held-out examples with the same fixed masks.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -151,7 +152,9 @@ def held_out(budget: float, turn: float = 15.0) -> dict:
         side.scheduler = torch.optim.lr_scheduler.LambdaLR(side.optimizer, lambda s: min(1.0, (s + 1) / 30))
         loader = torch.utils.data.DataLoader(sets["train"], batch_size=BATCH, shuffle=True, drop_last=True,
                                              generator=torch.Generator().manual_seed(0))
-        side.batches, side.used, side.n_steps = iter(loader), 0.0, 0
+        # epoch after epoch (each reshuffled, masks redrawn) until the time budget is spent
+        epochs = (batch for _ in itertools.count() for batch in loader)
+        side.batches, side.used, side.n_steps = epochs, 0.0, 0
     while any(side.used < budget for side in sides):
         for side in sides:
             end = time.perf_counter() + min(turn, budget - side.used)
