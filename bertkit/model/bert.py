@@ -327,21 +327,24 @@ def classification_loss(logits: Tensor, labels: Tensor, problem_type: str | None
     return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), weight=w)
 
 
-class BertForSequenceClassification(BertPreTrainedModel):
-    """Pooled [CLS] -> dropout -> linear: single-label, multi-label or (multi-output) regression.
+class _BertClassifier(BertPreTrainedModel):
+    """BERT -> dropout -> linear. Subclasses say what is classified (`pooled`: the pooled [CLS],
+    else every token) and the loss; `class_weights` (a tensor, num_labels) weighs each class, and
+    a `loss_weights` argument to forward takes precedence for that call."""
 
-    `class_weights` (a tensor, num_labels) weighs the loss of each class; a `loss_weights` argument
-    to forward takes precedence for that call.
-    """
+    pooled: bool
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = BertModel(config, add_pooling_layer=self.pooled)
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.class_weights: Tensor | None = None
         self.init_weights()
+
+    def loss(self, logits: Tensor, labels: Tensor, weights: Tensor | None) -> Tensor:
+        raise NotImplementedError
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
@@ -350,38 +353,30 @@ class BertForSequenceClassification(BertPreTrainedModel):
                 loss_weights: Tensor | None = None) -> ClassifierOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                         output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(out.pooler_output))
+        features = out.pooler_output if self.pooled else out.last_hidden_state
+        logits = self.classifier(self.dropout(features))
         loss = None
         if labels is not None:
             weights = loss_weights if loss_weights is not None else self.class_weights
-            loss = classification_loss(logits, labels, self.config.problem_type, weights)
+            loss = self.loss(logits, labels, weights)
         return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class BertForTokenClassification(BertPreTrainedModel):
+class BertForSequenceClassification(_BertClassifier):
+    """Pooled [CLS] -> dropout -> linear: single-label, multi-label or (multi-output) regression."""
+
+    pooled = True
+
+    def loss(self, logits: Tensor, labels: Tensor, weights: Tensor | None) -> Tensor:
+        return classification_loss(logits, labels, self.config.problem_type, weights)
+
+
+class BertForTokenClassification(_BertClassifier):
     """Each token's hidden state -> dropout -> linear; labels -100 are ignored (sub-words, padding)."""
 
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.class_weights: Tensor | None = None
-        self.init_weights()
+    pooled = False
 
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, labels: Tensor | None = None,
-                loss_weights: Tensor | None = None) -> ClassifierOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                        output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = None
-        if labels is not None:
-            weights = loss_weights if loss_weights is not None else self.class_weights
-            w = None if weights is None else weights.to(logits)
-            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=w,
-                                   ignore_index=-100)
-        return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+    def loss(self, logits: Tensor, labels: Tensor, weights: Tensor | None) -> Tensor:
+        w = None if weights is None else weights.to(logits)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=w,
+                               ignore_index=-100)
