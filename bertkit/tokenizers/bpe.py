@@ -55,6 +55,18 @@ def corpus_exhausted(vocab_size: int, reached: int, min_frequency: int) -> DataE
     )
 
 
+def record_merge(tokens: list[str], token_ids: dict[str, int], merges: list[tuple[str, str]],
+                 a: int, b: int, join) -> tuple[int, bool]:
+    """Record the merge of symbols `a` and `b`: the merged symbol's id, and whether it is new."""
+    merged = join(tokens[a], tokens[b])
+    merges.append((tokens[a], tokens[b]))
+    if merged in token_ids:
+        return token_ids[merged], False
+    token_ids[merged] = len(tokens)
+    tokens.append(merged)
+    return token_ids[merged], True
+
+
 def _merge_word(symbols: list[int], a: int, b: int, ab: int) -> list[int] | None:
     """Replace each non-overlapping (a, b) left to right by ab; None if the pair is absent."""
     out: list[int] = []
@@ -151,17 +163,12 @@ def learn_merges(
         if current < min_frequency:
             break
         a, b = ord(pair[0]), ord(pair[1])
-        merged = join(tokens[a], tokens[b])
-        merges.append((tokens[a], tokens[b]))
-        if merged in token_ids:
-            ab = token_ids[merged]
-        else:
-            ab = token_ids[merged] = len(tokens)
-            tokens.append(merged)
+        ab, new = record_merge(tokens, token_ids, merges, a, b, join)
+        if new:
             added += 1
             bar.update(1)
         if verbose:
-            print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} (count {current})")
+            print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {tokens[ab]!r} (count {current})")
         abc = chr(ab)
         touched: set[str] = set()
         for wi in where.pop(pair):

@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from bertkit.errors import ConfigError
-from bertkit.tokenizers.bpe import _merge_word, alphabet_of, build_table, check_room, corpus_exhausted
+from bertkit.tokenizers.bpe import (
+    _merge_word,
+    alphabet_of,
+    build_table,
+    check_room,
+    corpus_exhausted,
+    record_merge,
+)
 
 PREFIX = "##"
 SCORES = ("likelihood_ratio", "log_likelihood_gain")
@@ -216,20 +223,15 @@ def learn_wordpiece_merges(
             break
         (a, b), current = found
         count = pair_counts[a, b]
-        merged = join(tokens[a], tokens[b])
-        merges.append((tokens[a], tokens[b]))
-        if merged in token_ids:
-            ab = token_ids[merged]
-        else:
-            ab = token_ids[merged] = len(tokens)
-            tokens.append(merged)
+        ab, new = record_merge(tokens, token_ids, merges, a, b, join)
+        if new:
             freq.append(0)
             added += 1
             bar.update(1)
         if verbose:
             formula = (f"{count} / ({freq[a]} * {freq[b]})" if score == "likelihood_ratio" else
                        f"{count} * log({count} * {total} / ({freq[a]} * {freq[b]}))")
-            print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {merged!r} "
+            print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {tokens[ab]!r} "
                   f"(score {current:.3g} = {formula})")
         touched: set[tuple[int, int]] = set()
         for wi in where.pop((a, b)):
