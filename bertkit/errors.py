@@ -25,3 +25,7 @@ class CheckpointError(BertkitError):
 
 class TrainingError(BertkitError):
     """Training cannot go on: a NaN or infinite loss (the message names the step and batch)."""
+
+
+class LockError(BertkitError):
+    """A directory is locked by another running job (the message names its PID, host and command)."""

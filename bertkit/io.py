@@ -7,15 +7,22 @@ then rename over the target (rename is atomic on POSIX). Directories are written
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
+import shlex
 import shutil
+import socket
+import sys
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bertkit.errors import DataError
+from bertkit.errors import DataError, LockError
 
 PathLike = str | os.PathLike
 
@@ -86,6 +93,113 @@ def atomic_directory(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+LOCK_NAME = ".bertkit.lock"
+
+
+def _read_holder(lock: Path) -> dict[str, Any]:
+    try:
+        holder = json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "an unknown process (the lock file is empty)"
+    return (f"{holder.get('what', 'a job')} (pid {holder.get('pid')} on host {holder.get('host')}, "
+            f"since {holder.get('started')}: {holder.get('command')})")
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _open_and_flock(path: Path, lock: Path, what: str) -> tuple[int, dict[str, Any]]:
+    """Open `lock` and take an exclusive flock on it; return the fd and the previous holder record.
+
+    Retries when the file was unlinked by a releasing holder between our open and our flock, so
+    that two processes never hold locks on two different inodes of the same path.
+    """
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise LockError(f"{path}: cannot lock {lock}: {e.strerror}") from None
+            holder = _read_holder(lock)
+            gone = (holder.get("host") == socket.gethostname() and "pid" in holder
+                    and not _pid_alive(holder["pid"]))
+            hint = (" Its process is gone but a child of it still holds the lock: stop that child."
+                    if gone else " Wait for it to finish or stop it.")
+            raise LockError(f"{path} is in use by {_describe(holder)}; refusing to start {what} "
+                            f"there.{hint}") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd, _read_holder(lock)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def directory_lock(path: PathLike, what: str = "job") -> Iterator[Path]:
+    """Hold an exclusive lock on directory `path` (created if missing) while the body runs.
+
+    Use it around every job that writes a RUN or shards directory, so that two jobs never write
+    one directory at once::
+
+        with directory_lock(out, what="pretrain"):
+            ...
+
+    The lock is `path/.bertkit.lock`, held with `fcntl.flock` and recording the holder's PID,
+    host, start time and command line. A second process (or a second lock in this process) gets a
+    `LockError` naming the directory and the holder. The kernel releases a flock when its process
+    dies, even by `kill -9`, so a lock file left behind by a dead process is free: it is taken
+    over with a warning naming the dead holder. A lock recorded by another host is never taken
+    over (flock may not reach across a network file system); the error says to delete the file
+    once that job is known to be gone. The lock file is removed on exit. Children forked inside
+    the body (worker pools) inherit the lock; it is free again once all of them have exited.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    lock = path / LOCK_NAME
+    fd, previous = _open_and_flock(path, lock, what)
+    try:
+        host = socket.gethostname()
+        if previous and previous.get("host") not in (None, host):
+            raise LockError(f"{path} is locked by {_describe(previous)}, on another host; if that "
+                            f"job is gone, delete {lock} and start again.")
+        if previous:
+            warnings.warn(f"{path}: taking over the lock left by {_describe(previous)}, which is no "
+                          f"longer running", stacklevel=3)
+        record = {"what": what, "pid": os.getpid(), "host": host,
+                  "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": shlex.join(sys.argv)}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def decode_utf8(data: bytes, source: PathLike, errors: str = "strict") -> str:

@@ -1,9 +1,14 @@
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 
 import pytest
 
-from bertkit.errors import DataError
-from bertkit.io import atomic_directory, atomic_write_text, iter_lines, read_text
+from bertkit.errors import DataError, LockError
+from bertkit.io import LOCK_NAME, atomic_directory, atomic_write_text, directory_lock, iter_lines, read_text
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -38,3 +43,61 @@ def test_non_utf8_names_file_offset_and_line(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(DataError, match="nope.txt: no such file"):
         read_text(tmp_path / "nope.txt")
+
+
+_HOLD = """
+import sys, time
+from bertkit.io import directory_lock
+with directory_lock(sys.argv[1], what="pretrain"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def _holder(directory):
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory), "--marker"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_directory_lock_refuses_a_second_process_and_names_the_holder(tmp_path):
+    proc = _holder(tmp_path)
+    try:
+        with pytest.raises(LockError) as e, directory_lock(tmp_path, what="data prepare"):
+            pass
+        msg = str(e.value)
+        assert str(tmp_path) in msg and f"pid {proc.pid}" in msg and socket.gethostname() in msg
+        assert "pretrain" in msg and "--marker" in msg
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_directory_lock_is_released_on_exit_and_excludes_within_a_process(tmp_path):
+    with directory_lock(tmp_path / "run") as d:
+        assert (d / LOCK_NAME).exists()
+        with pytest.raises(LockError, match=f"pid {os.getpid()}"), directory_lock(d):
+            pass
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    with directory_lock(tmp_path / "run"):
+        pass
+
+
+def test_directory_lock_of_a_killed_process_is_taken_over_with_a_warning(tmp_path):
+    proc = _holder(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (tmp_path / LOCK_NAME).exists()  # left behind by kill -9
+    with pytest.warns(UserWarning, match=f"lock left by pretrain \\(pid {proc.pid}.*no longer running"):
+        with directory_lock(tmp_path):
+            holder = json.loads((tmp_path / LOCK_NAME).read_text())
+            assert holder["pid"] == os.getpid()
+
+
+def test_directory_lock_of_another_host_is_not_broken(tmp_path):
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere", "what": "pretrain"}))
+    with pytest.raises(LockError, match=f"another host; if that job is gone, delete .*{LOCK_NAME}"):
+        with directory_lock(tmp_path):
+            pass
+    assert (tmp_path / LOCK_NAME).exists()
