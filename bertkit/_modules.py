@@ -1,28 +1,22 @@
-"""Import a part of bertkit that may be absent (a CLI command group, a demo stage, a data preparer)."""
+"""The lazy-export convention every bertkit package `__init__` follows.
+
+    _EXPORTS = {"Tokenizer": "bertkit.tokenizers.tokenizer", ...}   # public name -> defining module
+    __all__ = sorted(_EXPORTS)
+    __getattr__ = lazy_exports(__name__, _EXPORTS)
+
+Importing a package then costs nothing until a name is used, which keeps `import bertkit` and
+`bertkit --help` from importing torch.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 
-def optional_module(name: str) -> ModuleType | None:
-    """The module, or None if that module itself does not exist (errors inside it still raise)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name == name:
-            return None
-        raise
-
-
 def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
-    """A module `__getattr__` that imports each public name from its module on first use.
-
-    Keeps `import bertkit...` and `bertkit --help` from importing torch until a name needs it.
-    """
+    """A module `__getattr__` that imports each public name from its module on first use."""
 
     def __getattr__(name: str) -> Any:
         if name in exports:

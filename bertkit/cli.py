@@ -1,5 +1,6 @@
-"""The `bertkit` command. Each module contributes its subcommands through a `register` function;
-handlers import torch and friends lazily so that `bertkit --help` answers at once.
+"""The `bertkit` command. Each package contributes its subcommands through a `register` function
+in its `cli.py`; those modules import torch and friends inside their handlers, so that
+`bertkit --help` answers at once.
 
 Library code raises `BertkitError`; this is the one place that prints it and sets the exit code.
 """
@@ -10,20 +11,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bertkit import __version__
-from bertkit._modules import optional_module
-from bertkit.errors import BertkitError
+from bertkit import __version__, demo
+from bertkit.data import cli as data_cli
+from bertkit.errors import BertkitError, ConfigError
+from bertkit.explain import cli as explain_cli
+from bertkit.model import cli as model_cli
+from bertkit.tasks import cli as tasks_cli
+from bertkit.tokenizers import cli as tokenizers_cli
+from bertkit.train import cli as train_cli
 
 # Modules that add subcommands, in the order they appear in --help. Each has
 # `register(subparsers)` which adds parsers whose `func` attribute handles the parsed args.
 COMMAND_MODULES = (
-    "bertkit.tokenizers.cli",   # tokenizer train|encode|compare
-    "bertkit.data.cli",         # data prepare
-    "bertkit.train.cli",        # pretrain
-    "bertkit.tasks.cli",        # finetune, evaluate, baseline, predict
-    "bertkit.model.cli",        # embed
-    "bertkit.explain.cli",      # explain [heads|trace]
-    "bertkit.demo",             # demo
+    tokenizers_cli,   # tokenizer train|encode|compare
+    data_cli,         # data prepare
+    train_cli,        # pretrain
+    tasks_cli,        # finetune, evaluate, baseline, predict
+    model_cli,        # embed
+    explain_cli,      # explain [heads|trace]
+    demo,             # demo
 )
 
 
@@ -34,15 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bertkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = optional_module(name)
-        if module is not None:
-            module.register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 
+def check_utf8(argv: Sequence[str]) -> None:
+    """Refuse arguments that are not valid UTF-8 (Python keeps their bytes as lone surrogates)."""
+    for i, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as e:
+            byte = arg[e.start].encode("utf-8", "surrogateescape")[0]
+            raise ConfigError(f"argument {i} is not valid UTF-8 text (byte {byte:#04x} at character "
+                              f"{e.start}): {arg!r}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    try:
+        check_utf8(argv)
+    except BertkitError as e:
+        print(f"bertkit: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

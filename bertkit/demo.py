@@ -8,13 +8,14 @@ fine-tuning -> explanation.
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertkit._modules import optional_module
-
+# (title, module with `run(ctx)`), in order. The stages import torch, so they are imported when the
+# demo runs, not when `bertkit --help` builds the parser.
 STAGES = (
     ("tokenizers", "bertkit.tokenizers.demo"),
     ("pretraining", "bertkit.train.demo"),
@@ -38,9 +39,7 @@ def run_demo(workdir: Path, quick: bool = False) -> DemoContext:
     ctx = DemoContext(workdir=Path(workdir), quick=quick)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     for title, name in STAGES:
-        module = optional_module(name)
-        if module is None:
-            continue
+        module = importlib.import_module(name)
         banner(title)
         start = time.perf_counter()
         module.run(ctx)

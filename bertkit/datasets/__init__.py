@@ -1,12 +1,11 @@
 """Real text and labelled data from registry packages, with their sources and licences."""
 
-from bertkit.datasets.corpus import (
-    aia_bde_faqs,
-    corpus_file,
-    corpus_files,
-    news_articles,
-    split_sentences,
-)
-from bertkit.datasets.packages import cache_dir
+from bertkit._modules import lazy_exports
 
-__all__ = ["aia_bde_faqs", "cache_dir", "corpus_file", "corpus_files", "news_articles", "split_sentences"]
+_EXPORTS = {
+    **dict.fromkeys(["aia_bde_faqs", "corpus_file", "corpus_files", "news_articles", "split_sentences"],
+                    "bertkit.datasets.corpus"),
+    "cache_dir": "bertkit.datasets.packages",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from bertkit._modules import optional_module
-from bertkit.datasets import corpus_files
-
-# Modules with a `prepare()` that fetches or unpacks their data; missing ones are skipped.
-PREPARERS = ("bertkit.datasets.labelled",)
+from bertkit.datasets import labelled
+from bertkit.datasets.corpus import corpus_files
 
 
 def main(argv: list[str]) -> int:
@@ -18,10 +15,7 @@ def main(argv: list[str]) -> int:
     for split in ("train", "valid"):
         for path in corpus_files(split):
             print(f"corpus: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    for name in PREPARERS:
-        module = optional_module(name)
-        if module is not None:
-            module.prepare()
+    labelled.prepare()
     return 0
 
 
