@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from tokenizers import models
+
 from bertkit.errors import ConfigError, DataError
 
 LEVELS = ("word", "char")
@@ -27,8 +29,6 @@ class WordLevelModel:
         return [word if word in self.vocab else self.unk_token]
 
     def to_runtime(self):
-        from tokenizers import models
-
         return models.WordLevel(vocab=dict(self.vocab), unk_token=self.unk_token)
 
 

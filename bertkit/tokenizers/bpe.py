@@ -2,7 +2,7 @@
 
 Training works on a table of distinct words with their counts, each word a list of integer symbol
 ids (held as a string, one character chr(id) per symbol, while merging, so that finding and
-replacing a pair runs in C). Four things make it fast enough for tens of MB of text:
+replacing a pair runs in C). Three structures make it fast enough for tens of MB of text:
 - `pair_counts[(a, b)]`: how often the pair occurs, weighted by word counts, kept incrementally;
   a merge only moves counts between the pairs next to each merge site;
 - `where[(a, b)]`: the words that contain the pair, so a merge only touches those words;
@@ -11,83 +11,21 @@ replacing a pair runs in C). Four things make it fast enough for tens of MB of t
 
 The classic BPE here has no continuation prefix ("au", not "##au"); word boundaries come from the
 BERT pre-tokenizer. Byte-level BPE (bytelevel.py) uses the same learner on byte symbols.
+`reference.bpe_merges` is the same algorithm recounting everything at every step (tested equal).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from bertkit.errors import DataError
+from tokenizers import models
+from tqdm.auto import tqdm
 
-
-def alphabet_of(word_counts: Mapping[str, int], limit_alphabet: int | None = None,
-                initial: Sequence[str] = ()) -> list[str]:
-    """The characters of the corpus, the `limit_alphabet` most frequent ones if given, sorted."""
-    chars: Counter[str] = Counter()
-    for word, count in word_counts.items():
-        for ch in word:
-            chars[ch] += count
-    keep = [ch for ch, _ in sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))]
-    if limit_alphabet is not None:
-        keep = keep[:limit_alphabet]
-    return sorted(set(keep) | set(initial))
-
-
-def check_room(vocab_size: int, n_specials: int, n_alphabet: int) -> None:
-    from bertkit.errors import ConfigError
-
-    minimum = n_specials + n_alphabet
-    if vocab_size < minimum:
-        raise ConfigError(
-            f"vocab_size={vocab_size} is too small: the {n_specials} special tokens and the "
-            f"{n_alphabet}-character alphabet need at least {minimum} (or set limit_alphabet)"
-        )
-
-
-def corpus_exhausted(vocab_size: int, reached: int, min_frequency: int) -> DataError:
-    return DataError(
-        f"the corpus supports only {reached} tokens at min_frequency={min_frequency}, fewer than "
-        f"vocab_size={vocab_size}: use a smaller vocab_size, a lower min_frequency or more text"
-    )
-
-
-def record_merge(tokens: list[str], token_ids: dict[str, int], merges: list[tuple[str, str]],
-                 a: int, b: int, join) -> tuple[int, bool]:
-    """Record the merge of symbols `a` and `b`: the merged symbol's id, and whether it is new."""
-    merged = join(tokens[a], tokens[b])
-    merges.append((tokens[a], tokens[b]))
-    if merged in token_ids:
-        return token_ids[merged], False
-    token_ids[merged] = len(tokens)
-    tokens.append(merged)
-    return token_ids[merged], True
-
-
-def _merge_word(symbols: list[int], a: int, b: int, ab: int) -> list[int] | None:
-    """Replace each non-overlapping (a, b) left to right by ab; None if the pair is absent."""
-    out: list[int] = []
-    i, n, found = 0, len(symbols), False
-    while True:
-        try:
-            j = symbols.index(a, i)  # jump to the next `a` in C rather than stepping in Python
-        except ValueError:
-            break
-        if j + 1 < n and symbols[j + 1] == b:
-            out += symbols[i:j]
-            out.append(ab)
-            i = j + 2
-            found = True
-        else:
-            out += symbols[i:j + 1]
-            i = j + 1
-    if not found:
-        return None
-    out += symbols[i:]
-    return out
+from bertkit.tokenizers.vocab import alphabet_of, build_table, corpus_exhausted, initial_vocab, record_merge
 
 
 def _merge_and_count(word: str, pair: str, ab: str, c: int, pair_counts: dict[str, int],
@@ -122,6 +60,18 @@ def _merge_and_count(word: str, pair: str, ab: str, c: int, pair_counts: dict[st
     return word.replace(pair, ab)  # str.replace is left-to-right, non-overlapping: BPE's rule
 
 
+def _count_pairs(text: list[str], counts: list[int]) -> tuple[dict[str, int], dict[str, set[int]]]:
+    """How often each pair occurs (weighted by word counts), and which words hold it."""
+    pair_counts: dict[str, int] = defaultdict(int)
+    where: dict[str, set[int]] = defaultdict(set)
+    for wi, (word, c) in enumerate(zip(text, counts, strict=True)):
+        for i in range(len(word) - 1):
+            pair = word[i:i + 2]
+            pair_counts[pair] += c
+            where[pair].add(wi)
+    return pair_counts, where
+
+
 def learn_merges(
     words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
     n_merges_target: int, *, min_frequency: int = 2, join=lambda a, b: a + b,
@@ -136,17 +86,10 @@ def learn_merges(
     and replacing a pair runs in C (`str.find`, `str.replace`) and a pair is a 2-character string.
     Strings compare by code point, so ties break exactly as on (id, id) tuples.
     """
-    from tqdm.auto import tqdm
-
+    min_frequency = max(1, min_frequency)  # a pair whose count fell to 0 is never merged
     text = ["".join(map(chr, syms)) for syms in words]
     words.clear()  # refilled from `text` at the end; holding both would double the table's memory
-    pair_counts: dict[str, int] = defaultdict(int)
-    where: dict[str, set[int]] = defaultdict(set)
-    for wi, (word, c) in enumerate(zip(text, counts, strict=True)):
-        for i in range(len(word) - 1):
-            pair = word[i:i + 2]
-            pair_counts[pair] += c
-            where[pair].add(wi)
+    pair_counts, where = _count_pairs(text, counts)
     heap = [(-c, pair) for pair, c in pair_counts.items()]
     heapq.heapify(heap)
 
@@ -223,22 +166,7 @@ class BPEModel:
 
     def to_runtime(self):
         """The equivalent `tokenizers.models.BPE`."""
-        from tokenizers import models
-
         return models.BPE(vocab=dict(self.vocab), merges=list(self.merges), unk_token=self.unk_token)
-
-
-def build_table(word_counts: Mapping[str, int], token_ids: Mapping[str, int],
-                symbols_of=list) -> tuple[list[list[int]], list[int]]:
-    """Words as lists of symbol ids and their counts; symbols outside the vocabulary (characters
-    cut by `limit_alphabet`) are dropped, as they will be unknown at encoding time anyway."""
-    words, counts = [], []
-    for word, count in word_counts.items():
-        syms = [token_ids[s] for s in symbols_of(word) if s in token_ids]
-        if syms:
-            words.append(syms)
-            counts.append(count)
-    return words, counts
 
 
 def train_bpe(
@@ -249,13 +177,7 @@ def train_bpe(
     """Learn a BPE vocabulary of exactly `vocab_size` tokens (specials first, then the alphabet,
     then one token per merge) from word counts."""
     alphabet = alphabet_of(word_counts, limit_alphabet, initial_alphabet)
-    tokens = list(special_tokens)
-    token_ids = {t: i for i, t in enumerate(tokens)}
-    for ch in alphabet:
-        if ch not in token_ids:
-            token_ids[ch] = len(tokens)
-            tokens.append(ch)
-    check_room(vocab_size, len(special_tokens), len(tokens) - len(special_tokens))
+    tokens, token_ids = initial_vocab(special_tokens, alphabet, vocab_size)
     words, counts = build_table(word_counts, token_ids)
     if verbose:
         print(f"alphabet ({len(alphabet)}): {' '.join(alphabet)}")

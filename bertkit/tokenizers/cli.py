@@ -7,19 +7,15 @@ import json
 import time
 from pathlib import Path
 
-from bertkit.tokenizers.trainers import ALGORITHMS
+from bertkit.options import add_options, from_args
+from bertkit.tokenizers.config import ENCODING_ERRORS, TokenizerTrainConfig
 
 
 def _train(args: argparse.Namespace) -> int:
     from bertkit.tokenizers import Tokenizer
 
     start = time.perf_counter()
-    tok = Tokenizer.train(
-        [Path(f) for f in args.files], algorithm=args.algorithm, vocab_size=args.vocab_size,
-        lowercase=args.lowercase, strip_accents=args.strip_accents or None, min_frequency=args.min_frequency,
-        limit_alphabet=args.limit_alphabet, encoding_errors=args.encoding_errors, verbose=args.verbose,
-        show_progress=not args.quiet, wordpiece_score=args.wordpiece_score,
-    )
+    tok = Tokenizer.train([Path(f) for f in args.files], config=from_args(TokenizerTrainConfig, args))
     out = tok.save(args.out)
     seconds = time.perf_counter() - start
     print(f"trained {args.algorithm} tokenizer: {tok.vocab_size:,} tokens in {seconds:.1f} s")
@@ -72,23 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = tsub.add_parser("train", help="train a tokenizer on text files (one sentence or paragraph per line)")
     t.add_argument("files", nargs="+", metavar="FILE")
-    t.add_argument("--algorithm", choices=ALGORITHMS, default="wordpiece")
-    t.add_argument("--vocab-size", type=int, default=8000, help="exact size, special tokens included")
     t.add_argument("--out", required=True, help="directory to write tokenizer.json (+ vocab.txt) into")
-    t.add_argument("--min-frequency", type=int, default=2, help="ignore pairs/pieces rarer than this")
-    t.add_argument("--limit-alphabet", type=int, default=None,
-                   help="keep only the N most frequent characters")
+    add_options(t, TokenizerTrainConfig)
     t.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
-                   help="lowercase (keeping accents); default: on, off for byte_bpe")
-    t.add_argument("--strip-accents", action="store_true", help="also remove accents (Você -> voce)")
-    t.add_argument("--encoding-errors", choices=("strict", "replace"), default="strict",
-                   help="'replace' turns undecodable bytes into U+FFFD instead of stopping")
-    t.add_argument("--wordpiece-score", choices=("likelihood_ratio", "log_likelihood_gain"),
-                   default="likelihood_ratio",
-                   help="WordPiece merge score: freq(ab)/(freq(a)*freq(b)) (default), or the "
-                        "log-likelihood gain, which compresses like BPE")
-    t.add_argument("--verbose", action="store_true", help="print each merge with its count as it is learned")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help=TokenizerTrainConfig.__dataclass_fields__["lowercase"].metadata["help"])
     t.set_defaults(func=_train)
 
     e = tsub.add_parser("encode", help="show how a text is split into tokens")
@@ -105,6 +88,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-lines", type=int, default=20000, help="read at most N non-blank lines")
     c.add_argument("--samples", type=int, default=2, help="show the first N lines segmented")
     c.add_argument("--sample", action="append", metavar="TEXT", help="show this text segmented (repeatable)")
-    c.add_argument("--encoding-errors", choices=("strict", "replace"), default="strict")
+    c.add_argument("--encoding-errors", choices=ENCODING_ERRORS, default="strict")
     c.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     c.set_defaults(func=_compare)

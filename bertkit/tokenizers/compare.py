@@ -19,6 +19,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from tokenizers import decoders
+
+from bertkit.errors import DataError
+from bertkit.io import iter_lines
 from bertkit.tokenizers.tokenizer import Tokenizer
 
 WORD = re.compile(r"\w+|[^\w\s]")
@@ -68,15 +72,11 @@ def readable_tokens(tok: Tokenizer, tokens: Sequence[str]) -> list[str]:
     """Tokens as a person reads them: byte-level BPE's bytes turned back into characters."""
     if tok.algorithm != "byte_bpe":
         return list(tokens)
-    from tokenizers import decoders
-
     byte_level = decoders.ByteLevel()
     return [byte_level.decode([t]).replace(" ", "Ġ") for t in tokens]
 
 
 def read_lines(path: str | os.PathLike, max_lines: int | None = None, errors: str = "strict") -> list[str]:
-    from bertkit.io import iter_lines
-
     lines = (line for line in iter_lines(path, errors=errors) if line.strip())
     return list(itertools.islice(lines, max_lines))
 
@@ -88,8 +88,6 @@ def compare_tokenizers(tokenizers: Mapping[str, Tokenizer], path: str | os.PathL
 
     `samples`: texts to show segmented, or how many lines of the file to take as samples.
     """
-    from bertkit.errors import DataError
-
     lines = read_lines(path, max_lines, errors)
     if not lines:
         raise DataError(f"{path}: no text to compare on")

@@ -7,8 +7,15 @@ for the pretraining stage.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from bertkit.datasets import corpus_files
+from bertkit.io import atomic_write_text, iter_lines, read_text
+from bertkit.tokenizers.compare import Comparison, compare_tokenizers, format_comparison
+from bertkit.tokenizers.normalizers import NormalizerOptions, normalize
+from bertkit.tokenizers.tokenizer import Tokenizer
 
 SENTENCES = (
     "Você já pediu o cartão da empresa?",                      # Portuguese, bank/FAQ style
@@ -30,8 +37,6 @@ PLAN = (
 
 def _subset(out: Path, files: list[Path], max_bytes: int) -> Path:
     """The first `max_bytes` of each corpus file, one sentence per line."""
-    from bertkit.io import atomic_write_text, iter_lines
-
     lines: list[str] = []
     for path in files:
         size = 0
@@ -46,20 +51,11 @@ def _subset(out: Path, files: list[Path], max_bytes: int) -> Path:
 
 def _char_vocab_size(path: Path, n_specials: int = 5) -> int:
     """Every character seen at least twice (after BERT-style normalization), plus the specials."""
-    from collections import Counter
-
-    from bertkit.io import read_text
-    from bertkit.tokenizers.normalizers import NormalizerOptions, normalize
-
     counts = Counter(ch for ch in normalize(read_text(path), NormalizerOptions()) if not ch.isspace())
     return n_specials + sum(1 for c in counts.values() if c >= 2)
 
 
 def run(ctx: Any) -> None:
-    from bertkit.datasets import corpus_files
-    from bertkit.tokenizers import Tokenizer
-    from bertkit.tokenizers.compare import Comparison, compare_tokenizers, format_comparison
-
     per_file = 80_000 if ctx.quick else 700_000
     train_file = _subset(ctx.workdir / "tokenizer_corpus.txt", corpus_files("train"), per_file)
     held_out = _subset(ctx.workdir / "tokenizer_heldout.txt", corpus_files("valid"), 60_000)

@@ -11,25 +11,43 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import tokenizers
-from tokenizers import decoders, normalizers, pre_tokenizers
+from tokenizers import decoders, normalizers, pre_tokenizers, processors
 
 from bertkit.errors import DataError
 from bertkit.io import atomic_write_json, atomic_write_text, read_text
-from bertkit.tokenizers.tokenizer import ROLES, Tokenizer, bert_template, roberta_template
+from bertkit.tokenizers.specials import REQUIRED_ROLES, ROLE_CANDIDATES, ROLE_NAMES, ROLES
 
 SUPPORTED_MODELS = ("WordPiece", "BPE", "Unigram", "WordLevel")
-# Token names tried for each role when a file does not say (BERT's first, then RoBERTa's).
-ROLE_CANDIDATES = {
-    "pad": ("[PAD]", "<pad>"),
-    "unk": ("[UNK]", "<unk>"),
-    "cls": ("[CLS]", "<s>"),
-    "sep": ("[SEP]", "</s>"),
-    "mask": ("[MASK]", "<mask>"),
-}
-ROLE_NAMES = {"pad": "padding", "unk": "unknown", "cls": "classifier", "sep": "separator", "mask": "mask"}
+
+
+class TokenizerParts(NamedTuple):
+    """What a tokenizer directory holds: the runtime pipeline, the special tokens by role, the
+    algorithm that trained it and the longest input its model takes (`Tokenizer`'s fields)."""
+
+    runtime: tokenizers.Tokenizer
+    special_tokens: dict[str, str]
+    algorithm: str | None
+    model_max_length: int
+
+
+def bert_template(cls_token: str, cls_id: int, sep_token: str, sep_id: int) -> Any:
+    """`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]` with token type ids 0 / 1 (BERT, Devlin et al. 2019)."""
+    return processors.TemplateProcessing(
+        single=f"{cls_token}:0 $A:0 {sep_token}:0",
+        pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
+        special_tokens=[(cls_token, cls_id), (sep_token, sep_id)],
+    )
+
+
+def roberta_template(cls_token: str, cls_id: int, sep_token: str, sep_id: int,
+                     add_prefix_space: bool = False) -> Any:
+    """RoBERTa's `<s> A </s></s> B </s>` (all type ids 0), trimming spaces out of byte-level offsets."""
+    return processors.RobertaProcessing(
+        (sep_token, sep_id), (cls_token, cls_id), trim_offsets=True, add_prefix_space=add_prefix_space
+    )
 
 
 def read_json(path: Path) -> Any:
@@ -89,7 +107,7 @@ def _require(specials: dict[str, str], roles: tuple[str, ...], path: Path) -> No
                             f"a BERT tokenizer needs it")
 
 
-def _load_tokenizer_json(path: Path, config: dict[str, Any]) -> Tokenizer:
+def _load_tokenizer_json(path: Path, config: dict[str, Any]) -> TokenizerParts:
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise DataError(f"{path}: not a tokenizer.json (no \"model\" object)")
@@ -107,8 +125,7 @@ def _load_tokenizer_json(path: Path, config: dict[str, Any]) -> Tokenizer:
         raise DataError(f"{path}: the vocabulary has no unknown token {data['model'].get('unk_token')!r} "
                         f"(WordPiece needs it for words it cannot split)")
     algorithm = config.get("bertkit_algorithm") or _algorithm(kind, data)
-    return Tokenizer(runtime, specials, algorithm=algorithm,
-                     model_max_length=_max_length(config))
+    return TokenizerParts(runtime, specials, algorithm, _max_length(config))
 
 
 def _algorithm(kind: str, data: dict) -> str:
@@ -122,7 +139,7 @@ def _max_length(config: dict[str, Any]) -> int:
     return int(value) if isinstance(value, (int, float)) and 0 < value < 1_000_000 else 512
 
 
-def load_vocab_txt(path: Path, config: dict[str, Any] | None = None) -> Tokenizer:
+def load_vocab_txt(path: Path, config: dict[str, Any] | None = None) -> TokenizerParts:
     """A BERT vocab.txt as transformers' BertTokenizer builds it (do_lower_case etc. from the config)."""
     config = config or {}
     lines = read_text(path).split("\n")
@@ -130,7 +147,7 @@ def load_vocab_txt(path: Path, config: dict[str, Any] | None = None) -> Tokenize
         lines.pop()
     vocab = {token: i for i, token in enumerate(lines)}
     specials = _special_tokens(config, vocab)
-    _require(specials, ("unk", "cls", "sep"), path)
+    _require(specials, REQUIRED_ROLES, path)
     runtime = tokenizers.Tokenizer(tokenizers.models.WordPiece(vocab, unk_token=specials["unk"]))
     runtime.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=config.get("tokenize_chinese_chars", True),
@@ -141,10 +158,11 @@ def load_vocab_txt(path: Path, config: dict[str, Any] | None = None) -> Tokenize
     runtime.post_processor = bert_template(specials["cls"], vocab[specials["cls"]],
                                            specials["sep"], vocab[specials["sep"]])
     runtime.add_special_tokens(list(specials.values()))
-    return Tokenizer(runtime, specials, algorithm="wordpiece", model_max_length=_max_length(config))
+    return TokenizerParts(runtime, specials, "wordpiece", _max_length(config))
 
 
-def load_vocab_merges(vocab_path: Path, merges_path: Path, config: dict[str, Any] | None = None) -> Tokenizer:
+def load_vocab_merges(vocab_path: Path, merges_path: Path, config: dict[str, Any] | None = None
+                      ) -> TokenizerParts:
     """GPT-2/RoBERTa byte-level BPE files; RoBERTa's `<s> A </s></s> B </s>` when it has <s> and </s>."""
     config = config or {}
     vocab = read_json(vocab_path)
@@ -174,10 +192,10 @@ def load_vocab_merges(vocab_path: Path, merges_path: Path, config: dict[str, Any
         runtime.post_processor = roberta_template(specials["cls"], vocab[specials["cls"]], specials["sep"],
                                                   vocab[specials["sep"]], add_prefix_space=add_prefix_space)
     runtime.add_special_tokens(list(specials.values()))
-    return Tokenizer(runtime, specials, algorithm="byte_bpe", model_max_length=_max_length(config))
+    return TokenizerParts(runtime, specials, "byte_bpe", _max_length(config))
 
 
-def load(path: str | os.PathLike) -> Tokenizer:
+def load(path: str | os.PathLike) -> TokenizerParts:
     """Load a tokenizer from a directory (ours or Hugging Face's) or a single file."""
     path = Path(path)
     if not path.exists():
@@ -200,7 +218,7 @@ def load(path: str | os.PathLike) -> Tokenizer:
                     f"(looked for tokenizer.json, vocab.txt, vocab.json + merges.txt)")
 
 
-def save(tok: Tokenizer, out_dir: str | os.PathLike) -> Path:
+def save(tok: TokenizerParts, out_dir: str | os.PathLike) -> Path:
     """Write the tokenizer files into `out_dir` (other files there, e.g. a model's, are left alone)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -22,6 +22,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from tokenizers import normalizers as rt
+
 from bertkit.errors import ConfigError
 
 UNICODE_FORMS = ("NFC", "NFKC", None)
@@ -102,19 +104,17 @@ def normalize(text: str, opts: NormalizerOptions | None = NormalizerOptions()) -
 
 def runtime_normalizer(opts: NormalizerOptions | None = NormalizerOptions()):
     """The same normalization as a `tokenizers.normalizers.Normalizer` (None when opts is None)."""
-    from tokenizers import normalizers
-
     if opts is None:
         return None
     steps = []
     if opts.unicode_form:
-        steps.append(getattr(normalizers, opts.unicode_form)())
+        steps.append(getattr(rt, opts.unicode_form)())
     steps.append(
-        normalizers.BertNormalizer(
+        rt.BertNormalizer(
             clean_text=opts.clean_text,
             handle_chinese_chars=opts.handle_chinese_chars,
             strip_accents=opts.strip_accents,  # explicit: HF would default it to `lowercase`
             lowercase=opts.lowercase,
         )
     )
-    return normalizers.Sequence(steps)
+    return rt.Sequence(steps)

@@ -8,27 +8,25 @@ files in and out (see `hf.py`). `Encoding` is a plain dataclass of lists, easy t
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tokenizers
 
-from bertkit.errors import ConfigError, DataError
+from bertkit.errors import ConfigError
+from bertkit.tokenizers import hf
+from bertkit.tokenizers.config import TokenizerTrainConfig
+from bertkit.tokenizers.specials import BERT_SPECIALS
+from bertkit.tokenizers.trainers import Source, corpus_lines, train_runtime
 
-ROLES = ("pad", "unk", "cls", "sep", "mask")
-# BERT's layout: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4 (dict order is id order).
-BERT_SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
-# RoBERTa's layout for byte-level BPE: <s>=0, <pad>=1, </s>=2, <unk>=3, <mask>=4.
-ROBERTA_SPECIALS = {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
 PADDING_STRATEGIES = ("longest", "max_length")
-
-Source = str | os.PathLike | Sequence[str | os.PathLike] | Iterable[str]
 
 
 @dataclass
@@ -90,23 +88,6 @@ def include_marks(offsets: list[tuple[int, int]], sequence_ids: list[int | None]
     return out
 
 
-def bert_template(cls_token: str, cls_id: int, sep_token: str, sep_id: int) -> Any:
-    """`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]` with token type ids 0 / 1 (BERT, Devlin et al. 2019)."""
-    return tokenizers.processors.TemplateProcessing(
-        single=f"{cls_token}:0 $A:0 {sep_token}:0",
-        pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
-        special_tokens=[(cls_token, cls_id), (sep_token, sep_id)],
-    )
-
-
-def roberta_template(cls_token: str, cls_id: int, sep_token: str, sep_id: int,
-                     add_prefix_space: bool = False) -> Any:
-    """RoBERTa's `<s> A </s></s> B </s>` (all type ids 0), trimming spaces out of byte-level offsets."""
-    return tokenizers.processors.RobertaProcessing(
-        (sep_token, sep_id), (cls_token, cls_id), trim_offsets=True, add_prefix_space=add_prefix_space
-    )
-
-
 def _truncation_strategy(truncation: bool | str | None, max_length: int | None) -> str | None:
     if truncation is None:
         return "longest_first" if max_length is not None else None
@@ -146,66 +127,43 @@ class Tokenizer:
 
     # ---------------------------------------------------------------- construction and files
     @classmethod
-    def train(cls, source: Source | None = None, algorithm: str = "wordpiece", vocab_size: int = 8000, *,
-              texts: Iterable[str] | None = None, special_tokens: Mapping[str, str] | None = None,
-              lowercase: bool | None = None, strip_accents: bool | None = None,
-              unicode_form: str | None = "NFC",
-              min_frequency: int = 2, limit_alphabet: int | None = None, max_input_chars_per_word: int = 100,
-              encoding_errors: str = "strict", show_progress: bool = True, verbose: bool = False,
-              wordpiece_score: str = "likelihood_ratio", model_max_length: int = 512) -> Tokenizer:
+    def train(cls, source: Source | None = None, algorithm: str | None = None, vocab_size: int | None = None,
+              *, texts: Iterable[str] | None = None, config: TokenizerTrainConfig | None = None,
+              **options: Any) -> Tokenizer:
         """Train on files (streamed line by line) or on an iterable of strings.
 
         `source` is a path, a list of paths, or an iterator of strings (a list of strings is read as
-        file names; pass strings in memory as `texts=`). Special tokens default to BERT's layout,
-        RoBERTa's for `byte_bpe`; give `{"pad": ..., "unk": ..., ...}` to rename or reorder them.
+        file names; pass strings in memory as `texts=`). `algorithm` ("wordpiece" unless `config`
+        says otherwise), `vocab_size` (8000) and `options` are fields of `TokenizerTrainConfig` and
+        override `config`: min_frequency, limit_alphabet, lowercase, strip_accents, unicode_form,
+        special_tokens ({"pad": ..., "unk": ..., ...}; BERT's layout, RoBERTa's for byte_bpe),
+        wordpiece_score, encoding_errors, show_progress, verbose, model_max_length.
         Normalization defaults to lowercasing that keeps accents, and to none at all for
-        `byte_bpe` (exact round trip); `lowercase` / `strip_accents` override either.
-        `wordpiece_score`: "likelihood_ratio" (freq(ab) / (freq(a)·freq(b)), the course's formula)
-        or "log_likelihood_gain" (compresses like BPE; see bertkit/tokenizers/wordpiece.py).
+        `byte_bpe` (exact round trip).
         """
-        from bertkit.tokenizers.normalizers import NormalizerOptions
-        from bertkit.tokenizers.trainers import ALGORITHMS, DEFAULT_NORMALIZER, train_runtime
-
-        if algorithm not in ALGORITHMS:
-            raise ConfigError(f"unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
-        if special_tokens is None:
-            special_tokens = ROBERTA_SPECIALS if algorithm == "byte_bpe" else BERT_SPECIALS
-        missing = [r for r in ("unk", "cls", "sep") if r not in special_tokens]
-        if missing:
-            raise ConfigError(f"special_tokens must name the {', '.join(missing)} token(s); "
-                              f"got {special_tokens}")
-        if lowercase is None and strip_accents is None and unicode_form == "NFC":
-            normalizer = DEFAULT_NORMALIZER
-        else:
-            normalizer = NormalizerOptions(lowercase=True if lowercase is None else lowercase,
-                                           strip_accents=bool(strip_accents), unicode_form=unicode_form)
-        lines, total_bytes = _corpus(source, texts, encoding_errors)
-        runtime = train_runtime(
-            lines, algorithm=algorithm, vocab_size=vocab_size, special_tokens=tuple(special_tokens.values()),
-            unk_token=special_tokens["unk"], min_frequency=min_frequency, limit_alphabet=limit_alphabet,
-            normalizer=normalizer,
-            max_input_chars_per_word=max_input_chars_per_word, show_progress=show_progress,
-            verbose=verbose, total_bytes=total_bytes, wordpiece_score=wordpiece_score,
-        )
-        cls_tok, sep_tok = special_tokens["cls"], special_tokens["sep"]
-        cls_id, sep_id = runtime.token_to_id(cls_tok), runtime.token_to_id(sep_tok)
-        make = roberta_template if algorithm == "byte_bpe" else bert_template
-        runtime.post_processor = make(cls_tok, cls_id, sep_tok, sep_id)
-        return cls(runtime, special_tokens, algorithm=algorithm, model_max_length=model_max_length)
+        given = {k: v for k, v in (("algorithm", algorithm), ("vocab_size", vocab_size)) if v is not None}
+        cfg = (dataclasses.replace(config, **given, **options) if config is not None
+               else TokenizerTrainConfig(**given, **options))
+        lines, total_bytes = corpus_lines(source, texts, cfg.encoding_errors)
+        runtime = train_runtime(lines, cfg, total_bytes=total_bytes)
+        specials = cfg.specials
+        cls_tok, sep_tok = specials["cls"], specials["sep"]
+        make = hf.roberta_template if cfg.algorithm == "byte_bpe" else hf.bert_template
+        runtime.post_processor = make(cls_tok, runtime.token_to_id(cls_tok),
+                                      sep_tok, runtime.token_to_id(sep_tok))
+        return cls(runtime, specials, algorithm=cfg.algorithm, model_max_length=cfg.model_max_length)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> Tokenizer:
         """Load our saved directory or an HF one (tokenizer.json, vocab.txt, vocab.json+merges)."""
-        from bertkit.tokenizers.hf import load
-
-        return load(path)
+        runtime, specials, algorithm, model_max_length = hf.load(path)
+        return cls(runtime, specials, algorithm=algorithm, model_max_length=model_max_length)
 
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write tokenizer.json (+ vocab.txt for WordPiece) and the HF config files, each atomically."""
-        from bertkit.tokenizers.hf import save
-
         self._settings = None
-        return save(self, out_dir)
+        parts = hf.TokenizerParts(self.runtime, self.special_tokens, self.algorithm, self.model_max_length)
+        return hf.save(parts, out_dir)
 
     # ---------------------------------------------------------------- vocabulary
     @property
@@ -410,8 +368,6 @@ def _as_list(ids: Any) -> list[int]:
 
 
 def _to_tensors(out: dict[str, Any], kind: str) -> dict[str, Any]:
-    import numpy as np
-
     if kind not in ("pt", "np"):
         raise ConfigError(f"return_tensors={kind!r}: choose 'pt', 'np' or None")
     rows = out["input_ids"]
@@ -423,45 +379,6 @@ def _to_tensors(out: dict[str, Any], kind: str) -> dict[str, Any]:
         arrays["offset_mapping"] = arrays["offset_mapping"].reshape(0, 0, 2)
     if kind == "np":
         return arrays
-    import torch
+    import torch  # here, not at the top: tokenizing alone should not load torch (about a second)
 
     return {k: torch.from_numpy(v) for k, v in arrays.items()}
-
-
-# ---------------------------------------------------------------- training input
-def _corpus(source: Source | None, texts: Iterable[str] | None, errors: str
-            ) -> tuple[Iterator[str], int | None]:
-    """Turn the `train` inputs into (non-blank lines, total bytes for the progress bar).
-
-    The first line is read up front so that an empty corpus fails here, with the file names.
-    """
-    from bertkit.io import iter_lines
-
-    if errors not in ("strict", "replace"):
-        raise ConfigError(f"encoding_errors={errors!r}: choose 'strict' or 'replace'")
-    if (source is None) == (texts is None):
-        raise ConfigError("give either files (a path or list of paths) or texts= (an iterable of strings)")
-    if texts is None and not isinstance(source, (str, os.PathLike, list, tuple)):
-        texts, source = source, None  # an iterator or generator of strings
-    total: int | None = None
-    if texts is not None:
-        if isinstance(texts, str):
-            raise ConfigError("texts= must be an iterable of strings, not one string")
-        lines, where = iter(texts), "the texts given"
-    else:
-        items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        if not items:
-            raise DataError("empty corpus: no files given")
-        for item in items:
-            if not Path(item).is_file():
-                hint = " (to train on strings in memory, pass texts=[...])" if isinstance(item, str) else ""
-                raise DataError(f"{item}: no such file{hint}")
-        paths = [Path(p) for p in items]
-        total = sum(p.stat().st_size for p in paths)
-        lines = itertools.chain.from_iterable(iter_lines(p, errors=errors) for p in paths)
-        where = ", ".join(str(p) for p in paths)
-    nonblank = (line for line in lines if line.strip())
-    first = next(nonblank, None)
-    if first is None:
-        raise DataError(f"empty corpus: {where} contain(s) no text")
-    return itertools.chain([first], nonblank), total

@@ -23,8 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from tokenizers import models
+from tqdm.auto import tqdm
 
-from bertkit.tokenizers.bpe import alphabet_of, check_room, corpus_exhausted
+from bertkit.tokenizers.vocab import alphabet_of, check_room, corpus_exhausted
 
 UNK_PENALTY = 10.0  # an unknown character scores (lowest piece score - 10), as in SentencePiece
 
@@ -177,18 +179,10 @@ def _viterbi_score(word: str, logp: Mapping[str, float], max_len: int, exclude: 
     return best[n]
 
 
-def train_unigram(
-    word_counts: Mapping[str, int], *, vocab_size: int, special_tokens: Sequence[str],
-    unk_token: str = "[UNK]", limit_alphabet: int | None = None, max_piece_length: int = 16,
-    seed_size_factor: int = 4, shrink: float = 0.75, em_iterations: int = 2,
-    verbose: bool = False, show_progress: bool = False,
-) -> UnigramModel:
-    """Learn a Unigram vocabulary of exactly `vocab_size` entries (specials first, score 0)."""
-    from tqdm.auto import tqdm
-
-    chars = alphabet_of(word_counts, limit_alphabet)
-    target = vocab_size - len(special_tokens)
-    check_room(vocab_size, len(special_tokens), len(chars))
+def _seed(word_counts: Mapping[str, int], chars: Sequence[str], size: int, max_piece_length: int
+          ) -> dict[str, int]:
+    """The seed vocabulary with counts: every character of `chars`, then the most frequent longer
+    substrings made of those characters, `size` pieces in all."""
     allowed = set(chars)
     substrings: Counter[str] = Counter()
     for word, count in word_counts.items():
@@ -196,14 +190,28 @@ def train_unigram(
             for i in range(j + 2, min(len(word), j + max_piece_length) + 1):
                 substrings[word[j:i]] += count
     substrings = Counter({s: c for s, c in substrings.items() if allowed.issuperset(s)})
-    char_counts = Counter({ch: 0 for ch in chars})
+    seed = dict.fromkeys(chars, 0)
     for word, count in word_counts.items():
         for ch in word:
             if ch in allowed:
-                char_counts[ch] += count
-    seed = dict(char_counts)
-    for s, c in substrings.most_common(max(target * seed_size_factor, target) - len(chars)):
+                seed[ch] += count
+    for s, c in substrings.most_common(size - len(chars)):
         seed[s] = c
+    return seed
+
+
+def train_unigram(
+    word_counts: Mapping[str, int], *, vocab_size: int, special_tokens: Sequence[str],
+    unk_token: str = "[UNK]", limit_alphabet: int | None = None, max_piece_length: int = 16,
+    seed_size_factor: int = 4, shrink: float = 0.75, em_iterations: int = 2,
+    verbose: bool = False, show_progress: bool = False,
+) -> UnigramModel:
+    """Learn a Unigram vocabulary of exactly `vocab_size` entries (specials first, score 0)."""
+    chars = alphabet_of(word_counts, limit_alphabet)
+    target = vocab_size - len(special_tokens)
+    check_room(vocab_size, len(special_tokens), len(chars))
+    allowed = set(chars)
+    seed = _seed(word_counts, chars, max(target * seed_size_factor, target), max_piece_length)
     if len(seed) < target:
         raise corpus_exhausted(vocab_size, len(seed) + len(special_tokens), 1)
     pieces = list(seed)
@@ -318,6 +326,4 @@ class UnigramModel:
         return out[::-1]
 
     def to_runtime(self):
-        from tokenizers import models
-
         return models.Unigram(vocab=list(self.pieces), unk_id=self.unk_id, byte_fallback=False)

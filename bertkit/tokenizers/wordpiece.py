@@ -6,23 +6,20 @@ happen to be frequent together. (Hugging Face's WordPiece trainer actually learn
 raw frequency; this one does not.) A symbol inside a word carries the "##" prefix.
 
 Two scores, both exact at every step (the chosen merge is the true argmax, ties going to the
-smallest pair of ids; tests check it against a brute-force learner):
-- "likelihood_ratio" (default, the issue's and the Hugging Face course's formula) is the ratio
-  above. It is scale-free: it ranks "almost always together" above "often together", so it first
-  merges rare pairs (years, digits, names) and compresses held-out text poorly at equal vocabulary
-  size: measured 2.8x Hugging Face's tokens per character at 2k entries (Portuguese corpus) and
-  3.3x at 30k (the 25 MB benchmark corpus).
+smallest pair of ids; `reference.wordpiece_merges` recounts everything and is tested equal):
+- "likelihood_ratio" (default, the Hugging Face course's formula) is the ratio above. It is
+  scale-free: it ranks "almost always together" above "often together", so it first merges rare
+  pairs (years, digits, names) and compresses held-out text worse than BPE at equal vocabulary
+  size (benchmarks/bench_tokenizer_train.py measures it).
 - "log_likelihood_gain" is the gain in unigram-LM log-likelihood that Schuster & Nakajima's
   criterion maximises, to first order: count(ab) * log(count(ab) * N / (freq(a) * freq(b))), N
-  the number of symbols. Weighting by the count makes frequent merges win, and its compression is
-  close to BPE's: 1.02x Hugging Face's at 2k (Portuguese), 1.005x at 30k (25 MB). It trains about
-  2x slower than the ratio (frequent merges touch more words and move frequencies more).
-The default stays the issue's formula; pick "log_likelihood_gain" when compression matters.
+  the number of symbols. Weighting by the count makes frequent merges win, so it compresses
+  about as well as BPE; it trains more slowly (frequent merges touch more words).
 
 Training uses BPE's incremental tables (pair counts, pair -> words index) plus symbol frequencies.
 A score falls when a pair's count falls, but RISES for every pair containing a or b after a merge
 of (a, b), since freq(a) and freq(b) fall; `_ScoreQueue` keeps the argmax exact without
-re-scoring all those pairs on each merge (11.5M heap pushes -> 1M at 30k entries).
+re-scoring all those pairs on each merge.
 
 Encoding is greedy longest-match-first, `[UNK]` for a word that cannot be split or that is longer
 than `max_input_chars_per_word` characters.
@@ -37,18 +34,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from tokenizers import models
+from tqdm.auto import tqdm
+
 from bertkit.errors import ConfigError
-from bertkit.tokenizers.bpe import (
-    _merge_word,
+from bertkit.tokenizers.config import WORDPIECE_SCORES as SCORES
+from bertkit.tokenizers.vocab import (
     alphabet_of,
     build_table,
-    check_room,
     corpus_exhausted,
+    initial_vocab,
+    merge_word,
     record_merge,
 )
 
 PREFIX = "##"
-SCORES = ("likelihood_ratio", "log_likelihood_gain")
 # Re-score all pairs of a symbol each time its frequency falls by this factor (see _ScoreQueue).
 THETA = {"likelihood_ratio": 1.05, "log_likelihood_gain": 1.3}
 
@@ -161,6 +161,90 @@ class _ScoreQueue:
         self.epoch_freq[symbol] = max(self.epoch_freq[symbol], self.freq[symbol])
 
 
+class _Table:
+    """The corpus as the learner sees it: each distinct word as symbol ids with its count, and
+    the statistics the score needs, kept in step with every merge."""
+
+    def __init__(self, words: list[list[int]], counts: list[int], n_symbols: int) -> None:
+        self.words, self.counts = words, counts
+        self.freq: list[int] = [0] * n_symbols  # how often each symbol occurs
+        self.pair_counts: dict[tuple[int, int], int] = defaultdict(int)
+        self.where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> words holding it
+        self.partners: dict[int, set[tuple[int, int]]] = defaultdict(set)  # symbol -> its pairs
+        for wi, (syms, c) in enumerate(zip(words, counts, strict=True)):
+            for s in syms:
+                self.freq[s] += c
+            for pair in pairwise(syms):
+                self.pair_counts[pair] += c
+                self.where[pair].add(wi)
+        for pair in self.pair_counts:
+            self.partners[pair[0]].add(pair)
+            self.partners[pair[1]].add(pair)
+        self.total = sum(self.freq)  # N, the number of symbols in the corpus
+
+    def merge(self, a: int, b: int, ab: int) -> set[tuple[int, int]]:
+        """Replace (a, b) by ab in every word holding it; the pairs with ab that appeared."""
+        freq, pair_counts, where, partners = self.freq, self.pair_counts, self.where, self.partners
+        words, counts = self.words, self.counts
+        touched: set[tuple[int, int]] = set()
+        for wi in where.pop((a, b)):
+            syms = words[wi]
+            new = merge_word(syms, a, b, ab)
+            if new is None:
+                continue
+            c = counts[wi]
+            k = c * (len(syms) - len(new))  # occurrences of (a, b) that became ab
+            freq[a] -= k
+            freq[b] -= k
+            freq[ab] += k
+            self.total -= k
+            for p in pairwise(syms):
+                pair_counts[p] -= c
+            for p in pairwise(new):
+                pair_counts[p] += c
+                if p[0] == ab or p[1] == ab:
+                    where[p].add(wi)
+                    if p not in touched:
+                        touched.add(p)
+                        partners[p[0]].add(p)
+                        partners[p[1]].add(p)
+            words[wi] = new
+        del pair_counts[a, b]
+        return touched
+
+
+def _scorers(score: str, table: _Table):
+    """(score_of, bound_of) for `score`: the exact score of a pair now, and an upper bound on it
+    that holds while both symbols' frequencies stay above 1/THETA of their values now.
+
+    Counts and N only fall, so ratio <= ratio_now * THETA**2 and log(c*N/(fa*fb)) <= its value
+    now + 2*log(THETA). The small margins cover float rounding.
+    """
+    pair_counts, freq, theta = table.pair_counts, table.freq, THETA[score]
+    if score == "likelihood_ratio":
+        inflation = theta * theta * (1 + 1e-9)
+
+        def score_of(pair: tuple[int, int]) -> float:
+            return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
+
+        def bound_of(pair: tuple[int, int]) -> float:
+            return score_of(pair) * inflation
+
+        return score_of, bound_of
+    slack = 2 * math.log(theta) + 1e-9
+
+    def score_of(pair: tuple[int, int]) -> float:
+        c = pair_counts[pair]
+        return c * math.log(c * table.total / (freq[pair[0]] * freq[pair[1]]))
+
+    def bound_of(pair: tuple[int, int]) -> float:
+        c = pair_counts[pair]
+        log_ratio = math.log(c * table.total / (freq[pair[0]] * freq[pair[1]])) + slack
+        return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
+
+    return score_of, bound_of
+
+
 def learn_wordpiece_merges(
     words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
     n_new: int, *, min_frequency: int = 2, score: str = "likelihood_ratio", verbose: bool = False,
@@ -169,51 +253,13 @@ def learn_wordpiece_merges(
     """Merge the best-scoring pair until `tokens` has grown by `n_new` entries (mutates the table).
 
     Each step takes the exact argmax of the score (ties: the smallest pair of ids)."""
-    from tqdm.auto import tqdm
-
     if score not in SCORES:
         raise ConfigError(f"unknown WordPiece score {score!r}; choose one of {', '.join(SCORES)}")
-    freq: list[int] = [0] * len(tokens)
-    pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)
-    partners: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    for wi, (syms, c) in enumerate(zip(words, counts, strict=True)):
-        for s in syms:
-            freq[s] += c
-        for pair in pairwise(syms):
-            pair_counts[pair] += c
-            where[pair].add(wi)
-    for pair in pair_counts:
-        partners[pair[0]].add(pair)
-        partners[pair[1]].add(pair)
-    total = sum(freq)  # N, the number of symbols in the corpus (log_likelihood_gain only)
-
-    # While both frequencies stay above 1/THETA of their epoch values (counts and N only fall):
-    # ratio <= ratio_then * THETA**2, and log(c*N/(fa*fb)) <= its value then + 2*log(THETA).
-    # The small margins cover float rounding.
-    if score == "likelihood_ratio":
-        def score_of(pair: tuple[int, int]) -> float:
-            return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
-
-        theta = THETA[score]
-        inflation = theta * theta * (1 + 1e-9)
-
-        def bound_of(pair: tuple[int, int]) -> float:
-            return score_of(pair) * inflation
-    else:
-        def score_of(pair: tuple[int, int]) -> float:
-            c = pair_counts[pair]
-            return c * math.log(c * total / (freq[pair[0]] * freq[pair[1]]))
-
-        theta = THETA[score]
-        slack = 2 * math.log(theta) + 1e-9
-
-        def bound_of(pair: tuple[int, int]) -> float:
-            c = pair_counts[pair]
-            log_ratio = math.log(c * total / (freq[pair[0]] * freq[pair[1]])) + slack
-            return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
-
-    queue = _ScoreQueue(score_of, bound_of, pair_counts, partners, freq, max(1, min_frequency), theta)
+    table = _Table(words, counts, len(tokens))
+    freq, pair_counts = table.freq, table.pair_counts
+    score_of, bound_of = _scorers(score, table)
+    queue = _ScoreQueue(score_of, bound_of, pair_counts, table.partners, freq, max(1, min_frequency),
+                        THETA[score])
     merges: list[tuple[str, str]] = []
     added = 0
     bar = tqdm(total=n_new, desc="wordpiece merges", unit="tok", disable=not show_progress)
@@ -230,33 +276,10 @@ def learn_wordpiece_merges(
             bar.update(1)
         if verbose:
             formula = (f"{count} / ({freq[a]} * {freq[b]})" if score == "likelihood_ratio" else
-                       f"{count} * log({count} * {total} / ({freq[a]} * {freq[b]}))")
+                       f"{count} * log({count} * {table.total} / ({freq[a]} * {freq[b]}))")
             print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {tokens[ab]!r} "
                   f"(score {current:.3g} = {formula})")
-        touched: set[tuple[int, int]] = set()
-        for wi in where.pop((a, b)):
-            syms = words[wi]
-            new = _merge_word(syms, a, b, ab)
-            if new is None:
-                continue
-            c = counts[wi]
-            k = c * (len(syms) - len(new))  # occurrences of (a, b) that became ab
-            freq[a] -= k
-            freq[b] -= k
-            freq[ab] += k
-            total -= k
-            for p in pairwise(syms):
-                pair_counts[p] -= c
-            for p in pairwise(new):
-                pair_counts[p] += c
-                if p[0] == ab or p[1] == ab:
-                    where[p].add(wi)
-                    if p not in touched:
-                        touched.add(p)
-                        partners[p[0]].add(p)
-                        partners[p[1]].add(p)
-            words[wi] = new
-        del pair_counts[a, b]
+        touched = table.merge(a, b, ab)
         queue.grown(ab)
         for p in touched:
             queue.push(p)
@@ -297,8 +320,6 @@ class WordPieceModel:
         return pieces
 
     def to_runtime(self):
-        from tokenizers import models
-
         return models.WordPiece(vocab=dict(self.vocab), unk_token=self.unk_token,
                                 max_input_chars_per_word=self.max_input_chars_per_word)
 
@@ -312,18 +333,8 @@ def train_wordpiece(
     """Learn a WordPiece vocabulary of exactly `vocab_size` entries from word counts: specials,
     the alphabet (each character alone and "##"-prefixed, as it occurs), then merges."""
     alphabet = set(alphabet_of(word_counts, limit_alphabet))
-    initial: set[str] = set()
-    for word in word_counts:
-        for sym in symbols_of(word):
-            if sym[-1] in alphabet:
-                initial.add(sym)
-    tokens = list(special_tokens)
-    token_ids = {t: i for i, t in enumerate(tokens)}
-    for sym in sorted(initial):
-        if sym not in token_ids:
-            token_ids[sym] = len(tokens)
-            tokens.append(sym)
-    check_room(vocab_size, len(special_tokens), len(tokens) - len(special_tokens))
+    initial = {sym for word in word_counts for sym in symbols_of(word) if sym[-1] in alphabet}
+    tokens, token_ids = initial_vocab(special_tokens, sorted(initial), vocab_size)
     words, counts = build_table(word_counts, token_ids, symbols_of)
     learn_wordpiece_merges(words, counts, tokens, token_ids, vocab_size - len(tokens),
                            min_frequency=min_frequency, score=score, verbose=verbose,

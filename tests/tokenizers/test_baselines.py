@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bertkit.tokenizers.baselines import train_baseline
-from bertkit.tokenizers.trainers import reference_encode, train_runtime
+from bertkit.tokenizers.reference import reference_encode
+from bertkit.tokenizers.trainers import train_runtime
 
 COUNTS = {"the": 10, "cat": 4, "sat": 3, "mat": 1}
 

@@ -1,4 +1,5 @@
-"""BPE: the course's worked example, exact vocabulary sizes, options and bad input."""
+"""BPE: the course's worked example, the fast learner equal to the reference one, exact vocabulary
+sizes, options and bad input."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertkit.errors import ConfigError, DataError
-from bertkit.tokenizers.bpe import train_bpe
-from bertkit.tokenizers.trainers import ALGORITHMS, reference_encode, train_runtime
+from bertkit.tokenizers.bpe import learn_merges, train_bpe
+from bertkit.tokenizers.config import ALGORITHMS
+from bertkit.tokenizers.normalizers import NormalizerOptions
+from bertkit.tokenizers.reference import bpe_merges, reference_encode
+from bertkit.tokenizers.specials import BERT_SPECIALS, ROBERTA_SPECIALS
+from bertkit.tokenizers.trainers import count_words, train_runtime
+from bertkit.tokenizers.vocab import build_table, initial_vocab
 
 # The classic worked example (issue 3 / course): word counts and base vocabulary a b i m t u ú.
 WORKED = {"mau": 10, "baú": 5, "itaú": 7, "uau": 10}
@@ -24,6 +30,37 @@ def test_worked_example_merges_and_segmentation(capsys):
     assert [model.tokenize(w) for w in WORKED] == [["m", "au"], ["b", "aú"], ["i", "t", "aú"], ["u", "au"]]
 
 
+def fast_merges(word_counts: dict[str, int], min_frequency: int) -> list[tuple[str, str]]:
+    """The fast learner from the reference learner's initial vocabulary, run until it stops."""
+    tokens, ids = initial_vocab((), sorted({ch for w in word_counts for ch in w}), 10**9)
+    words, counts = build_table(word_counts, ids)
+    return learn_merges(words, counts, tokens, ids, 10**9, min_frequency=min_frequency)
+
+
+def test_reference_learner_on_the_worked_example():
+    assert bpe_merges(WORKED, vocab_size=9, min_frequency=1) == [("a", "u"), ("a", "ú")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts=st.dictionaries(st.text(alphabet="abcd", min_size=1, max_size=8), st.integers(1, 30),
+                              min_size=1, max_size=25),
+       min_frequency=st.integers(1, 3))
+def test_fast_learner_equals_the_reference(counts, min_frequency):
+    """Same merges in the same order, repeated merged strings ("a"+"bc" = "ab"+"c") included."""
+    assert fast_merges(counts, min_frequency) == bpe_merges(counts, 10**9, min_frequency)
+
+
+def test_fast_learner_equals_the_reference_on_real_text(corpus_pt):
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:150]
+    counts = dict(count_words(lines, NormalizerOptions(), "bert"))
+    merges = fast_merges(counts, 2)
+    assert len(merges) > 300
+    assert merges == bpe_merges(counts, 10**9, 2)
+    size = 5 + len({ch for w in counts for ch in w}) + 200
+    assert train_bpe(counts, vocab_size=size, special_tokens=tuple(BERT_SPECIALS.values())).merges == \
+        merges[:200]
+
+
 def test_worked_example_through_the_runtime():
     lines = [" ".join([w] * c) for w, c in WORKED.items()]
     tok = train_runtime(lines, algorithm="bpe", vocab_size=5 + 7 + 2, show_progress=False)
@@ -34,7 +71,7 @@ def test_worked_example_through_the_runtime():
 @pytest.mark.parametrize("vocab_size", [200, 333])
 def test_vocab_size_is_exact(algorithm, vocab_size, corpus_pt):
     lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:300]
-    specials = None if algorithm == "byte_bpe" else ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    specials = None if algorithm == "byte_bpe" else BERT_SPECIALS
     if algorithm == "byte_bpe":
         vocab_size += 256
     if algorithm == "char":
@@ -42,7 +79,7 @@ def test_vocab_size_is_exact(algorithm, vocab_size, corpus_pt):
     tok = train_runtime(lines, algorithm=algorithm, vocab_size=vocab_size, special_tokens=specials,
                         min_frequency=1, show_progress=False)
     assert tok.get_vocab_size(with_added_tokens=True) == vocab_size
-    expected = specials or ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+    expected = list((specials or ROBERTA_SPECIALS).values())
     assert [tok.token_to_id(t) for t in expected] == list(range(len(expected)))
     text = "o rato de roma"
     assert reference_encode(tok, text) == tok.encode(text, add_special_tokens=False).ids
@@ -63,7 +100,7 @@ def test_bad_input_errors():
         train_runtime(["", "   "], algorithm="bpe", vocab_size=100, show_progress=False)
     with pytest.raises(ConfigError, match="at least 12"):  # 5 specials + 7 characters
         train_runtime(["mau baú itaú uau"], algorithm="bpe", vocab_size=10, show_progress=False)
-    with pytest.raises(ConfigError, match="bpe, wordpiece, unigram, byte_bpe, word, char"):
+    with pytest.raises(ConfigError, match="algorithm must be one of bpe, wordpiece, unigram, byte_bpe"):
         train_runtime(["x"], algorithm="sentencepiece", vocab_size=100, show_progress=False)
 
 
@@ -99,14 +136,15 @@ def test_local_pair_updates_equal_recounting(word, c):
     from collections import Counter, defaultdict
     from itertools import pairwise
 
-    from bertkit.tokenizers.bpe import _merge_and_count, _merge_word
+    from bertkit.tokenizers.bpe import _merge_and_count
+    from bertkit.tokenizers.vocab import merge_word
 
     for a, b in ((1, 2), (1, 1)):
         counts: defaultdict = defaultdict(int)
         born: list = []
         as_text = "".join(map(chr, word))
         merged = _merge_and_count(as_text, chr(a) + chr(b), chr(9), c, counts, born)
-        new = _merge_word(list(word), a, b, 9)
+        new = merge_word(list(word), a, b, 9)
         assert (merged is None) == (new is None)
         if new is None:
             continue

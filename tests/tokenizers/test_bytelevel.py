@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from bertkit.tokenizers.bytelevel import decode, encode
 from bertkit.tokenizers.pretokenizers import bytes_to_unicode
-from bertkit.tokenizers.trainers import reference_encode, reference_model, train_runtime
+from bertkit.tokenizers.reference import reference_encode, reference_model
+from bertkit.tokenizers.trainers import train_runtime
 
 
 @pytest.fixture(scope="module")

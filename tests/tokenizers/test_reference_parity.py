@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertkit.tokenizers.normalizers import NormalizerOptions
-from bertkit.tokenizers.trainers import reference_encode, train_runtime
+from bertkit.tokenizers.reference import reference_encode
+from bertkit.tokenizers.trainers import train_runtime
 
 from .test_normalizers import ALPHABET
 
@@ -19,7 +19,7 @@ texts = st.lists(st.one_of(st.text(alphabet=ALPHABET, max_size=12), st.sampled_f
                  max_size=8).map(" ".join)
 CASES = {
     "bpe": {}, "wordpiece": {"max_input_chars_per_word": 20}, "unigram": {}, "word": {}, "char": {},
-    "bpe_strip_nfkc": {"normalizer": NormalizerOptions(strip_accents=True, unicode_form="NFKC")},
+    "bpe_strip_nfkc": {"strip_accents": True, "unicode_form": "NFKC"},
 }
 
 

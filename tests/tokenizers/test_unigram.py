@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertkit.tokenizers.trainers import reference_encode, reference_model, train_runtime
+from bertkit.tokenizers.normalizers import NormalizerOptions
+from bertkit.tokenizers.reference import reference_encode, reference_model
+from bertkit.tokenizers.trainers import count_words, train_runtime
 from bertkit.tokenizers.unigram import UnigramModel
 
 PIECES = [("[UNK]", 0.0), ("▁", -2.0), ("a", -3.0), ("b", -3.5), ("c", -4.0), ("ab", -4.0),
@@ -78,11 +80,10 @@ def test_vectorised_e_step_equals_the_readable_one(corpus_pt):
     forward-backward, also after pruning (pruned pieces get log-probability -inf)."""
     import numpy as np
 
-    from bertkit.tokenizers.trainers import DEFAULT_NORMALIZER, count_words
     from bertkit.tokenizers.unigram import _expected_counts, _Lattice
 
     lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:200]
-    words = dict(count_words(lines, DEFAULT_NORMALIZER, "metaspace"))
+    words = dict(count_words(lines, NormalizerOptions(), "metaspace"))
     words["▁xyzq"] = 3  # "q" is not a piece: a word with no segmentation
     spans = {w[j:i] for w in words for j in range(len(w)) for i in range(j + 1, min(len(w), j + 6) + 1)}
     pieces = sorted(spans - {"q"})

@@ -1,22 +1,21 @@
-"""WordPiece: the likelihood score (not raw frequency), the exact argmax at every step (against a
-brute-force learner), greedy longest-match encoding, and compression of the score options."""
+"""WordPiece: the likelihood score (not raw frequency), the exact argmax at every step (against the
+readable reference learner), greedy longest-match encoding, and compression of the score options."""
 
 from __future__ import annotations
-
-import math
-from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertkit.errors import ConfigError
-from bertkit.tokenizers.bpe import _merge_word, build_table, train_bpe
-from bertkit.tokenizers.trainers import reference_encode, train_runtime
+from bertkit.tokenizers.bpe import train_bpe
+from bertkit.tokenizers.normalizers import NormalizerOptions
+from bertkit.tokenizers.reference import reference_encode, wordpiece_merges
+from bertkit.tokenizers.trainers import count_words, train_runtime
+from bertkit.tokenizers.vocab import build_table, initial_vocab
 from bertkit.tokenizers.wordpiece import (
     SCORES,
     WordPieceModel,
-    join,
     learn_wordpiece_merges,
     symbols_of,
     train_wordpiece,
@@ -45,41 +44,9 @@ def test_log_likelihood_gain_weighs_the_count():
         train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), score="pmi")
 
 
-def brute_force_merges(word_counts: dict[str, int], score: str, min_frequency: int) -> list[tuple[str, str]]:
-    """Re-count everything and take the argmax (ties: smallest pair of ids) at every step."""
-    tokens = sorted({s for w in word_counts for s in symbols_of(w)})
-    ids = {t: i for i, t in enumerate(tokens)}
-    words, counts = build_table(word_counts, ids, symbols_of)
-    merges = []
-    while True:
-        freq = [0] * len(tokens)
-        pairs: dict[tuple[int, int], int] = {}
-        for syms, c in zip(words, counts, strict=True):
-            for s in syms:
-                freq[s] += c
-            for p in pairwise(syms):
-                pairs[p] = pairs.get(p, 0) + c
-        total = sum(freq)
-
-        def value(p, pairs=pairs, freq=freq, total=total):
-            c, fa, fb = pairs[p], freq[p[0]], freq[p[1]]
-            return c / (fa * fb) if score == "likelihood_ratio" else c * math.log(c * total / (fa * fb))
-
-        candidates = [p for p, c in pairs.items() if c >= min_frequency]
-        if not candidates:
-            return merges
-        a, b = min(candidates, key=lambda p: (-value(p), p))
-        merged = join(tokens[a], tokens[b])
-        merges.append((tokens[a], tokens[b]))
-        if merged not in ids:
-            ids[merged] = len(tokens)
-            tokens.append(merged)
-        words = [_merge_word(w, a, b, ids[merged]) or w for w in words]
-
-
 def fast_merges(word_counts: dict[str, int], score: str, min_frequency: int) -> list[tuple[str, str]]:
-    tokens = sorted({s for w in word_counts for s in symbols_of(w)})
-    ids = {t: i for i, t in enumerate(tokens)}
+    """The fast learner from the reference learner's initial vocabulary, run until it stops."""
+    tokens, ids = initial_vocab((), sorted({s for w in word_counts for s in symbols_of(w)}), 10**9)
     words, counts = build_table(word_counts, ids, symbols_of)
     return learn_wordpiece_merges(words, counts, tokens, ids, 10**9, min_frequency=min_frequency,
                                   score=score)
@@ -93,21 +60,20 @@ word_counts = st.dictionaries(st.text(alphabet="abcd", min_size=1, max_size=7),
 @settings(max_examples=150, deadline=None)
 @given(counts=word_counts, min_frequency=st.integers(1, 3))
 def test_every_merge_is_the_exact_argmax(score, counts, min_frequency):
-    assert fast_merges(counts, score, min_frequency) == brute_force_merges(counts, score, min_frequency)
+    assert fast_merges(counts, score, min_frequency) == wordpiece_merges(counts, 10**9, score, min_frequency)
 
 
 @pytest.mark.parametrize("score", SCORES)
 def test_exact_argmax_on_real_text(score, corpus_pt, monkeypatch):
     """Enough text that symbol frequencies fall through many epochs of the lazy queue; the same
     merges again when the queue rebuilds its loose heap after every drop."""
-    from bertkit.tokenizers.trainers import DEFAULT_NORMALIZER, count_words
     from bertkit.tokenizers.wordpiece import _ScoreQueue
 
     lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:150]
-    counts = dict(count_words(lines, DEFAULT_NORMALIZER, "bert"))
+    counts = dict(count_words(lines, NormalizerOptions(), "bert"))
     merges = fast_merges(counts, score, 2)
     assert len(merges) > 300
-    assert merges == brute_force_merges(counts, score, 2)
+    assert merges == wordpiece_merges(counts, 10**9, score, 2)
     dropped = _ScoreQueue.dropped
 
     def dropped_then_compact(self, symbol):
