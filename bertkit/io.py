@@ -223,19 +223,64 @@ def read_text(path: PathLike, errors: str = "strict") -> str:
     return decode_utf8(path.read_bytes(), path, errors)
 
 
-def iter_lines(path: PathLike, errors: str = "strict") -> Iterator[str]:
+MAX_LINE_BYTES = 1 << 20
+_SPACES = (b" ", b"\t", b"\f", b"\v")
+
+
+def _piece_end(data: bytes, limit: int) -> tuple[int, int]:
+    """Where to cut `data` (longer than `limit` bytes): (end of the piece, start of the rest).
+
+    At the last ASCII whitespace byte within the first `limit` bytes (the space is dropped), else
+    at `limit` itself, moved back to the start of a UTF-8 character so no character is split.
+    """
+    cut = max(data.rfind(space, 0, limit) for space in _SPACES)
+    if cut > 0:
+        return cut, cut + 1
+    cut = limit
+    while cut > limit - 3 and data[cut] & 0xC0 == 0x80:    # a continuation byte: back up
+        cut -= 1
+    return cut, cut
+
+
+def _iter_raw_lines(f: Any, max_bytes: int | None) -> Iterator[tuple[bytes, int, int]]:
+    """(line or piece without its newline, 1-based line number, its byte offset) of a binary file."""
+    line_no, offset, rest = 1, 0, b""
+    while True:
+        raw = f.readline() if max_bytes is None else f.readline(max_bytes + 1 - len(rest))
+        data = rest + raw
+        if data.endswith(b"\n") or not raw:
+            if data:
+                yield data.rstrip(b"\r\n"), line_no, offset
+            if not raw:
+                return
+            line_no, offset, rest = line_no + 1, offset + len(data), b""
+        elif max_bytes is not None and len(data) > max_bytes:
+            end, start = _piece_end(data, max_bytes)
+            yield data[:end], line_no, offset
+            offset, rest = offset + start, data[start:]
+        else:
+            rest = data
+
+
+def iter_lines(path: PathLike, errors: str = "strict",
+               max_bytes: int | None = MAX_LINE_BYTES) -> Iterator[str]:
     """Stream the lines of a UTF-8 file (without newline) in bounded memory.
 
+    A line longer than `max_bytes` (default 1 MiB of UTF-8) comes out as several pieces of at
+    most `max_bytes` each: each piece ends at the last ASCII space, tab, form feed or vertical tab
+    within the limit, and that whitespace is dropped; a stretch with no such whitespace (a run
+    of CJK text, a base64 blob) is cut at the limit, at a character boundary. Corpus readers
+    (tokenizer training, `data prepare`) want this: memory stays flat on a file with no
+    newlines. Readers of records (JSONL, CoNLL) pass `max_bytes=None` to get whole lines.
     A decode error names the file, the byte offset and the line number.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    offset = 0
-    line_no = 0
+    if max_bytes is not None and max_bytes < 4:
+        raise ValueError(f"max_bytes must be at least 4 (one UTF-8 character); got {max_bytes}")
     with open(path, "rb") as f:
-        for raw in f:
-            line_no += 1
+        for raw, line_no, offset in _iter_raw_lines(f, max_bytes):
             try:
                 text = raw.decode("utf-8", errors=errors)
             except UnicodeDecodeError as e:
@@ -244,8 +289,7 @@ def iter_lines(path: PathLike, errors: str = "strict") -> Iterator[str]:
                     f"Convert the file to UTF-8, or pass errors='replace' (CLI: --encoding-errors "
                     f"replace) to substitute U+FFFD for bad bytes."
                 ) from None
-            offset += len(raw)
-            yield text.rstrip("\r\n")
+            yield text
 
 
 def save_figure(fig: Any, path: PathLike, dpi: int = 100) -> Path:

@@ -8,7 +8,15 @@ import sys
 import pytest
 
 from bertkit.errors import DataError, LockError
-from bertkit.io import LOCK_NAME, atomic_directory, atomic_write_text, directory_lock, iter_lines, read_text
+from bertkit.io import (
+    LOCK_NAME,
+    MAX_LINE_BYTES,
+    atomic_directory,
+    atomic_write_text,
+    directory_lock,
+    iter_lines,
+    read_text,
+)
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -101,3 +109,38 @@ def test_directory_lock_of_another_host_is_not_broken(tmp_path):
         with directory_lock(tmp_path):
             pass
     assert (tmp_path / LOCK_NAME).exists()
+
+
+def test_long_lines_come_out_in_bounded_pieces_cut_at_whitespace(tmp_path):
+    words = [f"w{i}" for i in range(3000)]
+    path = tmp_path / "one_line.txt"
+    path.write_text(" ".join(words) + "\nshort\n", encoding="utf-8")
+    pieces = list(iter_lines(path, max_bytes=100))
+    assert pieces[-1] == "short"
+    assert all(len(p.encode()) <= 100 for p in pieces)
+    assert " ".join(pieces[:-1]).split(" ") == words            # no word cut, none lost
+
+
+def test_a_line_without_whitespace_is_cut_at_the_limit_on_a_character_boundary(tmp_path):
+    text = "é" * 7 + "€" * 5 + "𝄞" * 3                          # 2-, 3- and 4-byte characters
+    path = tmp_path / "cjk.txt"
+    path.write_text(text + "\n" + text, encoding="utf-8")
+    pieces = list(iter_lines(path, max_bytes=5))
+    assert all(1 <= len(p.encode()) <= 5 for p in pieces)
+    assert "".join(pieces) == text * 2
+    assert list(iter_lines(path, max_bytes=None)) == [text, text]
+
+
+def test_pieces_keep_line_numbers_and_byte_offsets_of_decode_errors(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"ok\n" + b"abc " * 10 + b"\xff tail\n")
+    with pytest.raises(DataError, match=r"byte offset 43 \(line 2\)"):
+        list(iter_lines(path, max_bytes=8))
+
+
+def test_default_limit_is_one_mebibyte(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text(("x" * 99 + " ") * 25_000, encoding="utf-8")        # 2.5 MB, no newline
+    pieces = list(iter_lines(path))
+    assert len(pieces) == 3 and max(len(p) for p in pieces) <= MAX_LINE_BYTES
+    assert all(len(p) % 100 == 99 for p in pieces[:2])                # cut at a space

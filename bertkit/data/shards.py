@@ -11,28 +11,43 @@ each) and appended, in order, to the current shard; a shard is closed at a fixed
   SHARDS/shard-00000.sent.npy   end offset of each sentence in the shard (int64)
   SHARDS/shard-00000.doc.npy    end of each document, counted in sentences (int64)
 
-Idempotent (same inputs, tokenizer and settings: nothing to do) and resumable (finished shards are
-recorded in progress.json and kept; a restart skips the input they cover).
+Idempotent (same inputs, tokenizer and settings, shards intact: nothing to do), resumable (finished
+shards are recorded in progress.json and kept; a restart skips the input they cover) and
+self-repairing (shards are checked against their sha256 first; from the first missing or corrupt
+one on, they are made again). One prepare at a time per directory (`bertkit.io.directory_lock`).
+Reading the shards back: `bertkit.data.shardset.ShardSet`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
+import shutil
+import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tokenizers
+from tqdm.auto import tqdm
 
-from bertkit.errors import DataError
-from bertkit.io import atomic_write_json, iter_lines
+from bertkit.data.shardset import ShardSet, file_sha256, index_sha, read_json, shard_problem
+from bertkit.datasets import split_sentences
+from bertkit.errors import ConfigError, DataError
+from bertkit.io import atomic_write_bytes, atomic_write_json, atomic_write_text, directory_lock, iter_lines
+from bertkit.tokenizers import Tokenizer
 
-FORMAT = 1
+__all__ = ["ShardSet", "file_sha256", "iter_chunks", "iter_documents", "load_runtime", "prepare",
+           "special_ids", "vocab_hash"]
+
+FORMAT = 1                      # a shard's "chunks_end" is optional: shards without it load and resume
 CHUNK_BYTES = 1 << 20
 SHARD_TOKENS = 1 << 25          # 32M tokens: 64 MB as uint16
 SPECIAL_ROLES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[MASK]", "<mask>"),
@@ -47,11 +62,7 @@ def load_runtime(tokenizer_dir: Any):
         return tokenizer_dir                    # a tokenizers.Tokenizer
     path = Path(tokenizer_dir)
     if path.is_file():
-        import tokenizers
-
         return tokenizers.Tokenizer.from_file(str(path))
-    from bertkit.tokenizers import Tokenizer
-
     return Tokenizer.from_pretrained(path).runtime
 
 
@@ -83,9 +94,12 @@ def _blank_line_layout(path: Path) -> bool:
 
 
 def iter_documents(path: Path, errors: str = "strict") -> Iterator[tuple[list[str], int]]:
-    """(sentences, bytes read) per document of one file."""
-    from bertkit.datasets import split_sentences
+    """(sentences, bytes read) per document of one file.
 
+    A line longer than 1 MiB arrives from `iter_lines` as several pieces; in the
+    one-document-per-line layout each piece is a document of its own, so a file with no newline
+    at all still goes through in bounded memory.
+    """
     if not _blank_line_layout(path):
         for line in iter_lines(path, errors):
             sentences = split_sentences(line)
@@ -129,8 +143,6 @@ _RUNTIME = None
 
 def _init_worker(tokenizer_json: str) -> None:
     global _RUNTIME
-    import tokenizers
-
     _RUNTIME = tokenizers.Tokenizer.from_str(tokenizer_json)
 
 
@@ -149,23 +161,70 @@ def _encode_chunk(docs: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.nda
     return ids, lengths[lengths > 0], per_doc_arr[per_doc_arr > 0]
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _tokenized(chunks: Iterator[tuple[list[list[str]], int]], tokenizer_json: str, workers: int,
+               ) -> Iterator[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]]:
+    """(encoded chunk, its bytes) in input order, from `workers` processes (in-process for 1).
+
+    At most two chunks per worker are in flight, so memory stays bounded. A worker that dies
+    (killed for memory, say) breaks the pool: that ends the run with a DataError instead of
+    waiting for a chunk that will never come back.
+    """
+    if workers == 1:
+        _init_worker(tokenizer_json)
+        for chunk, size in chunks:
+            yield _encode_chunk(chunk), size
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(tokenizer_json,))
+    pending: deque = deque()
+    try:
+        for chunk, size in chunks:
+            pending.append((pool.submit(_encode_chunk, chunk), size))
+            while len(pending) >= 2 * workers:
+                future, n = pending.popleft()
+                yield future.result(), n
+        while pending:
+            future, n = pending.popleft()
+            yield future.result(), n
+    except BrokenProcessPool:
+        raise DataError("a tokenizer worker process died (killed by the system, perhaps for lack of "
+                        "memory); the finished shards are kept: run `bertkit data prepare` again to "
+                        "resume (with fewer --workers if memory is short)") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 # ---- writing shards -----------------------------------------------------------------------------
 
-@dataclass
-class _ShardWriter:
-    out_dir: Path
-    index: int
-    dtype: np.dtype
+def disk_error(path: Path, e: OSError) -> DataError:
+    """A DataError for a failed write, naming the file and, for a full disk, the free space."""
+    where = Path(e.filename) if e.filename else path
+    try:
+        free = f"; {shutil.disk_usage(where.parent if not where.is_dir() else where).free:,} bytes free"
+    except OSError:
+        free = ""
+    return DataError(f"{where}: cannot write ({e.strerror or e}){free} on that file system")
 
-    def __post_init__(self) -> None:
-        self.name = f"shard-{self.index:05d}"
-        self.tmp = self.out_dir / f".{self.name}.bin.tmp"
+
+class _ShardWriter:
+    """One shard being written: tokens to a hidden temporary file, renamed when closed."""
+
+    def __init__(self, out_dir: Path, index: int, dtype: np.dtype) -> None:
+        self.out_dir, self.dtype = out_dir, dtype
+        self.name = f"shard-{index:05d}"
+        self.tmp = out_dir / f".{self.name}.bin.tmp"
         self.file = open(self.tmp, "wb")
         self.sha = hashlib.sha256()
-        self.tokens = 0
+        self.tokens = self.sentences = 0
         self.sent_ends: list[np.ndarray] = []
         self.doc_ends: list[np.ndarray] = []
-        self.sentences = 0
 
     def add(self, ids: np.ndarray, sent_lens: np.ndarray, doc_sents: np.ndarray) -> None:
         data = ids.astype(self.dtype).tobytes()
@@ -182,26 +241,137 @@ class _ShardWriter:
         self.file.close()
         sent = np.concatenate(self.sent_ends) if self.sent_ends else np.zeros(0, np.int64)
         doc = np.concatenate(self.doc_ends) if self.doc_ends else np.zeros(0, np.int64)
-        np.save(self.out_dir / f"{self.name}.sent.npy", sent)
-        np.save(self.out_dir / f"{self.name}.doc.npy", doc)
+        for kind, array in (("sent", sent), ("doc", doc)):
+            buf = io.BytesIO()
+            np.save(buf, array)
+            atomic_write_bytes(self.out_dir / f"{self.name}.{kind}.npy", buf.getvalue())
         os.replace(self.tmp, self.out_dir / f"{self.name}.bin")
         return {"name": self.name, "tokens": self.tokens, "sentences": int(sent.size),
                 "documents": int(doc.size), "sha256": self.sha.hexdigest(),
-                "index_sha256": _index_sha(sent, doc)}
+                "index_sha256": index_sha(sent, doc)}
+
+    def discard(self) -> None:
+        """Drop an unfinished shard (a no-op once it is closed and renamed)."""
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
-def _index_sha(sent: np.ndarray, doc: np.ndarray) -> str:
-    return hashlib.sha256(sent.astype(np.int64).tobytes() + doc.astype(np.int64).tobytes()).hexdigest()
+class _ShardSink:
+    """Appends encoded chunks to shards in order; closes a shard at `shard_tokens` and records it
+    (with the number of input chunks it ends at) in progress.json, so a restart resumes there."""
+
+    def __init__(self, out: Path, settings: dict[str, Any], shards: list[dict[str, Any]],
+                 chunks: int) -> None:
+        self.out, self.settings = out, settings
+        self.shards, self.chunks = shards, chunks
+        self.dtype = np.dtype(settings["dtype"])
+        self.writer = _ShardWriter(out, len(shards), self.dtype)
+        self.chunks_in_writer = 0
+
+    def add(self, result: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        self.writer.add(*result)
+        self.chunks_in_writer += 1
+        if self.writer.tokens >= self.settings["shard_tokens"]:
+            self._close_shard()
+            atomic_write_json(self.out / "progress.json", {"settings": self.settings,
+                                                           "shards": self.shards, "chunks": self.chunks})
+            self.writer = _ShardWriter(self.out, len(self.shards), self.dtype)
+
+    def _close_shard(self) -> None:
+        self.chunks += self.chunks_in_writer
+        self.shards.append({**self.writer.close(), "chunks_end": self.chunks})
+        self.chunks_in_writer = 0
+
+    def finish(self) -> list[dict[str, Any]]:
+        if self.writer.tokens:
+            self._close_shard()
+        else:
+            self.writer.discard()
+        return self.shards
 
 
 def _inputs_signature(files: Sequence[Path]) -> list[dict[str, Any]]:
     sig = []
     for f in files:
+        if f.is_dir():
+            raise DataError(f"{f}: is a directory; give the text files in it")
         if not f.is_file():
             raise DataError(f"{f}: no such file")
         st = f.stat()
         sig.append({"path": str(f.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
     return sig
+
+
+def _settings(files: Sequence[Path], runtime: Any, shard_tokens: int, chunk_bytes: int) -> dict[str, Any]:
+    """Everything the shards' content depends on; a run with equal settings can reuse shards."""
+    vocab_size = runtime.get_vocab_size(with_added_tokens=True)
+    return {"format": FORMAT, "tokenizer_hash": vocab_hash(runtime), "vocab_size": vocab_size,
+            "special_ids": special_ids(runtime), "shard_tokens": shard_tokens, "chunk_bytes": chunk_bytes,
+            "dtype": "uint16" if vocab_size <= 1 << 16 else "uint32",
+            "inputs": _inputs_signature(files)}
+
+
+def _intact_prefix(out: Path, shards: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None]:
+    """The leading shards whose files match their checksums, and the input chunks they cover.
+
+    Shards are cut from the input in order, so everything from the first missing or corrupt
+    shard on is rebuilt. Shards recorded without `chunks_end` (by an older bertkit) are kept only
+    when all are intact; the chunk count is then None (the caller knows it from elsewhere).
+    """
+    bad = next((k for k, shard in enumerate(shards) if shard_problem(out, shard)), None)
+    if bad is None:
+        return shards, (shards[-1].get("chunks_end") if shards else 0)
+    if bad and "chunks_end" in shards[bad - 1]:
+        return shards[:bad], shards[bad - 1]["chunks_end"]
+    return [], 0
+
+
+def _previous_state(out: Path, settings: dict[str, Any]) -> tuple[dict[str, Any] | None, list, int]:
+    """(meta when the directory is complete and intact, shards to keep, chunks they cover).
+
+    meta.json (a finished run) or progress.json (an interrupted one) with the same settings
+    offer shards; each is checked against its recorded sha256 before it is kept. A truncated
+    JSON file offers nothing: the shards are made again.
+    """
+    for name in ("meta.json", "progress.json"):
+        path = out / name
+        if not path.is_file():
+            continue
+        try:
+            saved = read_json(path)
+        except DataError:
+            continue
+        same = (saved.get("settings") if name == "progress.json" else
+                {k: saved.get(k) for k in settings}) == settings
+        if not same:
+            continue
+        keep, chunks = _intact_prefix(out, saved["shards"])
+        if len(keep) == len(saved["shards"]):
+            if name == "meta.json":
+                return saved, keep, 0
+            chunks = saved["chunks"]
+        return None, keep, chunks
+    return None, [], 0
+
+
+def _remove_stale(out: Path, keep: list[dict[str, Any]]) -> None:
+    """Delete shard files not in `keep` and temporary files of interrupted writes."""
+    names = {s["name"] for s in keep}
+    for path in out.glob("shard-*"):
+        if path.name.split(".")[0] not in names:
+            path.unlink()
+    for path in out.glob(".*.tmp"):     # safe: the directory lock keeps other writers out
+        path.unlink()
+
+
+def _check_workers(workers: int) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number >= 1; got {workers!r}")
+    cpus = usable_cpus()
+    if workers > cpus:
+        warnings.warn(f"{workers} workers asked for, but only {cpus} CPU(s) are available: using {cpus}",
+                      stacklevel=3)
+    return min(workers, cpus)
 
 
 def prepare(
@@ -215,159 +385,65 @@ def prepare(
     errors: str = "strict",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Tokenize `files` into shards under `out_dir`; return the metadata (also in meta.json)."""
-    from tqdm.auto import tqdm
+    """Tokenize `files` into shards under `out_dir`; return the metadata (also in meta.json).
 
+    Holds a lock on `out_dir` while it works (a second prepare there gets a LockError). Shards
+    already there from the same inputs and tokenizer are verified against their checksums and
+    kept; missing or corrupt ones are rebuilt. `workers` is capped at the usable CPU count.
+    """
     files = [Path(f) for f in files]
     if not files:
         raise DataError("no input files given")
+    workers = _check_workers(workers)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a directory; give a directory for the shards")
     runtime = load_runtime(tokenizer_dir)
     runtime.no_padding()
     runtime.no_truncation()     # whole sentences go in the shards; examples are cut at train time
-    vocab_size = runtime.get_vocab_size(with_added_tokens=True)
-    settings = {"format": FORMAT, "tokenizer_hash": vocab_hash(runtime), "vocab_size": vocab_size,
-                "special_ids": special_ids(runtime), "shard_tokens": shard_tokens, "chunk_bytes": chunk_bytes,
-                "dtype": "uint16" if vocab_size <= 1 << 16 else "uint32",
-                "inputs": _inputs_signature(files)}
-    meta_path, progress_path = out / "meta.json", out / "progress.json"
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if {k: meta.get(k) for k in settings} == settings:
-            meta["skipped"] = True
-            return meta
-    out.mkdir(parents=True, exist_ok=True)
-    done: dict[str, Any] = {"shards": [], "chunks": 0}
-    if progress_path.is_file():
-        saved = json.loads(progress_path.read_text(encoding="utf-8"))
-        if saved.get("settings") == settings and all((out / f"{s['name']}.bin").is_file()
-                                                      for s in saved["shards"]):
-            done = {"shards": saved["shards"], "chunks": saved["chunks"]}
-    shards: list[dict[str, Any]] = list(done["shards"])
-    for stale in out.glob("shard-*"):
-        if stale.name.split(".")[0] not in {s["name"] for s in shards}:
-            stale.unlink()
-    runtime.save(str(out / "tokenizer.json"))
-    dtype = np.dtype(settings["dtype"])
+    settings = _settings(files, runtime, shard_tokens, chunk_bytes)
+    with directory_lock(out, what="data prepare"):
+        meta, keep, chunks = _previous_state(out, settings)
+        if meta is not None:
+            return {**meta, "skipped": True}
+        try:
+            _remove_stale(out, keep)
+            atomic_write_text(out / "tokenizer.json", runtime.to_str(pretty=True))
+            shards = _write_shards(files, runtime.to_str(), out, settings, keep, chunks, workers, errors,
+                                   progress)
+            if not shards:
+                raise DataError(f"no text found in {', '.join(str(f) for f in files)} (empty input)")
+            counts = {k: sum(s[k] for s in shards) for k in ("tokens", "sentences", "documents")}
+            meta = {**settings, "counts": counts, "shards": shards}
+            atomic_write_json(out / "meta.json", meta)
+            (out / "progress.json").unlink(missing_ok=True)
+        except OSError as e:
+            raise disk_error(out, e) from None
+    return {**meta, "skipped": False}
 
-    total_bytes = sum(s["bytes"] for s in settings["inputs"])
-    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="prepare",
-               disable=not progress, dynamic_ncols=True)
-    writer = _ShardWriter(out, len(shards), dtype)
-    chunks_in_writer = 0
-    chunk_no = 0
 
-    def consume(result, size):
-        nonlocal writer, chunks_in_writer
-        writer.add(*result)
-        chunks_in_writer += 1
-        bar.update(size)
-        if writer.tokens >= shard_tokens:
-            shards.append(writer.close())
-            done["chunks"] += chunks_in_writer
-            atomic_write_json(progress_path,
-                              {"settings": settings, "shards": shards, "chunks": done["chunks"]})
-            writer, chunks_in_writer = _ShardWriter(out, len(shards), dtype), 0
+def _write_shards(files: Sequence[Path], tokenizer_json: str, out: Path, settings: dict[str, Any],
+                  keep: list[dict[str, Any]], chunks_done: int, workers: int, errors: str,
+                  progress: bool) -> list[dict[str, Any]]:
+    """Tokenize the input after the first `chunks_done` chunks and append it to shards."""
+    bar = tqdm(total=sum(s["bytes"] for s in settings["inputs"]), unit="B", unit_scale=True,
+               unit_divisor=1024, desc="prepare", disable=not progress, dynamic_ncols=True)
+    sink = _ShardSink(out, settings, list(keep), chunks_done)
 
-    tokenizer_json = runtime.to_str()
-    pool = None
-    if workers > 1:
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(tokenizer_json,))
-    else:
-        _init_worker(tokenizer_json)
-    try:
-        pending: deque = deque()
-        for chunk, size in iter_chunks(files, errors, chunk_bytes):
-            chunk_no += 1
-            if chunk_no <= done["chunks"]:
+    def todo() -> Iterator[tuple[list[list[str]], int]]:
+        for n, (chunk, size) in enumerate(iter_chunks(files, errors, settings["chunk_bytes"])):
+            if n < chunks_done:
                 bar.update(size)
-                continue
-            if pool is None:
-                consume(_encode_chunk(chunk), size)
-                continue
-            pending.append((pool.apply_async(_encode_chunk, (chunk,)), size))
-            while len(pending) >= 2 * workers:          # bounded: at most 2 chunks per worker in flight
-                result, n = pending.popleft()
-                consume(result.get(), n)
-        while pending:
-            result, n = pending.popleft()
-            consume(result.get(), n)
+            else:
+                yield chunk, size
+
+    try:
+        for result, size in _tokenized(todo(), tokenizer_json, workers):
+            sink.add(result)
+            bar.update(size)
+        return sink.finish()
+    except OSError as e:        # a write to the open shard file carries no file name
+        raise disk_error(sink.writer.tmp, e) from None
     finally:
-        if pool is not None:
-            pool.terminate()
+        sink.writer.discard()
         bar.close()
-    if writer.tokens:
-        shards.append(writer.close())
-    else:
-        writer.file.close()
-        writer.tmp.unlink()
-    if not shards:
-        raise DataError(f"no text found in {', '.join(str(f) for f in files)} (empty input)")
-    counts = {k: sum(s[k] for s in shards) for k in ("tokens", "sentences", "documents")}
-    meta = {**settings, "counts": counts, "shards": shards}
-    atomic_write_json(meta_path, meta)
-    progress_path.unlink(missing_ok=True)
-    meta["skipped"] = False
-    return meta
-
-
-# ---- reading shards -----------------------------------------------------------------------------
-
-class ShardSet:
-    """The shards of a prepared directory: memmapped tokens plus sentence and document indices."""
-
-    def __init__(self, directory: str | os.PathLike, verify: bool = True,
-                 tokenizer_hash: str | None = None) -> None:
-        self.dir = Path(directory)
-        meta_path = self.dir / "meta.json"
-        if not meta_path.is_file():
-            raise DataError(f"{meta_path}: no such file; run `bertkit data prepare --out {self.dir}` first")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if tokenizer_hash is not None and tokenizer_hash != self.meta["tokenizer_hash"]:
-            raise DataError(
-                f"{self.dir} was made with a different tokenizer: the shards' vocabulary hash is "
-                f"{self.meta['tokenizer_hash']} ({self.meta['vocab_size']} tokens), the tokenizer's is "
-                f"{tokenizer_hash}; prepare the data again with this tokenizer")
-        self.tokens: list[np.memmap] = []
-        self.sent_ends: list[np.ndarray] = []
-        self.doc_ends: list[np.ndarray] = []
-        for shard in self.meta["shards"]:
-            bin_path = self.dir / f"{shard['name']}.bin"
-            if not bin_path.is_file():
-                raise DataError(f"{bin_path}: missing shard")
-            if verify and _file_sha256(bin_path) != shard["sha256"]:
-                raise DataError(f"{bin_path}: checksum mismatch (the shard is corrupted or was modified); "
-                                f"run `bertkit data prepare` again")
-            sent = np.load(self.dir / f"{shard['name']}.sent.npy", allow_pickle=False)
-            doc = np.load(self.dir / f"{shard['name']}.doc.npy", allow_pickle=False)
-            if verify and _index_sha(sent, doc) != shard["index_sha256"]:
-                raise DataError(f"{self.dir / shard['name']}.sent.npy/.doc.npy: checksum mismatch "
-                                f"(corrupted index); run `bertkit data prepare` again")
-            self.tokens.append(np.memmap(bin_path, dtype=self.meta["dtype"], mode="r"))
-            self.sent_ends.append(sent)
-            self.doc_ends.append(doc)
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.meta["vocab_size"])
-
-    @property
-    def special_ids(self) -> dict[str, int]:
-        return dict(self.meta["special_ids"])
-
-    def documents(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(shard, sentence boundaries [start, ..., end] in tokens) for every document."""
-        for s, (sent, doc) in enumerate(zip(self.sent_ends, self.doc_ends, strict=True)):
-            starts = np.concatenate([[0], sent])
-            first = 0
-            for last in doc:
-                yield s, starts[first:last + 1]
-                first = last
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
