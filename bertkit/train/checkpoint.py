@@ -14,11 +14,14 @@ import json
 import random
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -72,20 +75,17 @@ def save_checkpoint(
 ) -> Path:
     """Write `ckpt_root/step-{step}` atomically, then prune all but the newest `keep_last`.
 
-    Any failure while writing (a full disk raises OSError) leaves earlier checkpoints untouched.
+    Any failure while writing leaves earlier checkpoints untouched and no temporary directory.
     """
     path = ckpt_root / f"step-{step}"
     previous = list_checkpoints(ckpt_root)
-    try:
-        with atomic_directory(path) as tmp:
-            save_model(model, str(tmp / "model.safetensors"))
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-                       tmp / "optimizer.pt")
-            torch.save(rng_states, tmp / "rng.pt")
-            atomic_write_json(tmp / "trainer_state.json", trainer_state)
-    except OSError as e:
-        kept = f"; the previous checkpoint {previous[-1][1]} is intact" if previous else ""
-        raise CheckpointError(f"could not write checkpoint {path}: {e}{kept}") from e
+    kept = f"; the previous checkpoint {previous[-1][1]} is intact" if previous else ""
+    with _write_errors(path, kept), atomic_directory(path) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+                   tmp / "optimizer.pt")
+        torch.save(rng_states, tmp / "rng.pt")
+        atomic_write_json(tmp / "trainer_state.json", trainer_state)
     for _, old in list_checkpoints(ckpt_root)[: -max(1, keep_last)]:
         shutil.rmtree(old, ignore_errors=True)
     for junk in ckpt_root.glob(".step-*"):  # temporary dirs of saves killed half-way
@@ -93,11 +93,54 @@ def save_checkpoint(
     return path
 
 
+@contextmanager
+def _write_errors(path: Path, note: str = "") -> Iterator[None]:
+    """Turn a failed write into CheckpointError naming `path` and the free space.
+
+    A full disk raises OSError from Python's own writes and RuntimeError ("unexpected pos") from
+    torch.save; safetensors raises its own error types.
+    """
+    try:
+        yield
+    except (OSError, RuntimeError, SafetensorError) as e:
+        raise CheckpointError(f"could not write {path}: {e} ({_free_space(path)} free){note}") from e
+
+
+def _free_space(path: Path) -> str:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            return f"{shutil.disk_usage(parent).free / 2**20:,.0f} MiB"
+    return "unknown"
+
+
+def _check_shapes(path: Path, model: nn.Module) -> None:
+    """Name the tensors whose shapes differ before loading (the model was built differently)."""
+    with safe_open(str(path), framework="pt") as f:
+        saved = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    both = sorted(saved.keys() & ours.keys())
+    wrong = [f"{k} {saved[k]} vs {ours[k]}" for k in both if saved[k] != ours[k]]
+    if wrong:
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise CheckpointError(f"{path} was written by a differently sized model (checkpoint vs now: "
+                              f"{'; '.join(wrong[:3])}{more}); resume with the same model settings")
+
+
+def read_trainer_state(path: Path) -> dict[str, Any]:
+    """The JSON state of checkpoint `path` (step, data position, config, setup), read alone."""
+    state_file = path / "trainer_state.json"
+    try:
+        return json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot resume from {state_file}: {e}") from e
+
+
 def load_checkpoint(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Restore model, optimizer and scheduler in place; return (trainer_state, per-rank RNG states)."""
     try:
+        _check_shapes(path / "model.safetensors", model)
         missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)
         if missing or unexpected:
             raise CheckpointError(
@@ -111,14 +154,14 @@ def load_checkpoint(
         state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
     except CheckpointError:
         raise
-    except (OSError, RuntimeError, ValueError, KeyError) as e:
+    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as e:
         raise CheckpointError(f"cannot resume from {path}: {e}") from e
     return state, rng
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """Weights only (the best model so far), atomically, in a directory of its own."""
-    with atomic_directory(path) as tmp:
+    with _write_errors(path), atomic_directory(path) as tmp:
         save_model(model, str(tmp / "model.safetensors"))
 
 

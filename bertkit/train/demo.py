@@ -8,14 +8,14 @@ from pathlib import Path
 
 import torch
 
+from bertkit.data.shards import prepare
+from bertkit.datasets import corpus_files
+from bertkit.tokenizers import Tokenizer
+from bertkit.train.config import PretrainConfig, TrainConfig
+from bertkit.train.pretrain import pretrain
+
 
 def run(ctx) -> None:
-    from bertkit.data.shards import prepare
-    from bertkit.datasets import corpus_files
-    from bertkit.tokenizers import Tokenizer
-    from bertkit.train.loop import TrainConfig
-    from bertkit.train.pretrain import PretrainConfig, pretrain
-
     train_files, valid_files = corpus_files("train"), corpus_files("valid")
     if ctx.quick:  # a slice of the corpus: tokenizing all of it takes most of a minute
         train_files = _head(train_files, ctx.workdir / "corpus-slice", 150_000)
@@ -34,12 +34,12 @@ def run(ctx) -> None:
           f"({time.perf_counter() - start:.1f} s) -> {shards}")
     steps = 8 if ctx.quick else 600  # about 90 s on 2 quiet cores
     run_dir = ctx.workdir / "pretrained"
-    cfg = PretrainConfig(preset="tiny", recipe="roberta", seq_len=64 if ctx.quick else 128,
-                         eval_data=str(held_out), eval_examples=64 if ctx.quick else 256)
     train = TrainConfig(lr=1e-3, eps=1e-6, max_steps=steps, batch_size=16 if ctx.quick else 32,
                         warmup_ratio=0.1, log_every=max(1, steps // 10), save_every=steps,
-                        eval_every=steps // 2 if ctx.quick else 200)
-    model, result = pretrain(shards, run_dir, cfg, train)
+                        eval_every=steps // 2 if ctx.quick else 200, overwrite=True)
+    cfg = PretrainConfig(preset="tiny", recipe="roberta", seq_len=64 if ctx.quick else 128,
+                         eval_data=str(held_out), eval_examples=64 if ctx.quick else 256, train=train)
+    model, result = pretrain(shards, run_dir, cfg)
     evals = [r for r in result.history if r["split"] == "eval"]
     print("held-out MLM loss: " + ", ".join(f"step {r['step']}: {r['loss']:.2f}" for r in evals))
     print(f"loss curve: {run_dir / 'loss.png'}   metrics: {run_dir / 'metrics.jsonl'}")

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from bertkit.errors import ConfigError
+from bertkit.train.config import SCHEDULES
 
-SCHEDULES = ("linear", "cosine", "constant")
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers|blocks|h)\.(\d+)\.")
 
 

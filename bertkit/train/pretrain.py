@@ -1,17 +1,21 @@
 """Pretraining a BERT on prepared shards: the model, the data, held-out evaluation, and domain tokens.
 
 The loop is the shared `Trainer`; what makes this pretraining is the batches (masked pairs or
-packed sentences from `bertkit.data`) and the model (BertForPreTraining with NSP for the "bert"
-recipe, BertForMaskedLM for "roberta"). The RUN directory ends up a Hugging Face model directory
-(config.json, model.safetensors, tokenizer.json) next to checkpoints/, metrics.jsonl and loss.png.
+packed sentences from `bertkit.data`), the model (BertForPreTraining with NSP for the "bert"
+recipe, BertForMaskedLM for "roberta") and what is logged (`pretraining_metrics`). The RUN
+directory ends up a Hugging Face model directory (config.json, model.safetensors, tokenizer.json)
+next to checkpoints/, metrics.jsonl and loss.png.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,32 +24,18 @@ from bertkit.data.examples import PretrainingDataset
 from bertkit.data.masking import continuation_table
 from bertkit.data.shards import ShardSet, vocab_hash
 from bertkit.errors import DataError
+from bertkit.io import iter_lines
+from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
+from bertkit.tokenizers import Tokenizer
 from bertkit.train import distributed as dist
-from bertkit.train.loop import TrainConfig, Trainer, TrainResult
+from bertkit.train.config import PretrainConfig, TrainConfig
+from bertkit.train.loop import Trainer, TrainResult
 
-
-@dataclass
-class PretrainConfig:
-    """What pretraining adds to TrainConfig: model size, recipe and masking."""
-
-    preset: str = "mini"
-    recipe: str = "bert"                 # "bert" (pairs + NSP) | "roberta" (full sentences, MLM only)
-    seq_len: int = 128
-    mask_rate: float = 0.15
-    whole_word: bool = False
-    dynamic_masking: bool = True
-    dupe_factor: int = 1
-    max_predictions: int | None = None  # BERT's max_predictions_per_seq (20 at 128 tokens)
-    dropout: float | None = None         # overrides the model's hidden and attention dropout
-    init_from: str | None = None
-    add_tokens: str | None = None        # file with one new domain token per line
-    eval_data: str | None = None         # shards of a held-out split
-    eval_examples: int = 512
+__all__ = ["PretrainConfig", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
+           "pretrain", "pretraining_metrics", "read_token_file"]
 
 
 def read_token_file(path: str | os.PathLike) -> list[str]:
-    from bertkit.io import iter_lines
-
     tokens = [line.strip() for line in iter_lines(path) if line.strip()]
     if not tokens:
         raise DataError(f"{path}: no tokens (expected one token per line)")
@@ -78,8 +68,6 @@ def add_domain_tokens(model: nn.Module, tokenizer, tokens: list[str]) -> int:
 
 
 def build_model(cfg: PretrainConfig, shards: ShardSet, tokenizer) -> nn.Module:
-    from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
-
     cls = BertForPreTraining if cfg.recipe == "bert" else BertForMaskedLM
     drop = {} if cfg.dropout is None else {"hidden_dropout_prob": cfg.dropout,
                                            "attention_probs_dropout_prob": cfg.dropout}
@@ -135,11 +123,56 @@ def mlm_eval_fn(dataset: PretrainingDataset, n_examples: int, batch_size: int):
     return evaluate
 
 
-def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: PretrainConfig,
-             train: TrainConfig, model: nn.Module | None = None) -> tuple[nn.Module, TrainResult]:
-    """Pretrain on the shards in `data_dir` (multi-process when launched by torchrun)."""
-    from bertkit.tokenizers import Tokenizer
+def _masked_targets(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """The labels at the n masked positions (labels != -100), in order, without a host sync.
 
+    The model's sparse MLM logits hold one row per masked position in this order; a stable sort
+    that puts the masked positions first finds them without `labels[labels != -100]`, whose
+    output size the host would have to wait for.
+    """
+    flat = labels.reshape(-1)
+    order = torch.sort((flat == -100).to(torch.uint8), stable=True).indices[:n]
+    return flat[order]
+
+
+def pretraining_metrics(out: Any, batch: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, Any]]:
+    """The loop's metrics_fn for pretraining: the MLM and NSP losses and accuracies, and tokens."""
+    metrics: dict[str, tuple[torch.Tensor, Any]] = {}
+    for key in ("mlm_loss", "nsp_loss"):
+        value = getattr(out, key, None)
+        if value is not None:
+            metrics[key] = (value, 1)
+    n = out.logits.shape[0]  # sparse: one row per masked token
+    target = _masked_targets(batch["labels"], n)
+    metrics["mlm_accuracy"] = ((out.logits.argmax(-1) == target).sum(), n)
+    nsp_logits, nsp_labels = getattr(out, "nsp_logits", None), batch.get("next_sentence_label")
+    if nsp_logits is not None and nsp_labels is not None:
+        metrics["nsp_accuracy"] = ((nsp_logits.argmax(-1) == nsp_labels.view(-1)).sum(), nsp_labels.numel())
+    metrics["tokens"] = (batch["attention_mask"].sum(), 1)
+    return metrics
+
+
+def data_fingerprint(shards: ShardSet) -> str:
+    """A hash of the shards' contents (their checksums) and vocabulary."""
+    parts = [shards.meta.get("tokenizer_hash")]
+    parts += [[shard["sha256"], shard["index_sha256"]] for shard in shards.meta["shards"]]
+    return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def run_setup(cfg: PretrainConfig, model: nn.Module, shards: ShardSet) -> dict[str, Any]:
+    """Everything besides TrainConfig that a resume must find unchanged."""
+    options = {k: v for k, v in asdict(cfg).items() if k != "train"}
+    return {"pretrain": options, "model": model.config.to_dict(), "data": data_fingerprint(shards)}
+
+
+def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: PretrainConfig,
+             train: TrainConfig | None = None, model: nn.Module | None = None
+             ) -> tuple[nn.Module, TrainResult]:
+    """Pretrain on the shards in `data_dir` (multi-process when launched by torchrun).
+
+    `train` overrides `cfg.train`, the loop's settings (pretraining's defaults live there).
+    """
+    train = train if train is not None else cfg.train
     dist.init_from_env()
     tokenizer = Tokenizer.from_pretrained(cfg.init_from or data_dir)
     torch.manual_seed(train.seed)
@@ -161,6 +194,6 @@ def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Pretr
         print(f"pretraining a {cfg.preset if not cfg.init_from else cfg.init_from} BERT "
               f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) on {len(dataset):,} "
               f"{cfg.recipe} examples of <= {cfg.seq_len} tokens from {data_dir}", flush=True)
-    result = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn, save_model=save).fit()
-    return model, result
-
+    trainer = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn, metrics_fn=pretraining_metrics,
+                      save_model=save, setup=run_setup(cfg, model, shards))
+    return model, trainer.fit()

@@ -1,5 +1,6 @@
-"""The training loop: exact resume after kill -9, config checks, NaN and full-disk handling,
-gradient accumulation, best model / early stopping, and the data sources it accepts."""
+"""The training loop: exact resume after kill -9, config and setup checks, a RUN directory's earlier
+run and lock, NaN and full-disk handling, gradient accumulation, best model / early stopping,
+logged metrics, and the batch sources it accepts."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from bertkit.errors import CheckpointError, ConfigError
-from bertkit.train import TrainConfig, Trainer, TrainingError
+from bertkit.errors import CheckpointError, ConfigError, LockError
+from bertkit.train import DatasetBatches, TrainConfig, Trainer, TrainingError
 from bertkit.train import checkpoint as ckpt_module
+from bertkit.train.batches import shard
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _tiny import TinyMLM, ToyData  # noqa: E402
@@ -105,11 +107,11 @@ def test_resume_in_process_is_bitwise_identical(tmp_path):
     assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8, 10]
 
 
-def _fit(tmp_path, model=None, data=None, eval_fn=None, **kw):
+def _fit(tmp_path, model=None, data=None, eval_fn=None, metrics_fn=None, setup=None, **kw):
     torch.manual_seed(0)
     kw = {"lr": 1e-2, "max_steps": 6, "batch_size": 8, "log_every": 1} | kw
     trainer = Trainer(model or TinyMLM(), TrainConfig(**kw), data if data is not None else ToyData(),
-                      tmp_path / "run", eval_fn=eval_fn)
+                      tmp_path / "run", eval_fn=eval_fn, metrics_fn=metrics_fn, setup=setup)
     return trainer, trainer.fit()
 
 
@@ -134,18 +136,25 @@ def test_nan_loss_stops_naming_step_and_batch_and_keeps_checkpoint(tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "step-4" / "model.safetensors").is_file()
 
 
-def test_full_disk_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+# What a full disk raises: OSError from Python's writes, RuntimeError from torch.save's zip writer.
+@pytest.mark.parametrize("error", [
+    OSError(28, "No space left on device"),
+    RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                 "data/0: file write failed; unexpected pos 512 vs 448"),
+], ids=["oserror", "torch-runtimeerror"])
+def test_full_disk_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch, error):
     real_save = torch.save
     calls = {"n": 0}
 
     def failing_save(obj, f, *a, **k):
         calls["n"] += 1
         if calls["n"] > 2:  # the 2nd checkpoint's optimizer file
-            raise OSError(28, "No space left on device")
+            raise error
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(ckpt_module.torch, "save", failing_save)
-    with pytest.raises(CheckpointError, match=r"step-4.*No space left.*step-2 is intact"):
+    expected = r"step-4: .*(No space left|unexpected pos).* MiB free\).*step-2 is intact"
+    with pytest.raises(CheckpointError, match=expected):
         _fit(tmp_path, save_every=2)
     root = tmp_path / "run" / "checkpoints"
     assert [p.name for p in root.iterdir()] == ["step-2"]  # no half-written temporary dir left
@@ -224,3 +233,143 @@ def test_epochs_and_loss_goes_down(tmp_path):
     assert result.global_step == 24 and train[-1]["epoch"] == 6
     assert sum(r["loss"] for r in train[-4:]) < sum(r["loss"] for r in train[:4])
     assert (tmp_path / "run" / "loss.png").stat().st_size > 1000
+
+
+def test_metrics_fn_is_logged_as_sum_over_count_of_each_window(tmp_path):
+    seen = []
+
+    def metrics_fn(out, batch):
+        target = batch["labels"][batch["labels"] != -100]
+        hits = out.logits.argmax(-1) == target
+        seen.append((int(hits.sum()), hits.numel(), float(out.mlm_loss)))
+        return {"accuracy": (hits.sum(), hits.numel()), "mlm_loss": (out.mlm_loss, 1),
+                "tokens": (batch["input_ids"].numel(), 1)}
+
+    _, result = _fit(tmp_path, metrics_fn=metrics_fn, max_steps=4, log_every=2, grad_accum=2)
+    train = [r for r in result.history if r["split"] == "train"]
+    assert [r["step"] for r in train] == [2, 4] and len(seen) == 8
+    for record, window in zip(train, (seen[:4], seen[4:]), strict=True):  # 2 steps x 2 micro-batches
+        correct, counted = sum(c for c, _, _ in window), sum(n for _, n, _ in window)
+        assert record["accuracy"] == pytest.approx(correct / counted)
+        assert record["mlm_loss"] == pytest.approx(sum(loss for _, _, loss in window) / 4, rel=1e-6)
+        assert record["tokens_per_s"] > 0 and "tokens" not in record
+    assert "accuracy" not in _fit(tmp_path / "plain")[1].history[0]  # the loop alone logs the loss
+
+
+class CountingData(ToyData):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetched = 0
+
+    def __getitem__(self, i):
+        self.fetched += 1
+        return super().__getitem__(i)
+
+
+def test_dataset_adapter_shards_and_skips_without_loading_the_skipped_batches():
+    data = CountingData()
+    source = DatasetBatches(data, batch_size=4, seed=3)
+    assert len(source) == 16
+    whole = list(source(2))
+    data.fetched = 0
+    mine = list(shard(source(2), rank=1, world=2, start=3))  # process 1 of 2, resumed at its batch 3
+    assert data.fetched == 4 * len(mine) == 4 * 5
+    expected = whole[3 * 2 + 1:: 2]
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(mine, expected, strict=True))
+    streamed = list(shard(iter(whole), rank=1, world=2, start=3))  # a plain iterator: the same batches
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(streamed, expected, strict=True))
+
+
+class Source:
+    """A batch source with a length: 8 micro-batches per epoch."""
+
+    def __init__(self) -> None:
+        self.data = ToyData()
+
+    def __len__(self) -> int:
+        return 8
+
+    def __call__(self, epoch):
+        self.data.set_epoch(epoch)
+        for i in range(0, 64, 8):
+            yield torch.utils.data.default_collate([self.data[j] for j in range(i, i + 8)])
+
+
+def test_a_callable_source_with_a_length_and_fractional_epochs(tmp_path):
+    _, result = _fit(tmp_path, data=Source(), max_steps=None, epochs=1.5, grad_accum=2)
+    assert result.global_step == 6  # 8 micro-batches / 2 = 4 steps per epoch, x 1.5
+    assert [r["epoch"] for r in result.history][-3:] == [1, 1, 1]
+
+
+def _crash_at_step_4(tmp_path, **kw):
+    torch.manual_seed(0)
+    with pytest.raises(Crash):  # the first example of step 4: step-3 is the last checkpoint
+        Trainer(TinyMLM(), TrainConfig(**kw), CrashingData(at=8 * 3 + 1), tmp_path / "run").fit()
+
+
+def test_resume_of_a_run_written_before_the_newer_fields(tmp_path):
+    kw = {"lr": 1e-2, "max_steps": 6, "batch_size": 8, "save_every": 3}
+    torch.manual_seed(0)
+    Trainer(TinyMLM(), TrainConfig(**kw), ToyData(), tmp_path / "ref").fit()
+    _crash_at_step_4(tmp_path, **kw)
+    state_file = tmp_path / "run" / "checkpoints" / "step-3" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["setup"], state["config"]["overwrite"]  # what the previous version wrote
+    state["config"]["epochs"] = 1
+    state_file.write_text(json.dumps(state))
+    Trainer(TinyMLM(), TrainConfig(**kw, resume=True), ToyData(), tmp_path / "run").fit()
+    _assert_same_weights(tmp_path / "ref", tmp_path / "run")
+
+
+def test_resume_names_every_changed_setup_key(tmp_path):
+    setup = {"model": {"hidden_size": 16, "layers": 2}, "data": "abc", "seq_len": 12}
+    _fit(tmp_path, setup=setup, save_every=3)
+    changed = {"model": {"hidden_size": 32, "layers": 2}, "data": "xyz", "seq_len": 12}
+    with pytest.raises(CheckpointError, match=r"data: checkpoint 'abc' vs now 'xyz'; "
+                                              r"model.hidden_size: checkpoint 16 vs now 32\)"):
+        _fit(tmp_path, setup=changed, resume=True)
+
+
+def test_resume_onto_a_differently_sized_model_names_the_tensors_briefly(tmp_path):
+    _fit(tmp_path, save_every=3)  # no setup to compare (as in an older RUN): the weights tell
+    with pytest.raises(CheckpointError, match=r"differently sized model \(checkpoint vs now: "
+                                              r"LayerNorm.bias \(16,\) vs \(8,\);.* and 5 more\)") as caught:
+        _fit(tmp_path, model=TinyMLM(dim=8), resume=True)
+    assert len(str(caught.value)) < 600
+
+
+def test_a_new_run_into_an_earlier_run_needs_overwrite(tmp_path):
+    _fit(tmp_path, save_every=2, max_steps=6)  # leaves step-4 and step-6
+    with pytest.raises(CheckpointError, match=r"holds an earlier run \(checkpoints, metrics.jsonl, "
+                                              r"model.safetensors\).*--resume.*--overwrite"):
+        _fit(tmp_path, max_steps=2)
+    _fit(tmp_path, max_steps=2, save_every=1, overwrite=True)
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-1", "step-2"]
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_resume_without_a_checkpoint_fails(tmp_path):
+    with pytest.raises(CheckpointError, match=r"--resume: no checkpoint in .*checkpoints"):
+        _fit(tmp_path, resume=True)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_two_processes_on_one_run_directory(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(run), "fresh"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = run / ".bertkit.lock"
+        deadline = time.monotonic() + 60
+        while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the first run ended before the second could start"
+        with pytest.raises(LockError, match=rf"{run} is in use by training \(pid {proc.pid} "):
+            _fit(tmp_path, overwrite=True)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    with pytest.warns(UserWarning, match="taking over the lock"):  # its process is gone: free again
+        _, result = _fit(tmp_path, overwrite=True)
+    assert result.global_step == 6 and not lock.exists()

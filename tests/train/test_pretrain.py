@@ -14,6 +14,7 @@ from bertkit.cli import main
 from bertkit.data.examples import PretrainingDataset
 from bertkit.data.masking import continuation_table
 from bertkit.data.shards import ShardSet, prepare, vocab_hash
+from bertkit.errors import ConfigError
 from bertkit.tokenizers import Tokenizer
 from bertkit.train.pretrain import PretrainConfig, add_domain_tokens, build_model
 
@@ -76,6 +77,34 @@ def test_cli_from_text_to_a_run_directory(corpus, minilm_dir, tmp_path, capsys):
     assert main(args + ["--resume"]) == 0
     after = load_file(run / "model.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+    # a new run into the same RUN is refused; a resume onto a changed setup names what changed
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "holds an earlier run" in capsys.readouterr().err
+    assert main(args + ["--resume", "--seq-len", "64", "--static-masking"]) == 2
+    err = capsys.readouterr().err
+    assert "pretrain.dynamic_masking: checkpoint True vs now False" in err
+    assert "pretrain.seq_len: checkpoint 32 vs now 64" in err
+    assert main(args + ["--resume", "--preset", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert "model.hidden_size: checkpoint 128 vs now 256" in err and "pretrain.preset" in err
+    assert len(err) < 1500  # a message, not a state-dict dump
+
+
+@pytest.mark.parametrize("flag", [["--mask-rate", "1.5"], ["--mask-rate", "0"], ["--lr", "nan"],
+                                  ["--lr", "-1"], ["--seq-len", "4"], ["--dropout", "1.5"], ["--epochs", "0"],
+                                  ["--preset", "huge"]])
+def test_bad_numbers_fail_at_the_cli_boundary(flag, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["pretrain", "--data", "shards", "--out", "run", *flag])
+    assert caught.value.code == 2 and flag[0] in capsys.readouterr().err
+
+
+def test_python_callers_get_the_same_checks():
+    with pytest.raises(ConfigError, match="mask_rate must be in"):
+        PretrainConfig(mask_rate=1.0)
+    assert PretrainConfig().train.lr == 5e-4 and PretrainConfig().train.warmup_ratio == 0.06
 
 
 def test_init_from_loads_the_checkpoint_weights(minilm_shards, minilm_dir, tmp_path):

@@ -1,0 +1,106 @@
+"""What a training run is configured by: `TrainConfig` (the loop) and `PretrainConfig` (pretraining).
+
+Each field declares its default, help text and valid range once (`bertkit.options.option`); the
+CLI flags are generated from these fields, so Python callers and the command line share names,
+defaults and checks. This module imports no torch, so `bertkit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bertkit.errors import ConfigError
+from bertkit.model.config import PRESETS
+from bertkit.options import check_options, option
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """The optimizer, schedule, length, logging and checkpointing of one run of the loop."""
+
+    lr: float = option(1e-4, "peak learning rate", low=0.0, low_open=True)
+    weight_decay: float = option(0.01, "AdamW weight decay (none on biases and LayerNorm)", low=0.0)
+    betas: tuple[float, float] = option((0.9, 0.999), "Adam betas, each in [0, 1)")
+    eps: float = option(1e-8, "Adam epsilon", low=0.0, low_open=True)
+    warmup_steps: int = option(0, "linear warmup steps (wins over --warmup-ratio when > 0)", low=0)
+    warmup_ratio: float = option(0.0, "warmup as a fraction of all optimizer steps, in [0, 1)", low=0.0,
+                                high=1.0)
+    schedule: str = option("linear", "learning-rate schedule after warmup", choices=SCHEDULES)
+    max_steps: int | None = option(None, "stop after N optimizer steps (wins over --epochs)", low=1)
+    epochs: float = option(1.0, "passes over the training data (fractions allowed)", low=0.0, low_open=True)
+    batch_size: int = option(32, "examples per micro-batch, per process", low=1)
+    grad_accum: int = option(1, "micro-batches per optimizer step (gradient accumulation)", low=1)
+    max_grad_norm: float | None = option(1.0, "clip the global gradient norm to this (None: no clipping)",
+                                         low=0.0, low_open=True)
+    seed: int = option(0, "random seed: data order, masking, dropout, initialisation", low=0)
+    log_every: int = option(10, "log training metrics every N optimizer steps", low=1)
+    eval_every: int | None = option(None, "evaluate every N optimizer steps (and at the end)", low=1)
+    save_every: int | None = option(None, "checkpoint every N optimizer steps (and always at the end)",
+                                    low=1)
+    keep_last: int = option(2, "checkpoints to keep", low=1)
+    metric_for_best: str | None = option(None, "eval metric that picks the best checkpoint", cli=False)
+    greater_is_better: bool = option(True, "whether a larger metric_for_best is better", cli=False)
+    early_stopping_patience: int | None = option(
+        None, "stop after N evaluations without improvement", low=1, aliases=("--early-stopping",))
+    layerwise_lr_decay: float | None = option(
+        None, "layer-wise lr decay: layer i of L trains at lr * decay**(L - i)", low=0.0, low_open=True,
+        high=1.0, aliases=("--llrd",))
+    num_workers: int = option(0, "DataLoader worker processes (map-style datasets)", low=0)
+    resume: bool = option(False, "continue from the last checkpoint in the RUN directory")
+    overwrite: bool = option(False, "start afresh in a RUN directory that holds an earlier run, "
+                                    "deleting its checkpoints and metrics")
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        check_options(self)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1); got {self.betas}")
+        if self.warmup_ratio >= 1.0:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.early_stopping_patience is not None and self.metric_for_best is None:
+            raise ConfigError("early_stopping_patience needs metric_for_best")
+        if self.resume and self.overwrite:
+            raise ConfigError("resume and overwrite exclude each other: continue the run, or start afresh")
+
+
+def _pretrain_defaults() -> TrainConfig:
+    """Pretraining's own defaults: a higher peak lr, BERT's Adam epsilon, 6% warmup."""
+    return TrainConfig(lr=5e-4, eps=1e-6, warmup_ratio=0.06)
+
+
+@dataclass
+class PretrainConfig:
+    """What pretraining adds to TrainConfig: model size, recipe and masking."""
+
+    preset: str = option("mini", "model size (Google's BERT sizes)", choices=tuple(PRESETS))
+    recipe: str = option("bert", "bert: sentence pairs + NSP; roberta: packed full sentences, MLM only",
+                         choices=("bert", "roberta"))
+    seq_len: int = option(128, "tokens per sequence", low=8)
+    mask_rate: float = option(0.15, "fraction of tokens to mask, in (0, 1)", low=0.0, low_open=True,
+                              high=1.0)
+    whole_word: bool = option(False, "whole-word masking")
+    dynamic_masking: bool = option(
+        True, "the same masks every epoch, as BERT (default: new masks every epoch)",
+        flag="--static-masking")
+    dupe_factor: int = option(1, "copies of the data with different masks", low=1)
+    max_predictions: int | None = option(
+        None, "at most N masked tokens per sequence (BERT's max_predictions_per_seq)", low=1)
+    dropout: float | None = option(None, "hidden and attention dropout in [0, 1) (default: the model's)",
+                                   low=0.0, high=1.0)
+    init_from: str | None = option(None, "continue pretraining from a (Hugging Face) BERT directory",
+                                   metavar="DIR")
+    add_tokens: str | None = option(None, "with --init-from: add these domain tokens (one per line); "
+                                          "prepare the data with the same --add-tokens", metavar="FILE")
+    eval_data: str | None = option(None, "shards of a held-out split, evaluated every --eval-every steps",
+                                   metavar="SHARDS")
+    eval_examples: int = option(512, "held-out examples per evaluation", low=1)
+    train: TrainConfig = option(factory=_pretrain_defaults)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.mask_rate >= 1.0:
+            raise ConfigError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
+        if self.dropout is not None and self.dropout >= 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
