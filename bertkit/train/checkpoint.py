@@ -80,7 +80,7 @@ def save_checkpoint(
     path = ckpt_root / f"step-{step}"
     previous = list_checkpoints(ckpt_root)
     kept = f"; the previous checkpoint {previous[-1][1]} is intact" if previous else ""
-    with _write_errors(path, kept), atomic_directory(path) as tmp:
+    with write_errors(path, kept), atomic_directory(path) as tmp:
         save_model(model, str(tmp / "model.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                    tmp / "optimizer.pt")
@@ -94,7 +94,7 @@ def save_checkpoint(
 
 
 @contextmanager
-def _write_errors(path: Path, note: str = "") -> Iterator[None]:
+def write_errors(path: Path, note: str = "") -> Iterator[None]:
     """Turn a failed write into CheckpointError naming `path` and the free space.
 
     A full disk raises OSError from Python's own writes and RuntimeError ("unexpected pos") from
@@ -161,7 +161,7 @@ def load_checkpoint(
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """Weights only (the best model so far), atomically, in a directory of its own."""
-    with _write_errors(path), atomic_directory(path) as tmp:
+    with write_errors(path), atomic_directory(path) as tmp:
         save_model(model, str(tmp / "model.safetensors"))
 
 

@@ -47,6 +47,7 @@ from bertkit.train.checkpoint import (
     save_checkpoint,
     save_weights,
     set_rng_state,
+    write_errors,
 )
 from bertkit.train.config import TrainConfig
 from bertkit.train.logging import MetricsLog, plot_loss
@@ -358,8 +359,14 @@ class Trainer:
             return
         tmp = self.out_dir / ".final.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self.save_model(self.model, tmp)
+        last = list_checkpoints(self.ckpt_root)[-1][1]
+        try:
+            with write_errors(self.out_dir, f"; the last checkpoint {last} is intact"):
+                tmp.mkdir(parents=True)
+                self.save_model(self.model, tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         for item in tmp.iterdir():
             dest = self.out_dir / item.name
             if dest.is_dir():

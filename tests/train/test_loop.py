@@ -373,3 +373,18 @@ def test_two_processes_on_one_run_directory(tmp_path):
     with pytest.warns(UserWarning, match="taking over the lock"):  # its process is gone: free again
         _, result = _fit(tmp_path, overwrite=True)
     assert result.global_step == 6 and not lock.exists()
+
+
+def test_full_disk_while_writing_the_final_model(tmp_path):
+    def full_disk(model, directory):
+        (directory / "model.safetensors").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    torch.manual_seed(0)
+    trainer = Trainer(TinyMLM(), TrainConfig(max_steps=2, batch_size=8), ToyData(), tmp_path / "run",
+                      save_model=full_disk)
+    with pytest.raises(CheckpointError, match=r"could not write .*run: .*No space left.* MiB free\).*step-2 "
+                                              r"is intact"):
+        trainer.fit()
+    left = {p.name for p in (tmp_path / "run").iterdir()}
+    assert ".final.tmp" not in left and "model.safetensors" not in left  # nothing half-written is left
