@@ -36,9 +36,20 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def check_output_file(path: PathLike, what: str = "output") -> Path:
+    """`path` as a file to write: a DataError if it is a directory or its parent is a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{what} {path}: is a directory; give a file name (for example {path / 'out'})")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise DataError(f"{what} {path}: {parent} is a file, not a directory")
+    return path
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one."""
-    path = Path(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

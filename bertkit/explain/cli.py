@@ -13,10 +13,37 @@ or `trace` it selects that mode, otherwise every word is the text to explain (to
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from bertkit.errors import ConfigError, DataError
+from bertkit.io import atomic_write_text, check_output_file
+from bertkit.options import add_options, option
+
 MODES = ("report", "heads", "trace")
+
+
+@dataclass
+class ReportOptions:
+    """The numbers of the report mode (checked by argparse, before the model is loaded)."""
+
+    steps: int = option(50, "integrated-gradient steps", low=2)
+    baseline: str = option("pad", "IG baseline", choices=("pad", "zeros"))
+    batch_size: int = option(50, "IG interpolation points per pass", low=1)
+    token: int | None = option(None, "token index to explain (token-classification models)", low=0)
+    ig_layer: int | None = option(None, "attribute at this encoder layer's output (layer IG)", low=0)
+
+
+@dataclass
+class TraceOptions:
+    """The numbers of the heads and trace modes."""
+
+    top: int = option(3, "heads listed per pattern", low=1)
+    layer: int = option(0, "trace: encoder layer", low=0)
+    head: int = option(0, "trace: attention head", low=0)
+    format: str = option("terminal", "trace output", choices=("terminal", "html", "markdown"))
 
 
 class _IntermixedParser(argparse.ArgumentParser):
@@ -48,20 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = p.add_argument_group("report (default mode)")
     r.add_argument("--out", default="explanation.html", help="HTML report (default: explanation.html)")
     r.add_argument("--target", help="class to explain, by label or index (default: the predicted one)")
-    r.add_argument("--steps", type=int, default=50, help="integrated-gradient steps (default: 50)")
-    r.add_argument("--baseline", choices=("pad", "zeros"), default="pad", help="IG baseline (default: pad)")
-    r.add_argument("--batch-size", type=int, default=50,
-                   help="IG interpolation points per pass (default: 50)")
-    r.add_argument("--token", type=int, help="token index to explain (token-classification models)")
-    r.add_argument("--ig-layer", type=int, help="attribute at this encoder layer's output (layer IG)")
+    add_options(r, ReportOptions)
     r.add_argument("--json", help="also write the (token, score) attributions to this JSON file")
     r.add_argument("--png", help="also write a PNG heatmap grid of every head")
     t = p.add_argument_group("heads and trace")
-    t.add_argument("--top", type=int, default=3, help="heads listed per pattern (default: 3)")
-    t.add_argument("--layer", type=int, default=0, help="trace: encoder layer (default: 0)")
-    t.add_argument("--head", type=int, default=0, help="trace: attention head (default: 0)")
-    t.add_argument("--format", choices=("terminal", "html", "markdown"), default="terminal",
-                   help="trace output (default: terminal)")
+    add_options(t, TraceOptions)
     t.add_argument("--toy", action="store_true", help="trace a tiny random model: hidden 8, 2 heads")
     t.add_argument("--trace-out", help="trace: write to this file instead of stdout")
     p.set_defaults(func=_run)
@@ -79,20 +97,21 @@ def _split_mode(args: argparse.Namespace) -> tuple[str, list[str]]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bertkit.errors import ConfigError, DataError
-
     mode, words = _split_mode(args)
     if not words:
         raise DataError(f"explain {mode}: no text given (put the text to explain in quotes)")
     if args.model is None and not (mode == "trace" and args.toy):
         toy = " (or --toy)" if mode == "trace" else ""
         raise ConfigError(f"explain {mode}: --model DIR is required{toy}")
+    outputs = {"report": ("out", "json", "png"), "heads": ("json",), "trace": ("trace_out",)}[mode]
+    for name in outputs:            # before the model runs, not after minutes of gradients
+        if getattr(args, name):
+            check_output_file(getattr(args, name), f"--{name.replace('_', '-')}")
     return {"report": _report, "heads": _heads, "trace": _trace}[mode](args, words)
 
 
 def _report(args: argparse.Namespace, words: list[str]) -> int:
     from bertkit.explain.report import explain_text
-    from bertkit.io import atomic_write_text
 
     text = " ".join(words)
     result = explain_text(args.model, text, pair=args.pair, target=args.target, n_steps=args.steps,
@@ -112,8 +131,6 @@ def _report(args: argparse.Namespace, words: list[str]) -> int:
 
 
 def _heads(args: argparse.Namespace, words: list[str]) -> int:
-    import json
-
     from bertkit.explain.attention import extract_attention
     from bertkit.explain.inputs import load
     from bertkit.explain.patterns import average
@@ -123,8 +140,6 @@ def _heads(args: argparse.Namespace, words: list[str]) -> int:
     scores = average([extract_attention(model, tok, text).patterns() for text in words])
     print(format_heads(scores, args.top))
     if args.json:
-        from bertkit.io import atomic_write_text
-
         atomic_write_text(args.json, json.dumps(scores.to_dict(args.top), indent=2) + "\n")
     return 0
 
@@ -137,8 +152,6 @@ def _trace(args: argparse.Namespace, words: list[str]) -> int:
     text = " ".join(words)
     out = trace_attention(model, tok, text, args.layer, args.head).format(args.format)
     if args.trace_out:
-        from bertkit.io import atomic_write_text
-
         atomic_write_text(args.trace_out, out + "\n")
         print(f"trace: {Path(args.trace_out).resolve()}")
     else:

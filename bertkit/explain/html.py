@@ -26,8 +26,14 @@ def _static(name: str) -> str:
 
 
 def _script_json(obj: Any) -> str:
-    """JSON that is safe inside a <script> element."""
-    return json.dumps(obj, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+    """JSON that is safe inside a <script> element and still valid JSON.
+
+    `<`, `>` and `&` only occur inside JSON strings, where `\\u003c`... mean the same characters;
+    written that way, no token text can close the element (`</script`) or open an HTML comment
+    (`<!--`), which would stop the browser from handing the script its whole text.
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def attention_payload(attention, start_layer: int = 0, start_head: int = 0) -> dict:

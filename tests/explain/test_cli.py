@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bertkit.cli import main
 
 
@@ -55,3 +57,23 @@ def test_demo_stage_with_and_without_a_finetuned_model(tiny_run_dir, tmp_path, c
     bare = DemoContext(workdir=tmp_path / "bare", quick=True)
     demo.run(bare)
     assert "attention only" in capsys.readouterr().out and bare.artifacts["explanation_html"].is_file()
+
+
+def test_an_output_that_is_a_directory_is_refused_before_the_model_runs(tmp_path, capsys):
+    for flag in ("--out", "--json", "--png"):
+        assert main(["explain", "--model", str(tmp_path / "no-model"), "text", flag, str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} {tmp_path}: is a directory" in err and "Traceback" not in err
+    assert main(["explain", "trace", "--toy", "the cat", "--trace-out", str(tmp_path)]) == 2
+    assert "--trace-out" in capsys.readouterr().err
+
+
+def test_numbers_are_checked_at_the_boundary(minilm_dir, capsys):
+    bad = [("--steps", "1"), ("--steps", "x"), ("--batch-size", "0"), ("--token", "-1"),
+           ("--ig-layer", "-2"), ("--top", "0"), ("--layer", "-1"), ("--head", "-3"), ("--steps", "nan")]
+    for flag, value in bad:
+        with pytest.raises(SystemExit) as e:
+            main(["explain", "--model", str(minilm_dir), "text", flag, value])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert flag in err and "Traceback" not in err, (flag, value, err)

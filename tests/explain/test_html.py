@@ -7,8 +7,10 @@ Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` Python packag
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
+import types
 
 import numpy as np
 import pytest
@@ -116,3 +118,40 @@ def test_screenshot_and_thumbnails_are_not_blank(page, tmp_path):
         let dark = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 200) dark++; return dark; })()""")
     assert thumb > 0
     assert np.prod(pixels.shape[:2]) > 1000 * 800
+
+
+HOSTILE = ["[CLS]", "<!--", "</script>", "<script>alert(1)</script>", "a&amp;b", "-->", "\\", "[SEP]"]
+
+
+@pytest.fixture(scope="module")
+def hostile_page(tmp_path_factory, minilm):
+    """A page whose tokens try to open an HTML comment and close the data's <script> element."""
+    model, tok = minilm
+    attn = extract_attention(model, tok, "one two three four five six")
+    fake = types.SimpleNamespace(weights=attn.weights, tokens=HOSTILE, n_windows=1)
+    path = tmp_path_factory.mktemp("hostile") / "page.html"
+    path.write_text(render_page("<!-- title", attention=fake), encoding="utf-8")
+    return path
+
+
+def test_embedded_data_is_valid_json_whatever_the_tokens(hostile_page):
+    page = hostile_page.read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="bertkit-data">(.*?)</script>', page, re.S)
+    data = json.loads(found.group(1))
+    assert data["attention"]["tokens"] == HOSTILE
+    assert "<!--" not in found.group(1) and "<\\!--" not in page
+
+
+def test_hostile_tokens_render_as_text(browser, hostile_page):
+    context = browser.new_context(offline=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("dialog", lambda d: (errors.append("dialog"), d.dismiss()))
+    pg.goto(hostile_page.as_uri())
+    pg.wait_for_selector("body[data-ready='1']", timeout=10000)
+    shown = pg.evaluate("""Array.from(document.querySelectorAll("#bk-headview text[data-side='left']"))
+        .map(t => t.textContent)""")
+    assert errors == [] and shown == HOSTILE
+    assert pg.locator(".bk-thumb").count() == 6 * 12
+    context.close()
