@@ -32,13 +32,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def bertkit_run(model_dir: Path, train_csv: Path, out: Path, args: argparse.Namespace, seed: int) -> float:
     from bertkit.tasks.finetune import FinetuneConfig, finetune
+    from bertkit.train.config import TrainConfig
 
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        finetune(FinetuneConfig(model=str(model_dir), train=str(train_csv), out=str(out), epochs=args.epochs,
-                                batch_size=args.batch_size, lr=args.lr, weight_decay=0.01, warmup_ratio=0.1,
-                                seed=seed, max_length=args.max_length, log_every=10_000))
+        train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
+                            warmup_ratio=0.1, seed=seed, log_every=10_000)
+        finetune(FinetuneConfig(model=str(model_dir), train_file=str(train_csv), out=str(out),
+                                max_length=args.max_length, train=train))
     return time.perf_counter() - start
 
 

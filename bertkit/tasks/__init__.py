@@ -1,29 +1,20 @@
 """Fine-tuning tasks: classification, sentence pairs, multi-label, regression and NER.
 
 From a CSV/TSV/JSONL/CoNLL file to a fine-tuned RUN directory (Hugging Face layout), its metrics,
-and predictions. See docs/finetuning.md. Names are imported lazily so `bertkit --help` stays fast.
+and predictions. See docs/finetuning.md; each task is a `Task` object (`bertkit.tasks.base`)
+registered by name in `bertkit.tasks.registry`.
 """
 
-from __future__ import annotations
+from bertkit._modules import lazy_exports
 
-import importlib
-from typing import Any
-
-_PUBLIC = {
-    "FinetuneConfig": "bertkit.tasks.finetune",
-    "FinetuneResult": "bertkit.tasks.finetune",
-    "finetune": "bertkit.tasks.finetune",
+_EXPORTS = {
+    **dict.fromkeys(["FinetuneResult", "finetune"], "bertkit.tasks.finetune"),
+    "FinetuneConfig": "bertkit.tasks.config",
     "FineTuned": "bertkit.tasks.predict",
-    "Columns": "bertkit.tasks.readers",
-    "Example": "bertkit.tasks.readers",
-    "read_examples": "bertkit.tasks.readers",
+    **dict.fromkeys(["Columns", "Example", "read_examples"], "bertkit.tasks.readers"),
     "TaskSpec": "bertkit.tasks.spec",
+    "Task": "bertkit.tasks.base",
+    **dict.fromkeys(["TASKS", "get_task"], "bertkit.tasks.registry"),
 }
-
-__all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'bertkit.tasks' has no attribute {name!r}")
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

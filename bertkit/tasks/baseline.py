@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
 
 from bertkit.errors import ConfigError
-from bertkit.tasks.readers import Columns, Example, check_labels, infer_labels, read_examples
+from bertkit.metrics import mrr_at_k
+from bertkit.tasks.readers import Columns, Example
+from bertkit.tasks.registry import get_task
 from bertkit.tasks.spec import TaskSpec
 
 
@@ -23,15 +29,25 @@ def _texts(examples: Sequence[Example]) -> list[str]:
             for ex in examples]
 
 
-def _vectorizer() -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
+def _vectorizer() -> TfidfVectorizer:
     return TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=200_000)
+
+
+def _estimator(problem_type: str | None, C: float, seed: int) -> Any:
+    """The linear model for a problem type: ridge, logistic regression, or one per label."""
+    if problem_type == "regression":
+        return Ridge(alpha=1.0 / C)
+    if problem_type == "single_label_classification":
+        return LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    if problem_type == "multi_label_classification":
+        return OneVsRestClassifier(LogisticRegression(C=C, max_iter=2000, random_state=seed))
+    raise ConfigError(f"the TF-IDF baseline is for tasks that label a whole text (classification, pair, "
+                      f"multilabel, regression), not {problem_type or 'this task'}")
 
 
 @dataclass
 class Baseline:
-    """A fitted TF-IDF pipeline for one task."""
+    """A fitted TF-IDF pipeline for one task; the task encodes its labels and decodes its outputs."""
 
     spec: TaskSpec
     pipeline: Any
@@ -39,68 +55,51 @@ class Baseline:
     @classmethod
     def fit(cls, task: str, examples: Sequence[Example], labels: list[str] | None = None,
             C: float = 1.0, seed: int = 0) -> Baseline:
-        from sklearn.linear_model import LogisticRegression, Ridge
-        from sklearn.multiclass import OneVsRestClassifier
-        from sklearn.pipeline import make_pipeline
-
-        if task == "ner":
-            raise ConfigError("the TF-IDF baseline is for sequence tasks (classification, pair, multilabel, "
-                              "regression), not ner")
-        labels = labels if labels is not None else infer_labels(examples, task)
+        kind = get_task(task)
+        estimator = _estimator(kind.problem_type, C, seed)
+        if labels is None:
+            width = len(examples[0].label) if kind.problem_type == "regression" else 0
+            labels = kind.label_names(examples, Columns(label=[f"target_{j}" for j in range(width)]))
+        kind.check_label_count(labels, "the training data")
         spec = TaskSpec(task, labels)
+        y = np.asarray([kind.encode_label(ex.label, spec) for ex in examples])
+        return cls(spec, make_pipeline(_vectorizer(), estimator).fit(_texts(examples), y))
+
+    def outputs(self, examples: Sequence[Example]) -> np.ndarray:
+        """What the task decodes, as a fine-tuned model's logits: log-probabilities (softmax or
+        sigmoid) for classification, values for regression."""
         x = _texts(examples)
-        if task == "regression":
-            y = np.asarray([ex.label for ex in examples], dtype=np.float64)
-            model = Ridge(alpha=1.0 / C)
-        elif task == "multilabel":
-            index = {lab: i for i, lab in enumerate(labels)}
-            y = np.zeros((len(examples), len(labels)), dtype=int)
-            for r, ex in enumerate(examples):
-                y[r, [index[lab] for lab in ex.label]] = 1
-            model = OneVsRestClassifier(LogisticRegression(C=C, max_iter=2000, random_state=seed))
-        else:
-            y = np.asarray([ex.label for ex in examples])
-            model = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-        pipeline = make_pipeline(_vectorizer(), model).fit(x, y)
-        if task == "regression" and len(spec.labels) != y.shape[1]:
-            spec.labels = [f"target_{j}" for j in range(y.shape[1])]
-        return cls(spec, pipeline)
+        if self.spec.kind.problem_type == "regression":
+            return np.asarray(self.pipeline.predict(x), dtype=np.float64).reshape(len(examples), -1)
+        probs = np.zeros((len(examples), self.spec.num_labels))
+        probs[:, self.pipeline.classes_] = self.pipeline.predict_proba(x)  # classes_: the label ids seen
+        p = np.clip(probs, 1e-12, 1 - 1e-12)
+        if self.spec.kind.problem_type == "multi_label_classification":
+            return np.log(p) - np.log1p(-p)
+        return np.log(p)
 
     def predict(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         """Predictions in the same shape as the fine-tuned model's (label/probabilities, values...)."""
-        x = _texts(examples)
-        spec = self.spec
-        if spec.task == "regression":
-            values = np.atleast_2d(self.pipeline.predict(x)).reshape(len(examples), -1)
-            return [{"values": dict(zip(spec.labels, map(float, v), strict=True))} for v in values]
-        probs = self.pipeline.predict_proba(x)
-        if spec.task == "multilabel":
-            return [{"labels": [lab for lab, p in zip(spec.labels, row, strict=True) if p >= 0.5]}
-                    for row in probs]
-        classes = list(self.pipeline.classes_)
-        return [{"label": classes[int(np.argmax(row))],
-                 "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)}} for row in probs]
+        return self.spec.kind.decode(self.spec, list(self.outputs(examples)))
 
 
 def baseline(task: str, train: str, dev: str, columns: Columns | None = None,
              C: float = 1.0) -> dict[str, Any]:
     """Fit on `train`, score on `dev` with the task's metrics."""
-    from bertkit.tasks.evaluate import score
-
+    kind = get_task(task)
     columns = columns or Columns()
-    train_ex = read_examples(train, task, columns)
-    dev_ex = read_examples(dev, task, columns)
-    labels = list(columns.label) if task == "regression" else infer_labels(train_ex, task)
-    check_labels(dev_ex, labels, task, dev)
+    train_ex = kind.read(train, columns)
+    dev_ex = kind.read(dev, columns)
+    labels = kind.label_names(train_ex, columns)
+    kind.check_label_count(labels, train)
+    kind.check_labels(dev_ex, labels, dev)
     model = Baseline.fit(task, train_ex, labels, C)
-    return score(model.spec, dev_ex, model.predict(dev_ex))
+    return kind.score(model.spec, dev_ex, model.predict(dev_ex))
 
 
 def tfidf_retrieval_mrr(queries: Sequence[str], relevant: Sequence[int], documents: Sequence[str],
                         k: int = 10) -> float:
     """MRR@k of TF-IDF cosine retrieval (e.g. a paraphrase finding its FAQ question)."""
-    from bertkit.metrics import mrr_at_k
-
     vec = _vectorizer().fit(list(documents) + list(queries))
     d, q = vec.transform(documents), vec.transform(queries)
     sims = (q @ d.T).toarray()

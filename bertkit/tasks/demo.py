@@ -7,6 +7,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from bertkit.datasets import labelled
+from bertkit.tasks.baseline import Baseline
+from bertkit.tasks.finetune import FinetuneConfig, finetune
+from bertkit.tasks.predict import FineTuned
+from bertkit.tasks.readers import read_examples
+from bertkit.train.config import TrainConfig
+
 EXAMPLES = [
     "A gorgeous, witty and deeply moving film.",
     "The plot is a mess and the jokes fall flat.",
@@ -25,13 +32,6 @@ def minilm_dir() -> Path | None:
 
 
 def run(ctx: Any) -> None:
-    from bertkit.datasets import labelled
-    from bertkit.tasks.baseline import Baseline
-    from bertkit.tasks.evaluate import score
-    from bertkit.tasks.finetune import FinetuneConfig, finetune
-    from bertkit.tasks.predict import FineTuned
-    from bertkit.tasks.readers import read_examples
-
     n_train, n_dev = (320, 200) if ctx.quick else (1024, 500)
     max_length, batch_size, lr = 64, 16, 2e-4
     model_dir = minilm_dir() or ctx.artifacts.get("pretrained_dir")
@@ -54,16 +54,18 @@ def run(ctx: Any) -> None:
     train = read_examples(data / "train.csv", "classification")
     dev = read_examples(data / "dev.csv", "classification")
     base = Baseline.fit("classification", train)
-    base_scores = score(base.spec, dev, base.predict(dev))
+    base_scores = base.spec.kind.score(base.spec, dev, base.predict(dev))
 
     print("\n$ bertkit finetune --model MiniLM --task classification --train train.csv --dev dev.csv "
           f"--out {out / 'run'} --epochs 1 --batch-size {batch_size} --lr {lr} --max-length {max_length}")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = finetune(FinetuneConfig(model=str(model_dir), train=str(data / "train.csv"),
-                                         dev=str(data / "dev.csv"), out=str(out / "run"), epochs=1,
-                                         batch_size=batch_size, lr=lr, max_length=max_length, log_every=5))
+        result = finetune(FinetuneConfig(model=str(model_dir), train_file=str(data / "train.csv"),
+                                         dev_file=str(data / "dev.csv"), out=str(out / "run"),
+                                         max_length=max_length,
+                                         train=TrainConfig(lr=lr, warmup_ratio=0.1, epochs=1,
+                                                           batch_size=batch_size, log_every=5)))
     took = time.perf_counter() - start
     print(f"\n{'':24}{'accuracy':>10}{'macro F1':>10}")
     print(f"{'TF-IDF + logistic reg.':24}{base_scores['accuracy']:>10.3f}{base_scores['f1_macro']:>10.3f}")

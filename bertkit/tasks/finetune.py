@@ -1,7 +1,7 @@
 """Fine-tune a BERT on a labelled file with THE training loop (bertkit.train.Trainer).
 
-    result = finetune(FinetuneConfig(model="minilm/", task="classification",
-                                     train="train.csv", dev="dev.csv", out="run/"))
+    result = finetune(FinetuneConfig(model="minilm/", task="classification", train_file="train.csv",
+                                     dev_file="dev.csv", out="run/"))
 
 The RUN directory is a Hugging Face model directory (config.json with id2label, model.safetensors,
 tokenizer.json) plus task.json, metrics.jsonl, eval_results.json and learning_curve.png.
@@ -11,51 +11,29 @@ Strategies: full fine-tuning, frozen embeddings, the first K layers frozen, a fr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import torch
 
 from bertkit.errors import ConfigError, DataError
 from bertkit.io import atomic_write_json, save_figure
-from bertkit.tasks.readers import Columns, check_labels, infer_labels, read_examples
-from bertkit.tasks.spec import TASK_FILE, TaskSpec, model_class
+from bertkit.tasks import glue
+from bertkit.tasks.batches import LengthGroupedBatches
+from bertkit.tasks.config import FinetuneConfig
+from bertkit.tasks.evaluate import evaluate, main_metric
+from bertkit.tasks.readers import Example
+from bertkit.tasks.registry import get_task
+from bertkit.tasks.spec import TASK_FILE, TaskSpec
+from bertkit.tokenizers import Tokenizer
+from bertkit.train.config import TrainConfig
+from bertkit.train.loop import Trainer
 
-
-@dataclass
-class FinetuneConfig:
-    model: str                                 # HF/bertkit model dir (or a pretraining RUN)
-    task: str = "classification"
-    train: str | None = None
-    dev: str | None = None
-    out: str = "run"
-    columns: Columns = field(default_factory=Columns)
-    tokenizer: str | None = None               # default: the model directory
-    epochs: float = 3
-    max_steps: int | None = None
-    batch_size: int = 32
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    seed: int = 0
-    freeze: str | None = None                  # embeddings | layers:K | encoder
-    llrd: float | None = None                  # layer-wise lr decay, e.g. 0.9
-    max_length: int = 128
-    truncation: str = "head"                   # head | tail | head+tail | window
-    stride: int = 32
-    aggregate: str = "mean"
-    class_weights: bool = False                # "balanced" weights for imbalanced classes
-    scale_targets: bool = False                # standardise regression targets
-    eval_every: int | None = None              # default: once per epoch
-    early_stopping: int | None = None          # evaluations without improvement before stopping
-    group_by_length: bool = True
-    resume: bool = False
-    glue_task: str | None = None
-    data_dir: str | None = None
-    log_every: int = 10
+__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "freeze"]
 
 
 @dataclass
@@ -98,54 +76,43 @@ def freeze(model: Any, how: str | None) -> int:
     return n
 
 
-def balanced_class_weights(labels: list[Any], names: list[str], task: str) -> list[float]:
-    """n / (k * count) per class (scikit-learn's "balanced"); for multi-label, neg/pos per label."""
-    if task == "multilabel":
-        pos = np.array([sum(name in lab for lab in labels) for name in names], dtype=float)
-        return (np.maximum(len(labels) - pos, 1) / np.maximum(pos, 1)).tolist()
-    flat = [t for lab in labels for t in lab] if task == "ner" else labels
-    counts = np.array([flat.count(name) for name in names], dtype=float)
-    return (len(flat) / (len(names) * np.maximum(counts, 1))).tolist()
+@dataclass
+class _Data:
+    spec: TaskSpec
+    train: list[Example]
+    dev: list[Example] | None
+    extra_dev: dict[str, list[Example]]      # further dev sets (MNLI's mismatched), scored at the end
 
 
-def _load_data(cfg: FinetuneConfig) -> tuple[TaskSpec, list, list | None, dict[str, list]]:
-    """(spec, train examples, dev examples, extra dev sets) from files or a GLUE preset."""
-    extra_dev: dict[str, list] = {}
+def _load_data(cfg: FinetuneConfig) -> _Data:
+    """The spec and the examples, from files or a GLUE preset; labels checked against training."""
     if cfg.glue_task:
-        from bertkit.tasks import glue
-
-        preset = glue.preset(cfg.glue_task)
         if not cfg.data_dir:
             raise ConfigError("--glue-task needs --data-dir (the folder with the task's TSV files)")
-        task, columns, labels = preset.task, preset.columns, list(preset.labels)
-        train = read_examples(preset.path(cfg.data_dir, preset.train), task, columns)
-        devs = {name: read_examples(preset.path(cfg.data_dir, f), task, columns)
-                for name, f in preset.dev.items()}
-        first = next(iter(devs))
-        dev = devs.pop(first)
-        extra_dev = devs
+        preset = glue.preset(cfg.glue_task)
+        task, columns, train_path = preset.task, preset.columns, preset.path(cfg.data_dir, preset.train)
+        dev_paths = {name: preset.path(cfg.data_dir, f) for name, f in preset.dev.items()}
     else:
-        if not cfg.train:
+        if not cfg.train_file:
             raise ConfigError("give --train FILE (and --dev FILE), or --glue-task with --data-dir")
-        task, columns = cfg.task, cfg.columns
-        train = read_examples(cfg.train, task, columns)
-        dev = read_examples(cfg.dev, task, columns) if cfg.dev else None
-        labels = infer_labels(train, task) if task != "regression" else list(columns.label)
-    if task != "regression" and len(labels) < (1 if task == "multilabel" else 2):
-        raise DataError(f"{cfg.train}: the training data has only the label(s) {labels}; need at least two")
+        task, columns, train_path = cfg.task, cfg.columns, Path(cfg.train_file)
+        dev_paths = {"dev": Path(cfg.dev_file)} if cfg.dev_file else {}
+    kind = get_task(task)
+    train = kind.read(train_path, columns)
+    devs = {name: kind.read(path, columns) for name, path in dev_paths.items()}
+    labels = list(preset.labels) if cfg.glue_task else kind.label_names(train, columns)
+    kind.check_label_count(labels, str(train_path))
+    for name, examples in devs.items():
+        kind.check_labels(examples, labels, str(dev_paths[name]))
     spec = TaskSpec(task, labels, columns, cfg.max_length, cfg.truncation, cfg.stride, cfg.aggregate,
                     glue_task=cfg.glue_task)
-    for name, examples in [("dev", dev), *extra_dev.items()]:
-        if examples is not None:
-            check_labels(examples, labels, task, cfg.dev or name)
-    if task == "regression" and cfg.scale_targets:
-        y = np.asarray([ex.label for ex in train], dtype=np.float64)
-        spec.target_mean = y.mean(axis=0).tolist()
-        spec.target_std = np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0).tolist()
-    return spec, train, dev, extra_dev
+    kind.prepare(spec, train, cfg.scale_targets)
+    dev = devs.pop(next(iter(devs))) if devs else None
+    return _Data(spec, train, dev, devs)
 
 
 def _load_model(cfg: FinetuneConfig, spec: TaskSpec) -> Any:
+    """The pretrained encoder with a new head for the spec's task and labels."""
     previous = Path(cfg.model) / TASK_FILE
     if previous.is_file():
         old = json.loads(previous.read_text(encoding="utf-8"))
@@ -153,47 +120,58 @@ def _load_model(cfg: FinetuneConfig, spec: TaskSpec) -> Any:
             warnings.warn(f"{cfg.model} was fine-tuned for {old.get('task')} with labels "
                           f"{old.get('labels')}; its head is replaced by a new {spec.task} head",
                           stacklevel=3)
-    overrides: dict[str, Any] = {"num_labels": max(1, spec.num_labels), "problem_type": spec.problem_type}
-    if spec.task != "regression":
+    problem_type = spec.kind.problem_type
+    overrides: dict[str, Any] = {"num_labels": max(1, spec.num_labels), "problem_type": problem_type}
+    if problem_type != "regression":
         overrides["id2label"] = dict(enumerate(spec.labels))
-        overrides["label2id"] = {lab: i for i, lab in enumerate(spec.labels)}
+        overrides["label2id"] = dict(spec.label2id)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*newly initialised.*")  # the new head: expected
-        return model_class(spec.task).from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
+        model = spec.kind.model_class().from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
+    if spec.max_length > model.config.max_position_embeddings:
+        raise ConfigError(f"--max-length {spec.max_length} exceeds the model's max_position_embeddings "
+                          f"{model.config.max_position_embeddings}")
+    return model
+
+
+def _check_paths(cfg: FinetuneConfig) -> None:
+    """Refuse to write the RUN over the model it starts from."""
+    if Path(cfg.out).resolve() == Path(cfg.model).resolve():
+        raise ConfigError(f"--out {cfg.out} is the model directory --model {cfg.model}: fine-tuning would "
+                          "overwrite the pretrained weights; choose another --out")
+
+
+def _train_config(cfg: FinetuneConfig, metric: str, steps_per_epoch: int, has_dev: bool) -> TrainConfig:
+    """The user's TrainConfig plus what the task decides: the best-checkpoint metric, evaluation
+    once per epoch by default, and no evaluation or early stopping without a dev set."""
+    return dataclasses.replace(
+        cfg.train, metric_for_best=metric if has_dev else None, greater_is_better=True,
+        eval_every=(cfg.train.eval_every or steps_per_epoch) if has_dev else None,
+        early_stopping_patience=cfg.train.early_stopping_patience if has_dev else None)
 
 
 def finetune(cfg: FinetuneConfig) -> FinetuneResult:
     """Fine-tune, keep the best checkpoint on the dev metric, and write the RUN directory."""
-    import torch
-
-    from bertkit.tasks.evaluate import evaluate, main_metric, run
-    from bertkit.tasks.features import LengthGroupedBatches, encode_examples
-    from bertkit.tokenizers import Tokenizer
-    from bertkit.train import TrainConfig, Trainer
-
-    spec, train, dev, extra_dev = _load_data(cfg)
+    _check_paths(cfg)
+    data = _load_data(cfg)
+    spec, kind, train_cfg = data.spec, data.spec.kind, cfg.train
     tokenizer = Tokenizer.from_pretrained(cfg.tokenizer or cfg.model)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(train_cfg.seed)
     model = _load_model(cfg, spec)
-    if spec.max_length > model.config.max_position_embeddings:
-        raise ConfigError(f"--max-length {spec.max_length} exceeds the model's max_position_embeddings "
-                          f"{model.config.max_position_embeddings}")
     freeze(model, cfg.freeze)
-    if cfg.class_weights and spec.task != "regression":
-        model.class_weights = torch.tensor(balanced_class_weights([ex.label for ex in train], spec.labels,
-                                                                  spec.task))
-    pad_id = tokenizer.pad_token_id or 0
-    batches = LengthGroupedBatches(encode_examples(tokenizer, train, spec), cfg.batch_size, cfg.seed, pad_id,
-                                   by_length=cfg.group_by_length)
+    weights = kind.class_weights(data.train, spec.labels) if cfg.class_weights else None
+    if weights is not None:
+        model.class_weights = torch.tensor(weights)
+    batches = LengthGroupedBatches(kind.features(tokenizer, data.train, spec), train_cfg.batch_size,
+                                   train_cfg.seed, tokenizer.pad_token_id or 0, by_length=cfg.group_by_length)
     if len(batches) == 0:
-        raise DataError(f"{cfg.train}: {len(batches.features)} training inputs, fewer than one batch of "
-                        f"{cfg.batch_size}; lower --batch-size")
-    total = cfg.max_steps or max(1, round(cfg.epochs * len(batches)))
-    metric = main_metric(spec)
-    out = Path(cfg.out)
+        raise DataError(f"{cfg.train_file or cfg.glue_task}: {len(batches.features)} training inputs, fewer "
+                        f"than one batch of {train_cfg.batch_size}; lower --batch-size")
+    metric, out, dev = main_metric(spec), Path(cfg.out), data.dev
+    eval_batch = train_cfg.batch_size * 2
 
     def eval_fn(m: Any) -> dict[str, float]:
-        scores = evaluate(m, tokenizer, spec, dev, cfg.batch_size * 2)
+        scores = evaluate(m, tokenizer, spec, dev, eval_batch)
         return {k: v for k, v in scores.items() if isinstance(v, int | float)}
 
     def save_model(m: Any, directory: Path) -> None:
@@ -201,32 +179,16 @@ def finetune(cfg: FinetuneConfig) -> FinetuneResult:
         tokenizer.save(directory)
         spec.save(directory)
 
-    train_cfg = TrainConfig(
-        lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, schedule="linear",
-        max_steps=total, batch_size=cfg.batch_size, seed=cfg.seed, log_every=min(cfg.log_every, total),
-        eval_every=(cfg.eval_every or len(batches)) if dev else None,
-        metric_for_best=metric if dev else None, greater_is_better=True,
-        early_stopping_patience=cfg.early_stopping if dev else None,
-        layerwise_lr_decay=cfg.llrd, resume=cfg.resume)
-    trainer = Trainer(model, train_cfg, batches, out, eval_fn=eval_fn if dev else None, save_model=save_model)
+    trainer = Trainer(model, _train_config(cfg, metric, len(batches), dev is not None), batches, out,
+                      eval_fn=eval_fn if dev else None, metrics_fn=kind.metrics_fn, save_model=save_model,
+                      setup={"model": cfg.model, "task": dataclasses.asdict(spec)})
     result = trainer.fit()
-
     final: dict[str, Any] = {}
     if dev:
-        preds, outputs, _ = run(model, tokenizer, spec, dev, cfg.batch_size * 2)
-        if spec.task == "multilabel":
-            from bertkit.metrics import tune_thresholds
-            from bertkit.tasks.evaluate import probabilities
-
-            index = {lab: i for i, lab in enumerate(spec.labels)}
-            y = np.zeros((len(dev), spec.num_labels), dtype=int)
-            for r, ex in enumerate(dev):
-                y[r, [index[lab] for lab in ex.label]] = 1
-            spec.thresholds = tune_thresholds(y, probabilities(spec, outputs))
-            spec.save(out)
-        final = evaluate(model, tokenizer, spec, dev, cfg.batch_size * 2)
-        for name, examples in extra_dev.items():
-            final[name] = evaluate(model, tokenizer, spec, examples, cfg.batch_size * 2)
+        final = evaluate(model, tokenizer, spec, dev, eval_batch, calibrate=True)
+        spec.save(out)  # with what calibration tuned (the multi-label thresholds)
+        for name, examples in data.extra_dev.items():
+            final[name] = evaluate(model, tokenizer, spec, examples, eval_batch)
         atomic_write_json(out / "eval_results.json", final)
     plot_learning_curve(result.history, metric, out / "learning_curve.png")
     return FinetuneResult(out, final, result.global_step, result.stopped_early, result.history)
@@ -234,7 +196,7 @@ def finetune(cfg: FinetuneConfig) -> FinetuneResult:
 
 def plot_learning_curve(history: list[dict[str, Any]], metric: str, path: Path) -> None:
     """Training and dev loss, and the dev metric, against the optimizer step."""
-    import matplotlib
+    import matplotlib  # imported here: half a second, and only plotting needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

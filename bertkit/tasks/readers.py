@@ -1,7 +1,8 @@
 """Read labelled examples from CSV, TSV, JSONL and CoNLL files, with errors that name file and line.
 
 Every reader returns `Example`s that remember where they came from (`source` = "file:line"), so any
-later complaint (an unseen label, an empty text) can point at the exact row.
+later complaint (an unseen label, an empty text) can point at the exact row. How a label cell
+becomes a label is the task's business (`Task.parse_label`); this module knows file formats only.
 """
 
 from __future__ import annotations
@@ -10,27 +11,30 @@ import csv
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertkit.errors import ConfigError, DataError
+from bertkit.errors import DataError
 from bertkit.io import iter_lines, read_text
+from bertkit.options import option
 
-TASKS = ("classification", "pair", "multilabel", "regression", "ner")
-SEQUENCE_TASKS = ("classification", "pair", "multilabel", "regression")
+
+def _comma_list(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 @dataclass
 class Columns:
     """Which columns hold the text, the optional second text and the label(s)."""
 
-    text: str = "text"
-    text_pair: str | None = None
-    label: list[str] = field(default_factory=lambda: ["label"])  # several -> multi-output regression
-    label_sep: str = "|"                                          # multi-label given as one string
-    header: list[str] | None = None                               # column names of a file without header
+    text: str = option("text", "column with the text", flag="--text-column")
+    text_pair: str | None = option(None, "column with the second text (pair task)", flag="--text-pair-column")
+    label: list[str] = option(factory=lambda: ["label"], flag="--label-column", parse=_comma_list,
+                              help="label column; several, comma-separated, for multi-output regression")
+    label_sep: str = option("|", "separator of multi-label labels in one string")
+    header: list[str] | None = option(None, cli=False)   # column names of a file without header
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "text_pair": self.text_pair, "label": list(self.label),
@@ -51,7 +55,8 @@ class Example:
     pair: str | None = None
     label: Any = None
     source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)   # the row's other columns (kept by predict)
+    row: dict[str, Any] = field(default_factory=dict)     # the input row as read (predict keeps it)
+    meta: dict[str, Any] = field(default_factory=dict)    # task data for post-processing (not columns)
 
 
 def file_format(path: Path) -> str:
@@ -108,7 +113,7 @@ def _column(path: Path, n: int, row: dict, name: str) -> Any:
     return row[name]
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float):
@@ -120,34 +125,33 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _check_label_types(path: Path, labels: list[tuple[int, Any]]) -> None:
+def check_label_types(path: Path, examples: Sequence[Example]) -> None:
     """A label column whose values are partly numbers and partly words is almost always a mistake."""
-    kinds: dict[str, tuple[int, Any]] = {}
-    for n, v in labels:
-        kind = "list" if isinstance(v, list) else "number" if _is_number(v) else "text"
-        kinds.setdefault(kind, (n, v))
+    kinds: dict[str, Example] = {}
+    for ex in examples:
+        kinds.setdefault("number" if is_number(ex.label) else "text", ex)
     if len(kinds) > 1:
-        where = "; ".join(f"{k} at line {n} ({v!r})" for k, (n, v) in kinds.items())
+        where = "; ".join(f"{kind} at line {ex.source.rsplit(':', 1)[-1]} ({ex.label!r})"
+                          for kind, ex in kinds.items())
         raise DataError(f"{path}: the label column mixes types: {where}. Use one kind of label per file")
 
 
-def read_examples(path: str | Path, task: str, columns: Columns | None = None,
-                  require_labels: bool = True) -> list[Example]:
-    """Examples of a sequence task (classification, pair, multilabel, regression) or NER."""
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+# parse_label(source "file:line", the label cells, the columns) -> the example's label
+LabelParser = Callable[[str, list[Any], "Columns"], Any]
+
+
+def read_table(path: str | Path, columns: Columns, parse_label: LabelParser,
+               require_labels: bool = True) -> list[Example]:
+    """Examples from the rows of a CSV/TSV/JSONL file: text, optional pair, label parsed by the task.
+
+    Without `require_labels` (prediction), rows may lack the label columns; `row` keeps every
+    column of the input row either way.
+    """
     path = Path(path)
-    columns = columns or Columns()
-    if task == "ner":
-        if file_format(path) == "conll":
-            return read_conll(path, require_labels=require_labels)
-        return _read_ner_jsonl(path, columns, require_labels)
-    if task == "pair" and not columns.text_pair:
-        raise ConfigError("the pair task needs --text-pair-column (the second sentence)")
     rows = read_rows(path, columns.header)
     if not rows:
         raise DataError(f"{path}: no rows")
-    examples, empty, labels = [], [], []
+    examples, empty = [], []
     label_cols = columns.label
     for n, row in rows:
         text = _column(path, n, row, columns.text)
@@ -157,46 +161,13 @@ def read_examples(path: str | Path, task: str, columns: Columns | None = None,
             continue
         label = None
         if require_labels or all(c in row for c in label_cols):
-            values = [_column(path, n, row, c) for c in label_cols]
-            label = _parse_label(path, n, task, values, columns, label_cols)
-            if task != "multilabel":
-                labels.append((n, values[0]))
-        extra = {k: v for k, v in row.items() if k not in (columns.text, columns.text_pair, *label_cols)}
-        examples.append(Example(str(text), None if pair is None else str(pair), label, f"{path}:{n}", extra))
+            label = parse_label(f"{path}:{n}", [_column(path, n, row, c) for c in label_cols], columns)
+        examples.append(Example(str(text), None if pair is None else str(pair), label, f"{path}:{n}", row))
     if empty:
         shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
         raise DataError(f"{path}: {len(empty)} row(s) with empty text at line(s) {shown}; "
                         "remove or fill them")
-    if task in ("classification", "pair"):
-        _check_label_types(path, labels)
     return examples
-
-
-def _parse_label(path: Path, n: int, task: str, values: list[Any], columns: Columns, names: list[str]) -> Any:
-    if task == "regression":
-        out = []
-        for name, v in zip(names, values, strict=True):
-            if not _is_number(v) or v == "":
-                raise DataError(f"{path}:{n}: regression target {name!r} must be a number, got {v!r}")
-            out.append(float(v))
-        return out
-    if len(values) != 1:
-        raise ConfigError(f"several label columns ({names}) only make sense for multi-output regression")
-    v = values[0]
-    if task == "multilabel":
-        if isinstance(v, list):
-            return sorted({str(x) for x in v})
-        if v is None:
-            return []
-        return sorted({p.strip() for p in str(v).split(columns.label_sep) if p.strip()})
-    if v is None or (isinstance(v, str) and not v.strip()):
-        raise DataError(f"{path}:{n}: empty label in column {names[0]!r}")
-    if isinstance(v, list):
-        raise DataError(f"{path}:{n}: label {v!r} is a list; use --task multilabel for several "
-                        "labels per row")
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    return str(v).strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,6 +207,11 @@ def _repair_all(path: Path, examples: list[Example]) -> None:
                       f"-> B-X, E-X -> S-X) at {shown}", stacklevel=3)
 
 
+def _conll_example(words: list[str], tags: list[str], source: str) -> Example:
+    row: dict[str, Any] = {"tokens": words, "tags": tags} if tags else {"tokens": words}
+    return Example(words, None, tags or None, source, row)
+
+
 def read_conll(path: str | Path, require_labels: bool = True) -> list[Example]:
     """CoNLL: one `word ... tag` per line (whitespace or tab separated), a blank line between sentences.
 
@@ -253,7 +229,7 @@ def read_conll(path: str | Path, require_labels: bool = True) -> list[Example]:
         parts = [p.strip() for p in parts if p.strip()]
         if not parts:
             if words:
-                examples.append(Example(words, None, tags if tags else None, f"{path}:{start}"))
+                examples.append(_conll_example(words, tags, f"{path}:{start}"))
             words, tags = [], []
             continue
         if not words:
@@ -269,7 +245,7 @@ def read_conll(path: str | Path, require_labels: bool = True) -> list[Example]:
         words.append(parts[0])
         tags.append(tag)
     if words:
-        examples.append(Example(words, None, tags if tags else None, f"{path}:{start}"))
+        examples.append(_conll_example(words, tags, f"{path}:{start}"))
     if not examples:
         raise DataError(f"{path}: no sentences")
     if require_labels:
@@ -277,7 +253,7 @@ def read_conll(path: str | Path, require_labels: bool = True) -> list[Example]:
     return examples
 
 
-def _read_ner_jsonl(path: Path, columns: Columns, require_labels: bool) -> list[Example]:
+def read_ner_jsonl(path: Path, columns: Columns, require_labels: bool) -> list[Example]:
     """JSONL NER rows: a list of words in the text column (default `tokens`) and tags in the label column."""
     text_col = columns.text if columns.text != "text" else "tokens"
     label_col = columns.label[0] if columns.label != ["label"] else "tags"
@@ -294,50 +270,20 @@ def _read_ner_jsonl(path: Path, columns: Columns, require_labels: bool) -> list[
             if not isinstance(tags, list) or len(tags) != len(words):
                 raise DataError(f"{path}:{n}: {label_col!r} must be a list of {len(words)} tags, "
                                 f"got {tags!r}")
-        examples.append(Example([str(w) for w in words], None, tags, f"{path}:{n}"))
+        examples.append(Example([str(w) for w in words], None, tags, f"{path}:{n}", row))
     if require_labels:
         _repair_all(path, examples)
     return examples
 
 
-# ---------------------------------------------------------------------------------------------
-# Label sets
+def label_sort_key(label: str) -> tuple:
+    """Numbers in numeric order ("1" < "2" < "10"), then words in alphabetical order."""
+    return (0, float(label), "") if is_number(label) else (1, 0.0, label)
 
 
-def _label_sort_key(label: str) -> tuple:
-    return (0, float(label), "") if _is_number(label) else (1, 0.0, label)
+def read_examples(path: str | Path, task: str, columns: Columns | None = None,
+                  require_labels: bool = True) -> list[Example]:
+    """Examples of the task named `task` from a file (see `Task.read`)."""
+    from bertkit.tasks.registry import get_task  # the registry's tasks read through this module
 
-
-def infer_labels(examples: Sequence[Example], task: str) -> list[str]:
-    """The sorted label set of the training data (numbers in numeric order; for NER "O" first)."""
-    if task == "regression":
-        return []
-    seen: set[str] = set()
-    for ex in examples:
-        if task in ("multilabel", "ner"):
-            seen.update(ex.label or [])
-        else:
-            seen.add(ex.label)
-    if task == "ner":
-        types = sorted({t[2:] for t in seen if t != "O"})
-        bioes = any(t[:2] in ("E-", "S-") for t in seen)
-        prefixes = ("B-", "I-", "E-", "S-") if bioes else ("B-", "I-")
-        return ["O"] + [p + t for t in types for p in prefixes]
-    return sorted(seen, key=_label_sort_key)
-
-
-def check_labels(examples: Sequence[Example], labels: Sequence[str], task: str, source: str = "") -> None:
-    """Raise if evaluation data holds labels the model never saw in training."""
-    if task == "regression":
-        return
-    known = set(labels)
-    unseen: dict[str, str] = {}
-    for ex in examples:
-        values = ex.label if task in ("multilabel", "ner") else [ex.label]
-        for v in values or []:
-            if v not in known:
-                unseen.setdefault(v, ex.source)
-    if unseen:
-        where = ", ".join(f"{v!r} (first at {s})" for v, s in list(unseen.items())[:10])
-        raise DataError(f"{source or 'data'}: label(s) not seen in training: {where}. "
-                        f"The model knows {sorted(known)}")
+    return get_task(task).read(path, columns or Columns(), require_labels)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from bertkit.errors import ConfigError, DataError
-from bertkit.tasks.readers import TASKS, Columns
+from bertkit.io import atomic_write_json
+from bertkit.tasks.base import Task
+from bertkit.tasks.readers import Columns
+from bertkit.tasks.registry import TASKS, get_task
 
 TRUNCATIONS = ("head", "tail", "head+tail", "window")
 AGGREGATES = ("mean", "max")
@@ -34,8 +37,7 @@ class TaskSpec:
     glue_task: str | None = None
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r}; choose from {', '.join(TASKS)}")
+        get_task(self.task)
         if self.truncation not in TRUNCATIONS:
             raise ConfigError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}")
         if self.aggregate not in AGGREGATES:
@@ -50,13 +52,15 @@ class TaskSpec:
         return len(self.labels)
 
     @property
-    def problem_type(self) -> str | None:
-        return {"classification": "single_label_classification", "pair": "single_label_classification",
-                "multilabel": "multi_label_classification", "regression": "regression"}.get(self.task)
+    def kind(self) -> Task:
+        """The task object that reads, encodes, decodes and scores for this spec."""
+        return get_task(self.task)
+
+    @cached_property
+    def label2id(self) -> dict[str, int]:
+        return {lab: i for i, lab in enumerate(self.labels)}
 
     def save(self, run_dir: str | Path) -> None:
-        from bertkit.io import atomic_write_json
-
         d = asdict(self)
         d["columns"] = self.columns.to_dict()
         atomic_write_json(Path(run_dir) / TASK_FILE, {"format": "bertkit-task/1", **d})
@@ -68,7 +72,7 @@ class TaskSpec:
         path = run_dir / TASK_FILE
         if not path.is_file():
             arch = _architecture(run_dir)
-            if arch and not arch.endswith(("SequenceClassification", "TokenClassification")):
+            if arch and arch not in {task.head for task in TASKS.values()}:
                 raise DataError(f"{run_dir}: a {arch} has no task head; fine-tune it first "
                                 f"(bertkit finetune --model {run_dir} ...)")
             raise DataError(f"{run_dir}: no {TASK_FILE}; is it a RUN directory written by bertkit finetune?")
@@ -88,9 +92,3 @@ def _architecture(run_dir: Path) -> str | None:
         return None
     return arch[0] if arch else None
 
-
-def model_class(task: str) -> Any:
-    """BertForTokenClassification for NER, BertForSequenceClassification otherwise."""
-    from bertkit.model import BertForSequenceClassification, BertForTokenClassification
-
-    return BertForTokenClassification if task == "ner" else BertForSequenceClassification

@@ -12,6 +12,7 @@ import torch
 from bertkit.tasks.finetune import FinetuneConfig, finetune, freeze
 from bertkit.tasks.predict import FineTuned
 from bertkit.tasks.readers import Columns
+from bertkit.train.config import TrainConfig
 
 from .conftest import ner_sentences, sentiment_rows, write_conll, write_csv
 
@@ -20,8 +21,8 @@ from .conftest import ner_sentences, sentiment_rows, write_conll, write_csv
 def sentiment_run(tmp_path_factory, tiny_model_dir, sentiment_files):
     train, dev = sentiment_files
     out = tmp_path_factory.mktemp("runs") / "sentiment"
-    result = finetune(FinetuneConfig(model=str(tiny_model_dir), train=str(train), dev=str(dev), out=str(out),
-                                     epochs=4, batch_size=16, lr=3e-3, seed=0))
+    result = finetune(FinetuneConfig(model=str(tiny_model_dir), train_file=str(train), dev_file=str(dev),
+                                     out=str(out), train=TrainConfig(epochs=4, batch_size=16, lr=3e-3)))
     return result
 
 
@@ -70,11 +71,12 @@ def test_predict_and_evaluate_cli(sentiment_run, sentiment_files, tmp_path, caps
                  "--output", str(tmp_path / "out.jsonl")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["7", "8"]
-    assert [r["label"] for r in rows] == ["pos", "neg"]
-    assert sum(rows[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert [r["pred_label"] for r in rows] == ["pos", "neg"]
+    assert sum(rows[0]["pred_probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert main(["predict", "--model", str(run), "--input", str(tmp_path / "in.csv"),
                  "--output", str(tmp_path / "out.csv")]) == 0
-    assert (tmp_path / "out.csv").read_text().splitlines()[0].split(",")[:3] == ["id", "text", "label"]
+    assert (tmp_path / "out.csv").read_text().splitlines()[0].split(",") == [
+        "id", "text", "pred_label", "pred_p_neg", "pred_p_pos"]
 
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run), "--data", str(sentiment_files[1]), "--json",
@@ -101,8 +103,9 @@ def test_bad_runs_and_labels_are_clear_errors(sentiment_run, tiny_model_dir, tmp
 def test_ner_first_subtoken_labels_spans_and_hf_parity(tmp_path, tiny_model_dir):
     train = write_conll(tmp_path / "train.conll", ner_sentences(96, 0))
     dev = write_conll(tmp_path / "dev.conll", ner_sentences(24, 1))
-    result = finetune(FinetuneConfig(model=str(tiny_model_dir), task="ner", train=str(train), dev=str(dev),
-                                     out=str(tmp_path / "run"), epochs=6, batch_size=8, lr=5e-3))
+    result = finetune(FinetuneConfig(model=str(tiny_model_dir), task="ner", train_file=str(train),
+                                     dev_file=str(dev), out=str(tmp_path / "run"),
+                                     train=TrainConfig(epochs=6, batch_size=8, lr=5e-3)))
     assert result.metrics["f1"] >= 0.8
     ft = FineTuned.load(result.run_dir)
     [pred] = ft.predict(["Maria lives in Rio de Janeiro now"])
@@ -113,8 +116,8 @@ def test_ner_first_subtoken_labels_spans_and_hf_parity(tmp_path, tiny_model_dir)
     from bertkit.tasks.predict import predict_file
 
     [row] = predict_file(result.run_dir, tmp_path / "in.csv", tmp_path / "out.jsonl")
-    assert row["id"] == "1" and {e["text"] for e in row["entities"]} == {"Alice", "Paris"}
-    assert json.loads((tmp_path / "out.jsonl").read_text())["entities"] == row["entities"]
+    assert row["id"] == "1" and {e["text"] for e in row["pred_entities"]} == {"Alice", "Paris"}
+    assert json.loads((tmp_path / "out.jsonl").read_text())["pred_entities"] == row["pred_entities"]
     batch = ft.tokenizer.encode_batch(["Pedro lives in Lisbon"], return_tensors="pt")
     with torch.no_grad():
         ours = ft.model(**batch).logits
@@ -129,8 +132,8 @@ def test_multilabel_thresholds_and_regression_scaling(tmp_path, tiny_model_dir):
         r["a"], r["b"] = (10.0, 100.0) if r["label"] == "pos" else (0.0, 50.0)
     write_csv(tmp_path / "train.csv", rows)
     write_csv(tmp_path / "dev.csv", rows[:32])
-    files = {"model": str(tiny_model_dir), "train": str(tmp_path / "train.csv"),
-             "dev": str(tmp_path / "dev.csv"), "epochs": 3, "batch_size": 16, "lr": 3e-3}
+    files = {"model": str(tiny_model_dir), "train_file": str(tmp_path / "train.csv"),
+             "dev_file": str(tmp_path / "dev.csv"), "train": TrainConfig(epochs=3, batch_size=16, lr=3e-3)}
     ml = finetune(FinetuneConfig(task="multilabel", out=str(tmp_path / "ml"), columns=Columns(label=["tags"]),
                                  **files))
     spec = json.loads((ml.run_dir / "task.json").read_text())
@@ -162,9 +165,10 @@ def test_freeze_strategies_keep_weights(tiny_model_dir, sentiment_files, tmp_pat
 
     train, dev = sentiment_files
     before = BertForSequenceClassification.from_pretrained(tiny_model_dir).state_dict()
-    result = finetune(FinetuneConfig(model=str(tiny_model_dir), train=str(train), dev=str(dev),
-                                     out=str(tmp_path / "run"), epochs=1, batch_size=32, freeze="layers:1",
-                                     llrd=0.8, lr=1e-3))
+    result = finetune(FinetuneConfig(model=str(tiny_model_dir), train_file=str(train), dev_file=str(dev),
+                                     out=str(tmp_path / "run"), freeze="layers:1",
+                                     train=TrainConfig(epochs=1, batch_size=32, layerwise_lr_decay=0.8,
+                                                       lr=1e-3)))
     after = FineTuned.load(result.run_dir).model.state_dict()
     for name in before:
         if name.startswith(("bert.embeddings", "bert.layers.0.")):
@@ -189,8 +193,6 @@ def test_window_aggregation_is_consistent(tmp_path, tiny_model_dir, sentiment_fi
     _, b, _ = run(model, tok, window, short)
     np.testing.assert_allclose(a[0], b[0], atol=1e-6)
     long = [Example(" ".join(["good film"] * 40))]
-    from bertkit.tasks.features import encode_examples
-
-    assert len(encode_examples(tok, long, window)) > 3
+    assert len(window.kind.features(tok, long, window)) > 3
     _, c, _ = run(model, tok, window, long)
     assert c[0].shape == (2,)

@@ -55,21 +55,19 @@ def test_presets_read_the_glue_layout(glue_root, minilm_dir):
     cola = read_examples(glue.preset("cola").path(glue_root, "train.tsv"), "classification",
                          glue.preset("cola").columns)
     assert [(e.text, e.label) for e in cola][1] == ("The more we study verbs, the crazier they get.", "0")
-    cfg = FinetuneConfig(model="unused", glue_task="mnli", data_dir=str(glue_root))
-    spec, train, dev, extra = _load_data(cfg)
-    assert spec.task == "pair" and spec.labels == ["contradiction", "entailment", "neutral"]
-    assert (train[0].pair, train[0].label) == ("A cat is sitting.", "entailment")
-    assert set(extra) == {"dev_mismatched"} and len(dev) == 3
-    spec, train, _, _ = _load_data(FinetuneConfig(model="unused", glue_task="stsb",
-                                                  data_dir=str(glue_root / "STS-B")))
-    assert spec.task == "regression" and train[0].label == [5.0]
-    from bertkit.tasks.features import encode_examples
+    data = _load_data(FinetuneConfig(model="unused", out="unused", glue_task="mnli", data_dir=str(glue_root)))
+    assert data.spec.task == "pair" and data.spec.labels == ["contradiction", "entailment", "neutral"]
+    assert (data.train[0].pair, data.train[0].label) == ("A cat is sitting.", "entailment")
+    assert set(data.extra_dev) == {"dev_mismatched"} and len(data.dev) == 3
+    data = _load_data(FinetuneConfig(model="unused", out="unused", glue_task="stsb",
+                                     data_dir=str(glue_root / "STS-B")))
+    assert data.spec.task == "regression" and data.train[0].label == [5.0]
     from bertkit.tokenizers import Tokenizer
 
-    [feature] = encode_examples(Tokenizer.from_pretrained(minilm_dir), train[:1], spec)
+    [feature] = data.spec.kind.features(Tokenizer.from_pretrained(minilm_dir), data.train[:1], data.spec)
     assert feature.token_type_ids[-1] == 1  # [CLS] A [SEP] B [SEP]: the second sentence is segment 1
     with pytest.raises(DataError, match="no train.tsv"):
-        _load_data(FinetuneConfig(model="unused", glue_task="rte", data_dir=str(glue_root)))
+        _load_data(FinetuneConfig(model="unused", out="unused", glue_task="rte", data_dir=str(glue_root)))
 
 
 def test_glue_finetune_cli_mcc_and_accuracy(glue_root, tiny_model_dir, tmp_path):

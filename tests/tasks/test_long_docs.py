@@ -8,7 +8,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bertkit.tasks.features import Feature, LengthGroupedBatches, collate
+from bertkit.tasks.batches import LengthGroupedBatches, collate
+from bertkit.tasks.features import Feature
 from bertkit.tasks.long_docs import aggregate_logits, stitch_words, truncate
 
 

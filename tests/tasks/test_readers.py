@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertkit.errors import ConfigError, DataError
-from bertkit.tasks.readers import Columns, check_labels, infer_labels, read_conll, read_examples, repair_bio
+from bertkit.tasks.readers import Columns, read_conll, read_examples, repair_bio
+from bertkit.tasks.registry import get_task
 
 
 def write(path, text):
@@ -34,7 +35,7 @@ def test_csv_tsv_jsonl_give_the_same_examples(tmp_path):
     tsv_ex = read_examples(tmp_path / "d.tsv", "classification", cols)
     assert [e.label for e in tsv_ex] == ["pos", "neg", "pos"]
     assert [(e.text, e.label) for e in read_examples(tmp_path / "d.jsonl", "classification", cols)] == rows
-    assert infer_labels(csv_ex, "classification") == ["neg", "pos"]
+    assert get_task("classification").label_names(csv_ex, cols) == ["neg", "pos"]
 
 
 def test_missing_column_lists_existing_columns(tmp_path):
@@ -58,14 +59,14 @@ def test_mixed_label_types(tmp_path):
 def test_numeric_labels_sort_numerically(tmp_path):
     write(tmp_path / "d.jsonl", "".join(json.dumps({"text": "t", "label": v}) + "\n" for v in (10, 2, 1.0)))
     ex = read_examples(tmp_path / "d.jsonl", "classification")
-    assert infer_labels(ex, "classification") == ["1", "2", "10"]
+    assert get_task("classification").label_names(ex, Columns()) == ["1", "2", "10"]
 
 
 def test_unseen_labels_at_evaluation(tmp_path):
     write(tmp_path / "dev.csv", "text,label\na,pos\nb,neutral\n")
     ex = read_examples(tmp_path / "dev.csv", "classification")
     with pytest.raises(DataError, match=r"not seen in training: 'neutral' \(first at .*dev.csv:3\)"):
-        check_labels(ex, ["neg", "pos"], "classification", "dev.csv")
+        get_task("classification").check_labels(ex, ["neg", "pos"], "dev.csv")
 
 
 def test_pair_multilabel_and_multi_output_regression(tmp_path):
@@ -92,7 +93,7 @@ def test_pair_multilabel_and_multi_output_regression(tmp_path):
 def test_unlabelled_rows_for_prediction_keep_other_columns(tmp_path):
     write(tmp_path / "in.csv", "id,text\n7,hello\n")
     ex = read_examples(tmp_path / "in.csv", "classification", require_labels=False)
-    assert ex[0].label is None and ex[0].extra == {"id": "7"}
+    assert ex[0].label is None and ex[0].row == {"id": "7", "text": "hello"}
 
 
 def test_conll_reader_and_bio_repair(tmp_path):
@@ -103,7 +104,7 @@ def test_conll_reader_and_bio_repair(tmp_path):
     assert ex[0].text == ["John", "lives", "in", "New", "York"]
     assert ex[0].label == ["B-PER", "O", "O", "B-LOC", "I-LOC"]
     assert ex[1].label == ["O"]
-    assert infer_labels(ex, "ner") == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert get_task("ner").label_names(ex, Columns()) == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     write(tmp_path / "bad.conll", "John\tPERSON\n")
     with pytest.raises(DataError, match=r"bad.conll:1: tag 'PERSON'"):
         read_conll(tmp_path / "bad.conll")
@@ -114,7 +115,7 @@ def test_repair_bio_bioes():
     assert repair_bio(["B-A", "E-A", "E-B"]) == (["B-A", "E-A", "S-B"], [2])
     assert repair_bio(["B-A", "I-A", "E-A", "S-B"]) == (["B-A", "I-A", "E-A", "S-B"], [])
     bioes = [type("E", (), {"label": ["S-A", "O"]})()]
-    assert infer_labels(bioes, "ner") == ["O", "B-A", "I-A", "E-A", "S-A"]
+    assert get_task("ner").label_names(bioes, Columns()) == ["O", "B-A", "I-A", "E-A", "S-A"]
 
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), min_size=1).filter(
