@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import shlex
@@ -305,9 +306,7 @@ def iter_lines(path: PathLike, errors: str = "strict",
 
 def save_figure(fig: Any, path: PathLike, dpi: int = 100) -> Path:
     """Render a matplotlib figure to PNG atomically, then close it (plots are rewritten during runs)."""
-    import io
-
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here, not at the top: bertkit.io is on the CLI's start-up path
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from bertkit.explain.inputs import Encoded, check_layer_head, encode, model_dims, windows
+from bertkit.errors import ConfigError
+from bertkit.explain.html import iframe, render_page
+from bertkit.explain.inputs import Encoded, base_model, check_layer_head, encode, model_dims, windows
 from bertkit.explain.patterns import HeadScores, score_heads
+from bertkit.explain.plots import save_heatmaps
+from bertkit.io import atomic_write_text
 
 
 @dataclass
@@ -38,10 +43,8 @@ class AttentionMap:
         """The (seq, seq) map of one head; a clear error names the valid range."""
         n_layers, n_heads = self.weights.shape[:2]
         if not 0 <= layer < n_layers:
-            from bertkit.errors import ConfigError
             raise ConfigError(f"layer {layer} out of range: valid layers are 0..{n_layers - 1}")
         if not 0 <= head < n_heads:
-            from bertkit.errors import ConfigError
             raise ConfigError(f"head {head} out of range: valid heads are 0..{n_heads - 1}")
         return self.weights[layer, head]
 
@@ -52,34 +55,22 @@ class AttentionMap:
 
     def to_html(self, title: str = "Attention") -> str:
         """A self-contained page with the head view and the model view."""
-        from bertkit.explain.html import render_page
-
         return render_page(title, attention=self)
 
     def save_html(self, path: str | Path, title: str = "Attention") -> Path:
-        from bertkit.io import atomic_write_text
-
         atomic_write_text(path, self.to_html(title))
         return Path(path)
 
     def save_png(self, path: str | Path, layer: int | None = None, head: int | None = None) -> Path:
         """Heatmap of one head, or of all heads of `layer`, or the whole grid (matplotlib, Agg)."""
-        from bertkit.explain.plots import save_heatmaps
-
         return save_heatmaps(self, path, layer, head)
 
     def _repr_html_(self) -> str:
-        from bertkit.explain.html import iframe
-
         return iframe(self.to_html())
 
 
 def forward_attentions(model: Any, ids: list[int], type_ids: list[int]) -> np.ndarray:
     """Run one sequence through the model and return (layers, heads, seq, seq) attention."""
-    import torch
-
-    from bertkit.explain.inputs import base_model
-
     with torch.inference_mode():
         out = base_model(model)(
             input_ids=torch.tensor([ids]),

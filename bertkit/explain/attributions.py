@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError, DataError
+from bertkit.explain.html import iframe, render_page
 from bertkit.explain.inputs import Encoded, encode, encoder_layers, model_dims, require_head, windows
+from bertkit.explain.terminal import format_attribution
 
 
 @dataclass
@@ -121,18 +125,12 @@ class Attribution:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     def to_html(self, title: str = "Word attributions") -> str:
-        from bertkit.explain.html import render_page
-
         return render_page(title, attribution=self)
 
     def to_terminal(self, colour: bool = True) -> str:
-        from bertkit.explain.terminal import format_attribution
-
         return format_attribution(self, colour)
 
     def _repr_html_(self) -> str:
-        from bertkit.explain.html import iframe
-
         return iframe(self.to_html(), height=260)
 
 
@@ -183,8 +181,6 @@ def _endpoints(model: Any, module: Any, hook: _Replace, x_ids: Any, b_ids: Any |
     At the word embeddings this is a table lookup; at an encoder layer one no-grad pass of the input
     and the baseline batched together.
     """
-    import torch
-
     with torch.no_grad():
         if layer is None:
             x = module(x_ids)
@@ -204,8 +200,6 @@ def _ig_window(model: Any, ids: list[int], type_ids: list[int], special: list[bo
     baseline x' ride in the first batch (their rows give F(x), F(x') and the prediction; target None
     picks the predicted class there), so no extra single-sequence passes are made.
     """
-    import torch
-
     module = model.get_input_embeddings() if layer is None else encoder_layers(model)[layer]
     pad = model.config.pad_token_id or 0
     x_ids = torch.tensor([ids])
@@ -271,9 +265,6 @@ def integrated_gradients(
     `token_index` (position in the encoded tokens, [CLS] = 0). `layer` attributes at that encoder
     layer's output instead of the word embeddings. `progress` shows a tqdm bar over the steps.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     kind = "token" if token_index is not None else "sequence"
     require_head(model, kind)
     if baseline not in ("pad", "zeros"):
@@ -347,8 +338,6 @@ def _target_index(target: int | str | None, labels: list[str]) -> int | None:
 
 
 def _predict(model: Any, enc: Encoded, wins: list, token_index: int | None) -> int:
-    import torch
-
     probs = []
     for w in wins:
         logits = model(input_ids=torch.tensor([w.ids]), token_type_ids=torch.tensor([w.type_ids])).logits

@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bertkit.explain.report import explain_text
+from bertkit.explain.terminal import format_heads
+
 FALLBACK_TEXT = "The film was a quiet delight, and the cast made every scene feel alive."
 
 
@@ -21,9 +24,6 @@ def _fallback_model() -> Path | None:
 
 
 def run(ctx: Any) -> None:
-    from bertkit.explain.report import explain_text
-    from bertkit.explain.terminal import format_heads
-
     model_dir = ctx.artifacts.get("finetuned_dir")
     text = ctx.artifacts.get("example_text") or FALLBACK_TEXT
     if model_dir is None:

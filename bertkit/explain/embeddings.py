@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from bertkit.errors import DataError
 from bertkit.explain.inputs import base_model, encode
 
@@ -15,8 +17,6 @@ def nearest_tokens(model: Any, tokenizer: Any, word: str, k: int = 10) -> list[t
 
     A word split into several sub-tokens is represented by the mean of their embeddings.
     """
-    import torch
-
     enc = encode(tokenizer, word)
     ids = [i for i, s in zip(enc.ids, enc.special, strict=True) if not s]
     table = model.get_input_embeddings().weight.detach()
@@ -38,8 +38,6 @@ def _id_to_token(tokenizer: Any, i: int) -> str:
 def word_vector(model: Any, tokenizer: Any, sentence: str, word: str, layer: int | None = None) -> Any:
     """The contextual vector of the first occurrence of `word` in `sentence` (mean of its sub-tokens)
     at `layer` (hidden_states index: 0 = embeddings; default: the last layer)."""
-    import torch
-
     enc = encode(tokenizer, sentence)
     target = "".join(encode(tokenizer, word).words()[1][0].split()).lower()
     spans = [pos for w, pos in enc.words() if w.lower() == target]
@@ -56,8 +54,6 @@ def word_vector(model: Any, tokenizer: Any, sentence: str, word: str, layer: int
 def contextual_similarity(model: Any, tokenizer: Any, word: str, sentence_a: str, sentence_b: str,
                           layer: int | None = None) -> float:
     """Cosine similarity of `word`'s contextual vectors in two sentences."""
-    import torch
-
     a = word_vector(model, tokenizer, sentence_a, word, layer)
     b = word_vector(model, tokenizer, sentence_b, word, layer)
     return float(torch.nn.functional.cosine_similarity(a, b, dim=0))

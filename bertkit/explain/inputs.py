@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bertkit.model.bert as bm
 from bertkit.errors import CheckpointError, ConfigError, DataError
+from bertkit.tokenizers import Tokenizer
 
 
 @dataclass
@@ -169,8 +171,6 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
     The head class comes from config.json's `architectures` unless `head` names one
     ("BertForSequenceClassification", ...); a directory without such a head gives a BertModel.
     """
-    import bertkit.model.bert as bm
-
     model_dir = Path(model_dir)
     cfg_path = model_dir / "config.json"
     if not cfg_path.is_file():
@@ -191,8 +191,6 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
 
 def load_tokenizer(model_dir: str | Path) -> Any:
     """bertkit's Tokenizer for `model_dir` (tokenizer.json or vocab.txt)."""
-    from bertkit.tokenizers import Tokenizer
-
     return Tokenizer.from_pretrained(model_dir)
 
 

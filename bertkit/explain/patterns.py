@@ -11,6 +11,7 @@ just before them".
 from __future__ import annotations
 
 import string
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,8 +138,6 @@ class HeadScores:
 
 def average(results: list[HeadScores]) -> HeadScores:
     """Average per-input scores (ignoring inputs where a pattern is undefined, e.g. no repeated word)."""
-    import warnings
-
     out = {}
     for p in results[0].scores:
         stack = np.stack([r.scores[p] for r in results])

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bertkit.explain.attention import AttentionMap, extract_attention
 from bertkit.explain.attributions import Attribution, integrated_gradients
-from bertkit.explain.inputs import load
+from bertkit.explain.html import iframe, render_page
+from bertkit.explain.inputs import load, model_dims
 from bertkit.explain.patterns import HeadScores
+from bertkit.io import atomic_write_text
 
 
 @dataclass
@@ -21,20 +25,14 @@ class Report:
     attribution: Attribution | None = None
 
     def to_html(self) -> str:
-        from bertkit.explain.html import render_page
-
         return render_page(self.title, attention=self.attention, attribution=self.attribution,
                            heads=self.heads)
 
     def save(self, path: str | Path) -> Path:
-        from bertkit.io import atomic_write_text
-
         atomic_write_text(path, self.to_html())
         return Path(path)
 
     def _repr_html_(self) -> str:
-        from bertkit.explain.html import iframe
-
         return iframe(self.to_html(), height=900)
 
 
@@ -68,10 +66,6 @@ def explain_text(model: Any, text: str, tokenizer: Any = None, pair: str | None 
 
 def _most_confident_entity(model: Any, attention: AttentionMap) -> int:
     """For token classification without a chosen token: the token most confidently not "O"."""
-    import torch
-
-    from bertkit.explain.inputs import model_dims
-
     enc = attention.encoded
     ids = enc.ids[:model_dims(model)[2]]
     with torch.no_grad():

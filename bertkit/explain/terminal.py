@@ -8,6 +8,8 @@ import html
 
 import numpy as np
 
+from bertkit.errors import ConfigError
+from bertkit.explain.html import render_page
 from bertkit.explain.patterns import DESCRIPTIONS
 
 _RESET = "\033[0m"
@@ -91,8 +93,6 @@ def format_trace(trace, fmt: str = "terminal", max_cols: int = 8, max_rows: int 
                       _matrix_text(s.value, max_rows, max_cols, _row_labels(trace, s)), "```", ""]
         return "\n".join(parts)
     if fmt == "html":
-        from bertkit.explain.html import render_page
-
         parts = [f"<p>{html.escape(head)}</p><p class='bk-note'>{html.escape(check)}</p>"]
         for i, s in enumerate(trace.steps, 1):
             ok = "" if s.model_diff is None else f" — equals the model's own value (diff {s.model_diff:.1e})"
@@ -100,8 +100,6 @@ def format_trace(trace, fmt: str = "terminal", max_cols: int = 8, max_rows: int 
             parts.append(f"<h2>{i}. {html.escape(s.name)}</h2><p>{html.escape(s.formula)}; shape "
                          f"{s.shape}{html.escape(ok)}</p>{table}")
         return render_page("The self-attention trace", extra_html="\n".join(parts))
-    from bertkit.errors import ConfigError
-
     raise ConfigError(f"unknown format {fmt!r}; choose terminal, markdown or html")
 
 

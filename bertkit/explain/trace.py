@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import torch
 
 from bertkit.explain.inputs import base_model, check_layer_head, encode, encoder_layers
+from bertkit.explain.terminal import format_trace
+from bertkit.model.bert import BertModel
+from bertkit.model.config import BertConfig
 
 
 @dataclass
@@ -47,8 +52,6 @@ class Trace:
         return max(s.model_diff for s in self.steps if s.model_diff is not None)
 
     def format(self, fmt: str = "terminal", max_cols: int = 8, max_rows: int = 12) -> str:
-        from bertkit.explain.terminal import format_trace
-
         return format_trace(self, fmt, max_cols, max_rows)
 
     def to_html(self) -> str:
@@ -61,8 +64,6 @@ class Trace:
 def toy_config(**overrides: Any):
     """The course's walk-through size: hidden 8, 2 heads of dimension 4, one layer, no dropout, and
     weights large enough (std 0.5) that the attention is not uniform."""
-    from bertkit.model.config import BertConfig
-
     kw = dict(vocab_size=128, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
               intermediate_size=32, max_position_embeddings=32, hidden_dropout_prob=0.0,
               attention_probs_dropout_prob=0.0, initializer_range=0.5)
@@ -74,8 +75,6 @@ class ToyTokenizer:
     """Whitespace words -> stable ids below 128, no [CLS]/[SEP]: the course's bare 3-token example."""
 
     def encode(self, text: str, pair: str | None = None, **_: Any):
-        from types import SimpleNamespace
-
         words = text.lower().split()
         ids = [5 + sum(map(ord, w)) % 123 for w in words]
         n = len(words)
@@ -85,10 +84,6 @@ class ToyTokenizer:
 
 def toy_model(seed: int = 0) -> tuple[Any, ToyTokenizer]:
     """A tiny random BertModel of `toy_config()` and its whitespace tokenizer."""
-    import torch
-
-    from bertkit.model.bert import BertModel
-
     torch.manual_seed(seed)
     model = BertModel(toy_config(), add_pooling_layer=False)
     model.eval()
@@ -115,8 +110,6 @@ class _Recorder:
 
 def trace_attention(model: Any, tokenizer: Any, text: str, layer: int = 0, head: int = 0) -> Trace:
     """Every intermediate of `layer`'s self-attention for `head` on `text`, checked against the model."""
-    import torch
-
     check_layer_head(model, layer, head)
     enc = encode(tokenizer, text)
     block = encoder_layers(model)[layer]
