@@ -16,7 +16,9 @@ of the windows' probabilities (for token classification only windows containing 
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,12 +285,7 @@ def integrated_gradients(
         wins = [w for w in wins if token_index in w.positions]
     target = _target_index(target, labels)
 
-    was_training = model.training
-    grads = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():        # only input gradients are needed: skip the weight gradients
-        p.requires_grad_(False)
-    try:
+    with _input_gradients_only(model):
         if target is None and len(wins) > 1:    # the class predicted over all windows
             with torch.no_grad():
                 target = _predict(model, enc, wins, token_index)
@@ -307,13 +304,26 @@ def integrated_gradients(
             probs.append(pr)
             results.append(r)
         bar.close()
+    scores = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    return Attribution(enc, scores, target, labels, np.mean(probs, 0), n_steps, baseline, layer,
+                       token_index, results)
+
+
+@contextlib.contextmanager
+def _input_gradients_only(model: Any) -> Iterator[None]:
+    """Eval mode and no weight gradients (only the input's are needed) while the body runs; the
+    model's mode and `requires_grad` flags are restored afterwards."""
+    was_training = model.training
+    grads = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
     finally:
         for p, g in zip(model.parameters(), grads, strict=True):
             p.requires_grad_(g)
         model.train(was_training)
-    scores = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    return Attribution(enc, scores, target, labels, np.mean(probs, 0), n_steps, baseline, layer,
-                       token_index, results)
 
 
 def _labels(model: Any) -> list[str]:

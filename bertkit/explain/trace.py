@@ -48,6 +48,13 @@ class Trace:
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
 
+    def add(self, name: str, formula: str, value: torch.Tensor, ref: torch.Tensor | None = None
+            ) -> torch.Tensor:
+        """Record one step (and how far it is from the model's own value `ref`); return `value`."""
+        diff = None if ref is None else float((value - ref).abs().max())
+        self.steps.append(Step(name, formula, value.numpy(), diff))
+        return value
+
     def max_model_diff(self) -> float:
         return max(s.model_diff for s in self.steps if s.model_diff is not None)
 
@@ -113,9 +120,24 @@ def trace_attention(model: Any, tokenizer: Any, text: str, layer: int = 0, head:
     check_layer_head(model, layer, head)
     enc = encode(tokenizer, text)
     block = encoder_layers(model)[layer]
+    m, attentions = _record(model, block, enc)
+    t = Trace(enc.tokens, layer, head, block.attn.head_dim)
+    with torch.no_grad():
+        x = t.add("X", f"input of layer {layer}: one row per token", m["layer.in"], m["layer.in"])
+        a_in = x
+        if getattr(block, "pre_norm", False):
+            a_in = t.add("LayerNorm(X)", "pre-LN: normalise before attention",
+                         _layer_norm(x, block.attn_norm), m["attn_norm"])
+        proj = _attention_steps(t, block.attn, a_in, m, attentions[layer][0].double())
+        _ffn_steps(t, block, x, proj, m)
+    return t
+
+
+def _record(model: Any, block: Any, enc: Any) -> tuple[dict[str, torch.Tensor], tuple]:
+    """One forward pass that keeps the block's intermediates (float64, batch dropped) and the
+    model's attention weights. The q, k, v and A·V of every head come from the model's own
+    `attend`, wrapped for the pass."""
     attn = block.attn
-    d = attn.head_dim
-    pre_norm = getattr(block, "pre_norm", False)
     rec = _Recorder({"layer": block, "attn": attn, "attn_norm": block.attn_norm, "ffn.up": block.ffn.up,
                      "ffn": block.ffn, "ffn_norm": block.ffn_norm})
     inner: dict[str, Any] = {}
@@ -136,61 +158,59 @@ def trace_attention(model: Any, tokenizer: Any, text: str, layer: int = 0, head:
         del attn.attend
     m = {k: v[0].double() for k, v in rec.values.items()}
     m.update({k: v[0].double() for k, v in inner.items()})       # (heads, seq, d)
-    probs = out.attentions[layer][0].double()                      # (heads, seq, seq)
-    t = Trace(enc.tokens, layer, head, d)
+    return m, out.attentions
 
-    def add(name: str, formula: str, value: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        diff = None if ref is None else float((value - ref).abs().max())
-        t.steps.append(Step(name, formula, value.numpy(), diff))
-        return value
 
-    def lin(module: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        return module.weight.detach().double(), module.bias.detach().double()
+def _lin(module: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return module.weight.detach().double(), module.bias.detach().double()
 
-    with torch.no_grad():
-        x = add("X", f"input of layer {layer}: one row per token", m["layer.in"], m["layer.in"])
-        a_in = x
-        if pre_norm:
-            a_in = add("LayerNorm(X)", "pre-LN: normalise before attention",
-                       _layer_norm(x, block.attn_norm), m["attn_norm"])
-        sl = slice(head * d, (head + 1) * d)
-        (wq, bq), (wk, bk), (wv, bv) = lin(attn.q), lin(attn.k), lin(attn.v)
-        add("W_Q", f"query weights of head {head} (hidden x d, d = {d})", wq[sl].T)
-        add("W_K", f"key weights of head {head}", wk[sl].T)
-        add("W_V", f"value weights of head {head}", wv[sl].T)
-        q = add("Q", "X W_Q + b_Q", a_in @ wq[sl].T + bq[sl], m["q"][head])
-        k = add("K", "X W_K + b_K", a_in @ wk[sl].T + bk[sl], m["k"][head])
-        v = add("V", "X W_V + b_V", a_in @ wv[sl].T + bv[sl], m["v"][head])
-        scores = add("QKᵀ", "similarity of every query with every key", q @ k.T)
-        scaled = add("QKᵀ/√d", f"divided by √d = √{d} = {math.sqrt(d):.3f}", scores / math.sqrt(d))
-        weights = add("softmax", "each row sums to 1: the attention weights", scaled.softmax(-1), probs[head])
-        add("A·V", f"head {head}'s output: attention-weighted sum of V", weights @ v, m["context"][head])
-        all_q = (a_in @ wq.T + bq).unflatten(-1, (-1, d)).transpose(0, 1)   # (heads, seq, d)
-        all_k = (a_in @ wk.T + bk).unflatten(-1, (-1, d)).transpose(0, 1)
-        all_v = (a_in @ wv.T + bv).unflatten(-1, (-1, d)).transpose(0, 1)
-        all_w = (all_q @ all_k.transpose(-2, -1) / math.sqrt(d)).softmax(-1)
-        heads_out = (all_w @ all_v).transpose(0, 1).flatten(1)              # (seq, hidden)
-        concat = add("concat(heads)", "every head's A·V side by side", heads_out,
-                     m["context"].transpose(0, 1).flatten(1))
-        wo, bo = lin(attn.out)
-        add("W_O", "output projection weights (hidden x hidden)", wo.T)
-        proj = add("output projection", "concat W_O + b_O", concat @ wo.T + bo, m["attn"])
-        if pre_norm:
-            h = add("X + attention", "residual (pre-LN: no norm here)", x + proj)
-            f_in = add("LayerNorm(h)", "pre-LN before the FFN", _layer_norm(h, block.ffn_norm), m["ffn_norm"])
-        else:
-            h = add("LayerNorm(X + attention)", "residual, then LayerNorm",
-                    _layer_norm(x + proj, block.attn_norm), m["attn_norm"])
-            f_in = h
-        (wu, bu), (wd, bd) = lin(block.ffn.up), lin(block.ffn.down)
-        up = add("FFN up", f"h W_1 + b_1 ({wu.shape[0]} units)", f_in @ wu.T + bu, m.get("ffn.up"))
-        act = add("GELU", "the non-linearity", block.ffn.act(up))
-        ffn = add("FFN down", "GELU(...) W_2 + b_2", act @ wd.T + bd, m["ffn"])
-        if pre_norm:
-            add("layer output", "h + FFN (pre-LN)", h + ffn, m["layer"])
-        else:
-            add("layer output", "LayerNorm(h + FFN)", _layer_norm(h + ffn, block.ffn_norm), m["layer"])
-    return t
+
+def _attention_steps(t: Trace, attn: Any, a_in: torch.Tensor, m: dict[str, torch.Tensor],
+                     probs: torch.Tensor) -> torch.Tensor:
+    """Q, K, V, the scaled scores, softmax and A·V of head `t.head`, then every head and the output
+    projection; `probs` is the model's own (heads, seq, seq) attention. Returns the projection."""
+    head, d = t.head, t.head_dim
+    sl = slice(head * d, (head + 1) * d)
+    (wq, bq), (wk, bk), (wv, bv) = _lin(attn.q), _lin(attn.k), _lin(attn.v)
+    t.add("W_Q", f"query weights of head {head} (hidden x d, d = {d})", wq[sl].T)
+    t.add("W_K", f"key weights of head {head}", wk[sl].T)
+    t.add("W_V", f"value weights of head {head}", wv[sl].T)
+    q = t.add("Q", "X W_Q + b_Q", a_in @ wq[sl].T + bq[sl], m["q"][head])
+    k = t.add("K", "X W_K + b_K", a_in @ wk[sl].T + bk[sl], m["k"][head])
+    v = t.add("V", "X W_V + b_V", a_in @ wv[sl].T + bv[sl], m["v"][head])
+    scores = t.add("QKᵀ", "similarity of every query with every key", q @ k.T)
+    scaled = t.add("QKᵀ/√d", f"divided by √d = √{d} = {math.sqrt(d):.3f}", scores / math.sqrt(d))
+    weights = t.add("softmax", "each row sums to 1: the attention weights", scaled.softmax(-1), probs[head])
+    t.add("A·V", f"head {head}'s output: attention-weighted sum of V", weights @ v, m["context"][head])
+    all_q = (a_in @ wq.T + bq).unflatten(-1, (-1, d)).transpose(0, 1)   # (heads, seq, d)
+    all_k = (a_in @ wk.T + bk).unflatten(-1, (-1, d)).transpose(0, 1)
+    all_v = (a_in @ wv.T + bv).unflatten(-1, (-1, d)).transpose(0, 1)
+    all_w = (all_q @ all_k.transpose(-2, -1) / math.sqrt(d)).softmax(-1)
+    heads_out = (all_w @ all_v).transpose(0, 1).flatten(1)              # (seq, hidden)
+    concat = t.add("concat(heads)", "every head's A·V side by side", heads_out,
+                   m["context"].transpose(0, 1).flatten(1))
+    wo, bo = _lin(attn.out)
+    t.add("W_O", "output projection weights (hidden x hidden)", wo.T)
+    return t.add("output projection", "concat W_O + b_O", concat @ wo.T + bo, m["attn"])
+
+
+def _ffn_steps(t: Trace, block: Any, x: torch.Tensor, proj: torch.Tensor, m: dict[str, torch.Tensor]) -> None:
+    """The residual, LayerNorms (post-LN or pre-LN, as the block has them) and the FFN."""
+    if getattr(block, "pre_norm", False):
+        h = t.add("X + attention", "residual (pre-LN: no norm here)", x + proj)
+        f_in = t.add("LayerNorm(h)", "pre-LN before the FFN", _layer_norm(h, block.ffn_norm), m["ffn_norm"])
+    else:
+        h = t.add("LayerNorm(X + attention)", "residual, then LayerNorm",
+                  _layer_norm(x + proj, block.attn_norm), m["attn_norm"])
+        f_in = h
+    (wu, bu), (wd, bd) = _lin(block.ffn.up), _lin(block.ffn.down)
+    up = t.add("FFN up", f"h W_1 + b_1 ({wu.shape[0]} units)", f_in @ wu.T + bu, m.get("ffn.up"))
+    act = t.add("GELU", "the non-linearity", block.ffn.act(up))
+    ffn = t.add("FFN down", "GELU(...) W_2 + b_2", act @ wd.T + bd, m["ffn"])
+    if getattr(block, "pre_norm", False):
+        t.add("layer output", "h + FFN (pre-LN)", h + ffn, m["layer"])
+    else:
+        t.add("layer output", "LayerNorm(h + FFN)", _layer_norm(h + ffn, block.ffn_norm), m["layer"])
 
 
 def _layer_norm(x: Any, norm: Any) -> Any:
