@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,15 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict)    # task data for post-processing (not columns)
 
 
+BOM = "\ufeff"  # the byte-order mark Excel and Notepad put at the start of UTF-8 files
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """Whole lines of a record file (JSONL, CoNLL), a leading byte-order mark dropped."""
+    for n, line in enumerate(iter_lines(path, max_bytes=None)):
+        yield line.removeprefix(BOM) if n == 0 else line
+
+
 def file_format(path: Path) -> str:
     """csv | tsv | jsonl | conll, from the file name."""
     name = path.name.lower()
@@ -79,7 +88,7 @@ def read_rows(path: str | Path, header: list[str] | None = None) -> list[tuple[i
         raise DataError(f"{path}: CoNLL files hold NER data; read them with read_conll")
     rows: list[tuple[int, dict[str, Any]]] = []
     if fmt == "jsonl":
-        for n, line in enumerate(iter_lines(path), start=1):
+        for n, line in enumerate(_lines(path), start=1):
             if not line.strip():
                 continue
             try:
@@ -90,7 +99,7 @@ def read_rows(path: str | Path, header: list[str] | None = None) -> list[tuple[i
                 raise DataError(f"{path}:{n}: each JSONL line must be an object, got {type(obj).__name__}")
             rows.append((n, obj))
         return rows
-    text = read_text(path)
+    text = read_text(path).removeprefix(BOM)
     # StringIO(newline="") splits rows on \n and \r only (str.splitlines would also split on \x1e, \x85...)
     reader = csv.DictReader(io.StringIO(text, newline=""), fieldnames=header,
                             delimiter="\t" if fmt == "tsv" else ",",
@@ -222,7 +231,7 @@ def read_conll(path: str | Path, require_labels: bool = True) -> list[Example]:
     words: list[str] = []
     tags: list[str] = []
     start = 0
-    for n, line in enumerate(iter_lines(path), start=1):
+    for n, line in enumerate(_lines(path), start=1):
         if line.startswith("-DOCSTART-"):
             continue
         parts = line.split("\t") if "\t" in line else line.split()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bertkit.datasets import labelled
+from bertkit.errors import DataError
 from bertkit.tasks.baseline import Baseline, baseline, tfidf_retrieval_mrr
 from bertkit.tasks.readers import Columns, Example
 
@@ -43,6 +44,15 @@ def test_pair_multilabel_baselines_run():
              Example("red car", label=["red"]), Example("blue car", label=[])]
     ml = Baseline.fit("multilabel", train * 5)
     assert ml.predict([Example("red apple")])[0]["labels"] == ["fruit", "red"]
+
+
+def test_one_class_is_a_clear_error(tmp_path):
+    from bertkit.cli import main
+
+    (tmp_path / "t.csv").write_text("text,label\na,pos\nb,pos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.csv: the training data has only the label\(s\) \['pos'\]"):
+        baseline("classification", tmp_path / "t.csv", tmp_path / "t.csv")
+    assert main(["baseline", "--train", str(tmp_path / "t.csv"), "--dev", str(tmp_path / "t.csv")]) == 2
 
 
 def test_tfidf_faq_retrieval_mrr():

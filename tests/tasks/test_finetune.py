@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bertkit.tasks.finetune import FinetuneConfig, finetune, freeze
-from bertkit.tasks.predict import FineTuned
+from bertkit.tasks.predict import FineTuned, predict_file
 from bertkit.tasks.readers import Columns
 from bertkit.train.config import TrainConfig
 
@@ -86,6 +86,57 @@ def test_predict_and_evaluate_cli(sentiment_run, sentiment_files, tmp_path, caps
     assert (tmp_path / "confusion_dev.png").is_file()
 
 
+def test_predict_keeps_every_input_column_and_refuses_to_overwrite(sentiment_run, tmp_path, capsys):
+    from bertkit.cli import main
+
+    run = sentiment_run.run_dir
+    gold = {"id": "1", "text": "a terrible plot", "label": "pos", "note": "x"}
+    src = write_csv(tmp_path / "in.csv", [gold])
+    [row] = predict_file(run, src, tmp_path / "o.jsonl")
+    assert {k: row[k] for k in gold} == gold  # the gold label stays; the prediction is pred_label
+    assert row["pred_label"] == "neg" and set(row["pred_probabilities"]) == {"neg", "pos"}
+    before = src.read_bytes()
+    assert main(["predict", "--model", str(run), "--input", str(src), "--output", str(src)]) == 2
+    assert "is the input file" in capsys.readouterr().err and src.read_bytes() == before
+    assert main(["predict", "--model", str(run), "--input", str(src), "--output", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_finetune_refuses_out_equal_to_model(tiny_model_dir, sentiment_files, capsys):
+    from bertkit.cli import main
+
+    before = (tiny_model_dir / "model.safetensors").read_bytes()
+    assert main(["finetune", "--model", str(tiny_model_dir), "--train", str(sentiment_files[0]),
+                 "--out", str(tiny_model_dir / ".." / tiny_model_dir.name)]) == 2
+    assert "is the model directory" in capsys.readouterr().err
+    assert (tiny_model_dir / "model.safetensors").read_bytes() == before
+
+
+# task.json as every RUN directory written before the task objects has it (format bertkit-task/1)
+OLD_TASK_JSON = {"format": "bertkit-task/1", "task": "classification", "labels": ["neg", "pos"],
+                 "columns": {"text": "text", "text_pair": None, "label": ["label"], "label_sep": "|",
+                             "header": None},
+                 "max_length": 128, "truncation": "head", "stride": 32, "aggregate": "mean",
+                 "thresholds": None, "target_mean": None, "target_std": None, "glue_task": None}
+
+
+def test_runs_written_before_still_load_evaluate_and_predict(sentiment_run, sentiment_files, tmp_path,
+                                                             capsys):
+    import shutil
+
+    from bertkit.cli import main
+
+    old = tmp_path / "old_run"
+    shutil.copytree(sentiment_run.run_dir, old, ignore=shutil.ignore_patterns("checkpoints"))
+    (old / "task.json").write_text(json.dumps(OLD_TASK_JSON), encoding="utf-8")
+    texts = ["the acting was superb", "a terrible plot"]
+    assert FineTuned.load(old).predict(texts) == FineTuned.load(sentiment_run.run_dir).predict(texts)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(old), "--data", str(sentiment_files[1]), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["accuracy"] == pytest.approx(sentiment_run.metrics["accuracy"])
+
+
 def test_bad_runs_and_labels_are_clear_errors(sentiment_run, tiny_model_dir, tmp_path, capsys):
     from bertkit.cli import main
 
@@ -113,8 +164,6 @@ def test_ner_first_subtoken_labels_spans_and_hf_parity(tmp_path, tiny_model_dir)
     ent = next(e for e in pred["entities"] if e["type"] == "LOC")
     assert "Maria lives in Rio de Janeiro now"[ent["start"]:ent["end"]] == "Rio de Janeiro"
     write_csv(tmp_path / "in.csv", [{"id": "1", "text": "Alice lives in Paris, now."}])
-    from bertkit.tasks.predict import predict_file
-
     [row] = predict_file(result.run_dir, tmp_path / "in.csv", tmp_path / "out.jsonl")
     assert row["id"] == "1" and {e["text"] for e in row["pred_entities"]} == {"Alice", "Paris"}
     assert json.loads((tmp_path / "out.jsonl").read_text())["pred_entities"] == row["pred_entities"]

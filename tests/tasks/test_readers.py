@@ -118,6 +118,23 @@ def test_repair_bio_bioes():
     assert get_task("ner").label_names(bioes, Columns()) == ["O", "B-A", "I-A", "E-A", "S-A"]
 
 
+def test_excel_bom_json_list_cells_and_non_finite_targets(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("\ufefftext,label\na good film,pos\n".encode())
+    assert [(e.text, e.label) for e in read_examples(tmp_path / "bom.csv", "classification")] == [
+        ("a good film", "pos")]
+    (tmp_path / "bom.jsonl").write_bytes('\ufeff{"text": "a", "label": "x"}\n'.encode())
+    assert read_examples(tmp_path / "bom.jsonl", "classification")[0].label == "x"
+    write(tmp_path / "m.csv", 'text,label\na,"[""x"", ""y|z""]"\nb,[]\n')
+    assert [e.label for e in read_examples(tmp_path / "m.csv", "multilabel")] == [["x", "y|z"], []]
+    write(tmp_path / "bad.csv", 'text,label\na,"[x, y"\n')
+    with pytest.raises(DataError, match=r"bad.csv:2: label cell .* not one"):
+        read_examples(tmp_path / "bad.csv", "multilabel")
+    for value in ("nan", "inf", "-Infinity"):
+        write(tmp_path / "r.csv", f"text,y\nok,1\nbad,{value}\n")
+        with pytest.raises(DataError, match=rf"r.csv:3: regression target 'y' must be finite, got '{value}'"):
+            read_examples(tmp_path / "r.csv", "regression", Columns(label=["y"]))
+
+
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), min_size=1).filter(
     lambda s: s.strip() != "")
 
