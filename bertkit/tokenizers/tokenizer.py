@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import tokenizers
 
-from bertkit.errors import ConfigError
+from bertkit.errors import ConfigError, DataError
 from bertkit.tokenizers import hf
 from bertkit.tokenizers.config import TokenizerTrainConfig
+from bertkit.tokenizers.pretokenizers import METASPACE
 from bertkit.tokenizers.specials import BERT_SPECIALS
 from bertkit.tokenizers.trainers import Source, corpus_lines, train_runtime
 
@@ -53,7 +54,7 @@ class Encoding:
             tokens=enc.tokens,
             type_ids=enc.type_ids,
             attention_mask=enc.attention_mask,
-            offsets=include_marks(enc.offsets, enc.sequence_ids, text, pair),
+            offsets=source_offsets(enc.offsets, enc.sequence_ids, enc.tokens, text, pair),
             special_tokens_mask=enc.special_tokens_mask,
             word_ids=enc.word_ids,
             sequence_ids=enc.sequence_ids,
@@ -61,27 +62,46 @@ class Encoding:
         )
 
 
-def include_marks(offsets: list[tuple[int, int]], sequence_ids: list[int | None], text: str,
-                  pair: str | None = None) -> list[tuple[int, int]]:
-    """Extend each token's span over combining marks that follow it in the original text.
+def source_offsets(offsets: list[tuple[int, int]], sequence_ids: list[int | None], tokens: list[str],
+                   text: str, pair: str | None = None) -> list[tuple[int, int]]:
+    """The runtime's character spans, made disjoint within each sequence and complete.
 
-    The runtime drops a combining mark that ends a word from every span (NFD "Você" gives "ce"
-    for the last token, not "cê"), so slicing the original would lose the accent. Spans stay
-    disjoint: a span only grows over marks that no other token covers.
+    - A span grows over the combining marks that follow it when no other token covers them: the
+      runtime drops a mark that ends a word from every span (NFD "Você" gives "ce" for the last
+      token, not "cê"), so slicing the original would lose the accent.
+    - A word-start marker "▁" that Metaspace adds (before the first word, around CJK characters)
+      stands for no input character, but the runtime gives it its neighbour's character: the
+      marker's span leaves that character to the neighbour (a lone "▁" gets an empty span).
+    Pieces of one character (byte-level BPE splits a character's bytes) share that character.
     """
-    if text.isascii() and (pair is None or pair.isascii()):
+    marks = not (text.isascii() and (pair is None or pair.isascii()))
+    if not marks and METASPACE not in tokens:
         return offsets
+    sources = {0: text, 1: pair}
+    covered = {seq: bytearray(len(src)) for seq, src in sources.items() if src is not None}
+    for (start, end), seq in zip(offsets, sequence_ids, strict=True):
+        if seq is not None and end > start:
+            covered[seq][start:end] = b"\x01" * (end - start)
     out = list(offsets)
-    for i, (start, end) in enumerate(out):
-        seq = sequence_ids[i]
+    for i, ((start, end), seq) in enumerate(zip(offsets, sequence_ids, strict=True)):
         if seq is None or end <= start:
             continue
-        src = text if seq == 0 else pair
-        stop = len(src)
-        if i + 1 < len(out) and sequence_ids[i + 1] == seq and out[i + 1][0] >= end:
-            stop = min(stop, out[i + 1][0])
+        src, cov = sources[seq], covered[seq]
+        shares_next = i + 1 < len(out) and sequence_ids[i + 1] == seq and out[i + 1][0] < end
+        if tokens[i].startswith(METASPACE):  # the marker must not claim a neighbour's character
+            prev_end = out[i - 1][1] if i > 0 and sequence_ids[i - 1] == seq else 0
+            if tokens[i] == METASPACE and shares_next:
+                out[i] = (start, start)
+                continue
+            if start < prev_end:
+                start = min(prev_end, end)
+                out[i] = (start, end)
+        if shares_next:  # one piece of a character: the last piece takes the marks after it
+            continue
         new_end = end
-        while new_end < stop and unicodedata.category(src[new_end]).startswith("M"):
+        while (marks and new_end < len(src) and not cov[new_end]
+               and unicodedata.category(src[new_end]).startswith("M")):
+            cov[new_end] = 1
             new_end += 1
         if new_end != end:
             out[i] = (start, new_end)
@@ -223,12 +243,15 @@ class Tokenizer:
 
     # ---------------------------------------------------------------- encoding
     def _configure(self, max_length: int | None, truncation: bool | str | None, padding: bool | str | None,
-                   stride: int, pad_to_multiple_of: int | None) -> None:
+                   stride: int, pad_to_multiple_of: int | None, *, is_pair: bool = False,
+                   add_special_tokens: bool = True, windows: bool = False) -> None:
         """Set truncation/padding on the runtime (only when they change: the calls are not free)."""
         trunc = _truncation_strategy(truncation, max_length)
         pad = _padding_strategy(padding)
         if trunc is not None or pad == "max_length":
             max_length = self.model_max_length if max_length is None else max_length
+        if trunc is not None:
+            self._check_room(max_length, stride, is_pair if add_special_tokens else None, windows)
         settings = (trunc, pad, max_length, stride, pad_to_multiple_of)
         if settings == self._settings:
             return
@@ -251,13 +274,34 @@ class Tokenizer:
             )
         self._settings = settings
 
-    def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _check_room(self, max_length: int, stride: int, is_pair: bool | None, windows: bool) -> None:
+        """Refuse a `max_length` shorter than the template's special tokens (the runtime would
+        silently return the whole text), leaving no room for `stride` (it would panic) or, with
+        overflowing `windows`, for one token per window. `is_pair` None: no special tokens."""
+        template = self.runtime.post_processor
+        n = template.num_special_tokens_to_add(is_pair) if template is not None and is_pair is not None else 0
+        what = "a text pair" if is_pair else "a text"
+        if max_length < n:
+            raise ConfigError(f"max_length={max_length} leaves no room: the template adds {n} special "
+                              f"tokens to {what}, so max_length must be at least {n}")
+        if windows and max_length <= n:
+            raise ConfigError(f"return_overflowing needs room for a token in each window: max_length="
+                              f"{max_length} must exceed the {n} special tokens added to {what}")
+        if stride and stride >= max_length - n:
+            raise ConfigError(f"stride={stride} must be less than max_length={max_length} minus the {n} "
+                              f"special tokens added to {what}")
+
+    def _run(self, fn: Any, inputs: Any, **kwargs: Any) -> Any:
+        """Call the runtime; its errors become ConfigError (bad settings) or DataError (bad text)."""
         try:
-            return fn(*args, **kwargs)
+            return fn(*inputs, **kwargs)
         except TypeError:
+            _check_texts(inputs)
             raise
-        except Exception as e:  # the runtime reports bad settings (e.g. stride too large) at encode time
-            self._settings = None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # bad settings (e.g. a stride too large for a pair) surface at
+            self._settings = None    # encode time, as an error or as a Rust panic (a BaseException)
             raise ConfigError(f"cannot encode with these settings: {e}") from None
 
     def encode(self, text: str, pair: str | None = None, *, max_length: int | None = None,
@@ -270,8 +314,9 @@ class Tokenizer:
         `return_overflowing`, the cut-off tokens come back as `enc.overflowing` windows that overlap
         by `stride` tokens, each keeping the template (and, for pairs, the unsliced sequence).
         """
-        self._configure(max_length, truncation, padding, stride, pad_to_multiple_of)
-        enc = Encoding.from_runtime(self._run(self.runtime.encode, text, pair,
+        self._configure(max_length, truncation, padding, stride, pad_to_multiple_of, is_pair=pair is not None,
+                        add_special_tokens=add_special_tokens, windows=return_overflowing)
+        enc = Encoding.from_runtime(self._run(self.runtime.encode, (text, pair),
                                               add_special_tokens=add_special_tokens), text, pair)
         if not return_overflowing:
             enc.overflowing = []
@@ -297,12 +342,14 @@ class Tokenizer:
             inputs: list = list(zip(texts, pairs, strict=True))
         else:
             inputs = list(texts)
-        self._configure(max_length, truncation, padding, stride, pad_to_multiple_of)
+        self._configure(max_length, truncation, padding, stride, pad_to_multiple_of,
+                        is_pair=pairs is not None, add_special_tokens=add_special_tokens,
+                        windows=return_overflowing)
         # encode_batch_fast skips offset tracking; it gets overflowing pairs' type ids wrong
         # (tokenizers 0.23), so windows take the full path.
         slow = return_offsets or return_overflowing or stride
         batch_fn = self.runtime.encode_batch if slow else self.runtime.encode_batch_fast
-        encodings = self._run(batch_fn, inputs, add_special_tokens=add_special_tokens)
+        encodings = self._run(batch_fn, (inputs,), add_special_tokens=add_special_tokens)
         sample_map = list(range(len(encodings)))
         if return_overflowing:
             flat, sample_map = [], []
@@ -320,7 +367,8 @@ class Tokenizer:
             out["special_tokens_mask"] = [e.special_tokens_mask for e in encodings]
         if return_offsets:
             out["offset_mapping"] = [
-                include_marks(e.offsets, e.sequence_ids, texts[i], pairs[i] if pairs is not None else None)
+                source_offsets(e.offsets, e.sequence_ids, e.tokens, texts[i],
+                               pairs[i] if pairs is not None else None)
                 for e, i in zip(encodings, sample_map, strict=True)
             ]
         if return_overflowing:
@@ -336,11 +384,12 @@ class Tokenizer:
         add_special_tokens = options.pop("add_special_tokens", True)
         self._configure(options.pop("max_length", None), options.pop("truncation", None),
                         options.pop("padding", False), options.pop("stride", 0),
-                        options.pop("pad_to_multiple_of", None))
+                        options.pop("pad_to_multiple_of", None), is_pair=pairs is not None,
+                        add_special_tokens=add_special_tokens, windows=return_overflowing)
         if options:
             raise TypeError(f"unexpected options: {', '.join(options)}")
         inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
-        runtime_encs = self._run(self.runtime.encode_batch, inputs, add_special_tokens=add_special_tokens)
+        runtime_encs = self._run(self.runtime.encode_batch, (inputs,), add_special_tokens=add_special_tokens)
         encs = [Encoding.from_runtime(e, t, p) for e, t, p in
                 zip(runtime_encs, texts, pairs or [None] * len(texts), strict=True)]
         if not return_overflowing:
@@ -350,17 +399,43 @@ class Tokenizer:
 
     # ---------------------------------------------------------------- decoding
     def decode(self, ids: Sequence[int] | Any, skip_special_tokens: bool = True) -> str:
-        """Ids (list or tensor) back to text."""
-        return self.runtime.decode(_as_list(ids), skip_special_tokens=skip_special_tokens)
+        """Ids (list or tensor) back to text; ids outside the vocabulary are skipped."""
+        row = _as_list(ids)
+        return _decoding(self.runtime.decode, [row], row, skip_special_tokens=skip_special_tokens)
 
     def decode_batch(self, batch: Sequence[Sequence[int]] | Any, skip_special_tokens: bool = True
                      ) -> list[str]:
         rows = [_as_list(ids) for ids in batch]
-        return self.runtime.decode_batch(rows, skip_special_tokens=skip_special_tokens)
+        return _decoding(self.runtime.decode_batch, rows, rows, skip_special_tokens=skip_special_tokens)
 
     def __repr__(self) -> str:
         model = type(self.runtime.model).__name__
         return f"Tokenizer(algorithm={self.algorithm!r}, model={model}, vocab_size={self.vocab_size})"
+
+
+def _check_texts(inputs: Any) -> None:
+    """Raise DataError naming the first text that is a str but not valid Unicode (a lone surrogate,
+    as `open(..., errors="surrogateescape")` or a non-UTF-8 command line leaves); other bad input
+    keeps the runtime's TypeError."""
+    for i, item in enumerate(inputs if isinstance(inputs, (list, tuple)) else [inputs]):
+        if isinstance(item, (list, tuple)):
+            _check_texts(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise DataError(f"text {i}: character {e.start} ({item[e.start]!r}) is a lone surrogate, "
+                                f"not Unicode text; decode your input as UTF-8 (errors='replace' keeps "
+                                f"going)") from None
+
+
+def _decoding(fn: Any, rows: list[list[int]], arg: Any, **kwargs: Any) -> Any:
+    """fn(arg, **kwargs), with a clear error for an id the runtime cannot take (not a u32)."""
+    try:
+        return fn(arg, **kwargs)
+    except OverflowError:
+        bad = next(i for row in rows for i in row if not 0 <= i < 2**32)
+        raise ConfigError(f"token ids must be between 0 and 2**32 - 1; got {bad}") from None
 
 
 def _as_list(ids: Any) -> list[int]:

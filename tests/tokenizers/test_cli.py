@@ -96,3 +96,45 @@ def test_train_forwards_wordpiece_score(corpus_pt, tmp_path, score):
     expected = train_runtime(iter_lines(sample), algorithm="wordpiece", vocab_size=600, show_progress=False,
                              wordpiece_score=score)
     assert Tokenizer.from_pretrained(out).get_vocab() == expected.get_vocab()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--min-frequency", "-3", "min_frequency must be >= 1; got -3"),
+    ("--limit-alphabet", "-1", "limit_alphabet must be >= 1; got -1"),
+    ("--vocab-size", "0", "vocab_size must be >= 1; got 0"),
+])
+def test_train_rejects_out_of_range_numbers(classic, tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tokenizer", "train", "--quiet", "--out", str(tmp_path / "o"), flag, value, str(classic)])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_help_lists_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["tokenizer", "train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("--algorithm", "(default: wordpiece)", "--vocab-size N", "(default: 8000)",
+                 "--min-frequency N", "(default: 2)", "--limit-alphabet N", "--lowercase, --no-lowercase",
+                 "--strip-accents", "--encoding-errors", "(default: strict)", "--wordpiece-score",
+                 "(default: likelihood_ratio)", "--verbose", "--quiet", "--out"):
+        assert text in out, text
+
+
+def test_train_on_a_directory_says_so(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    assert main(["tokenizer", "train", "--quiet", "--out", str(tmp_path / "o"), str(corpus)]) == 2
+    assert "corpus: is a directory" in capsys.readouterr().err
+
+
+def test_encode_max_length_below_the_template_is_refused(classic, tmp_path, capsys):
+    out = tmp_path / "tok"
+    assert main(["tokenizer", "train", "--algorithm", "bpe", "--vocab-size", "14", "--min-frequency", "1",
+                 "--quiet", "--out", str(out), str(classic)]) == 0
+    capsys.readouterr()
+    assert main(["tokenizer", "encode", "--tokenizer", str(out), "mau baú", "--max-length", "1"]) == 2
+    assert "max_length=1 leaves no room: the template adds 2 special tokens" in capsys.readouterr().err
+    assert main(["tokenizer", "encode", "--tokenizer", str(out), "mau baú", "--max-length", "2",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == ["[CLS]", "[SEP]"]

@@ -15,6 +15,7 @@ import transformers
 
 from bertkit.errors import DataError
 from bertkit.tokenizers import Tokenizer
+from bertkit.tokenizers.tokenizer import source_offsets
 
 TRAINERS = {"bpe": "bpe", "wordpiece": "wordpiece", "unigram": "unigram", "byte_bpe": "bytelevel",
             "word": "baselines", "char": "baselines"}
@@ -36,9 +37,13 @@ def sentences(corpus_pt, corpus_en):
 
 
 def _hf_encode(hf, texts, pairs=None, **kw):
+    """transformers' encodings, offsets made disjoint as bertkit's are (`source_offsets`: the one
+    deliberate difference, a Metaspace "▁" that the runtime maps onto its neighbour's character)."""
     out = hf(texts, pairs, return_offsets_mapping=True, return_special_tokens_mask=True, **kw)
     return [dict(ids=out["input_ids"][i], types=out.get("token_type_ids", [None] * len(texts))[i],
-                 offsets=[tuple(o) for o in out["offset_mapping"][i]], special=out["special_tokens_mask"][i])
+                 offsets=source_offsets([tuple(o) for o in out["offset_mapping"][i]], out.sequence_ids(i),
+                                        out.tokens(i), texts[i], pairs[i] if pairs else None),
+                 special=out["special_tokens_mask"][i])
             for i in range(len(texts))]
 
 

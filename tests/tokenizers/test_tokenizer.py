@@ -73,6 +73,27 @@ def test_offsets_with_nfd_and_uppercase(tok, text):
     assert pieces == enc.tokens
 
 
+@pytest.mark.parametrize("algorithm, text, pair", [
+    ("byte_bpe", "\x80\u0300", None),         # a mark after a character split into byte pieces
+    ("byte_bpe", "\x80\u0300", "0"),          # ... whose own pieces are truncated away
+    ("unigram", "00", None),                   # Metaspace's "▁" before the first word
+    ("unigram", "㐀1", None),                   # "▁" the normalizer adds after a CJK character
+    ("unigram", "ação\u0301 一 x", "Você"),
+])
+def test_offsets_never_overlap(corpus_pt, algorithm, text, pair):
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()[:300] + ["㐀1 一 00"] * 2
+    t = Tokenizer.train(texts=lines, algorithm=algorithm, vocab_size=600 if algorithm == "byte_bpe" else 300,
+                        min_frequency=1, show_progress=False)
+    for max_length in (None, 4, 7):
+        enc = t.encode(text, pair, max_length=max_length)
+        for seq, src in ((0, text), (1, pair)):
+            spans = [o for o, s in zip(enc.offsets, enc.sequence_ids, strict=True) if s == seq]
+            for (a, b), (c, d) in zip(spans, spans[1:], strict=False):
+                # byte-level pieces of one character share it; nothing else overlaps
+                assert c >= b or (algorithm == "byte_bpe" and a <= c and b <= d and b - c <= 1), spans
+            assert all(0 <= s <= e <= len(src) for s, e in spans)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("aeiouáéíóúãõçAÉÇÃ \u0301\u0303.,?!-\t🙂中")), max_size=40))
 def test_offsets_reconstruct_tokens_property(minilm, text):
@@ -231,6 +252,58 @@ def test_train_bad_input(tmp_path):
         Tokenizer.train(["olá mundo", "outra frase"], algorithm="bpe", vocab_size=100)
     with pytest.raises(DataError, match="empty corpus"):
         Tokenizer.train(texts=[], algorithm="bpe", vocab_size=100)
+    with pytest.raises(DataError, match=f"{tmp_path}: is a directory"):
+        Tokenizer.train(tmp_path, algorithm="bpe", vocab_size=100)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"min_frequency": -3}, "min_frequency must be >= 1; got -3"),
+    ({"limit_alphabet": -1}, "limit_alphabet must be >= 1; got -1"),
+    ({"vocab_size": 5}, "vocab_size=5 must exceed the 5 special tokens"),
+    ({"special_tokens": {"pad": "[PAD]", "unk": "[UNK]"}}, "must name the cls, sep token"),
+    ({"wordpiece_score": "pmi"}, "wordpiece_score must be one of likelihood_ratio"),
+    ({"encoding_errors": "ignore"}, "encoding_errors must be one of strict, replace"),
+])
+def test_train_options_are_checked_before_reading(options, match):
+    with pytest.raises(ConfigError, match=match):
+        Tokenizer.train(texts=["never read"], **{"algorithm": "bpe", "vocab_size": 100, **options})
+
+
+def test_max_length_below_the_template_is_refused(tok):
+    """The runtime ignores a max_length shorter than [CLS] + [SEP] and returns the whole text."""
+    with pytest.raises(ConfigError, match="max_length=1 leaves no room: the template adds 2"):
+        tok.encode(PT, max_length=1)
+    with pytest.raises(ConfigError, match="max_length=2 leaves no room: the template adds 3"):
+        tok.encode(PT, EN, max_length=2)
+    with pytest.raises(ConfigError, match="max_length=1 leaves no room"):
+        tok.encode_batch([PT, EN], max_length=1)
+    assert tok.encode(PT, max_length=2).tokens == ["[CLS]", "[SEP]"]
+    assert tok.encode(PT, max_length=1, add_special_tokens=False).tokens == tok.encode(PT).tokens[1:2]
+    with pytest.raises(ConfigError, match="return_overflowing needs room"):
+        tok.encode(PT, max_length=2, return_overflowing=True)
+
+
+def test_stride_too_large_is_a_config_error_not_a_panic(tok):
+    with pytest.raises(ConfigError, match="stride=3 must be less than max_length=5"):
+        tok.encode(PT, max_length=5, stride=3, return_overflowing=True)
+    with pytest.raises(ConfigError, match="cannot encode with these settings"):  # only the runtime knows
+        tok.encode(PT, " ".join([EN] * 3), max_length=12, stride=4, truncation="only_first")
+    assert len(tok.encode(PT, max_length=12)) == 12  # the tokenizer still works afterwards
+
+
+def test_lone_surrogates_are_a_data_error(tok):
+    with pytest.raises(DataError, match=r"text 1: character 2 \('\\udcff'\) is a lone surrogate"):
+        tok.encode("ok", "ab\udcff")
+    with pytest.raises(DataError, match="lone surrogate"):
+        tok.encode_batch(["ok", "\ud800"])
+    with pytest.raises(TypeError):
+        tok.encode(3)
+
+
+def test_decode_refuses_negative_ids(tok):
+    assert tok.decode([tok.vocab_size + 7, tok.token_to_id("cartão")]) == "cartão"  # unknown ids skipped
+    with pytest.raises(ConfigError, match="token ids must be between 0 and 2\\*\\*32 - 1; got -1"):
+        tok.decode([5, -1])
 
 
 def test_train_from_texts_and_generator():
