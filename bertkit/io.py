@@ -59,9 +59,11 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:   # a failed write names no file: name it
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
 
@@ -227,11 +229,19 @@ def decode_utf8(data: bytes, source: PathLike, errors: str = "strict") -> str:
         ) from None
 
 
-def read_text(path: PathLike, errors: str = "strict") -> str:
-    """Read a whole UTF-8 text file with a clear error for missing, empty-named or non-UTF-8 files."""
+def require_file(path: PathLike) -> Path:
+    """`path` if it is a file to read; else a DataError that says whether it is missing or a directory."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the files in it")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    return path
+
+
+def read_text(path: PathLike, errors: str = "strict") -> str:
+    """Read a whole UTF-8 text file with a clear error for missing, empty-named or non-UTF-8 files."""
+    path = require_file(path)
     return decode_utf8(path.read_bytes(), path, errors)
 
 
@@ -286,9 +296,7 @@ def iter_lines(path: PathLike, errors: str = "strict",
     newlines. Readers of records (JSONL, CoNLL) pass `max_bytes=None` to get whole lines.
     A decode error names the file, the byte offset and the line number.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = require_file(path)
     if max_bytes is not None and max_bytes < 4:
         raise ValueError(f"max_bytes must be at least 4 (one UTF-8 character); got {max_bytes}")
     with open(path, "rb") as f:

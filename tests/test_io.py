@@ -51,6 +51,20 @@ def test_non_utf8_names_file_offset_and_line(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(DataError, match="nope.txt: no such file"):
         read_text(tmp_path / "nope.txt")
+    with pytest.raises(DataError, match=f"{tmp_path}: is a directory; give the files in it"):
+        list(iter_lines(tmp_path))
+
+
+def test_a_failed_write_names_its_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    def full(fd):          # a full disk often shows only when the data is flushed
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left on device") as e:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    assert e.value.filename == str(tmp_path / "a.txt") and os.listdir(tmp_path) == []
+    with pytest.raises(DataError, match="is a directory"):
+        atomic_write_text(tmp_path, "x")
 
 
 _HOLD = """

@@ -41,7 +41,14 @@ from tqdm.auto import tqdm
 from bertkit.data.shardset import ShardSet, file_sha256, index_sha, read_json, shard_problem
 from bertkit.datasets import split_sentences
 from bertkit.errors import ConfigError, DataError
-from bertkit.io import atomic_write_bytes, atomic_write_json, atomic_write_text, directory_lock, iter_lines
+from bertkit.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    directory_lock,
+    iter_lines,
+    require_file,
+)
 from bertkit.tokenizers import Tokenizer
 
 __all__ = ["ShardSet", "file_sha256", "iter_chunks", "iter_documents", "load_runtime", "prepare",
@@ -293,11 +300,7 @@ class _ShardSink:
 def _inputs_signature(files: Sequence[Path]) -> list[dict[str, Any]]:
     sig = []
     for f in files:
-        if f.is_dir():
-            raise DataError(f"{f}: is a directory; give the text files in it")
-        if not f.is_file():
-            raise DataError(f"{f}: no such file")
-        st = f.stat()
+        st = require_file(f).stat()
         sig.append({"path": str(f.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
     return sig
 
@@ -443,6 +446,7 @@ def _write_shards(files: Sequence[Path], tokenizer_json: str, out: Path, setting
             bar.update(size)
         return sink.finish()
     except OSError as e:        # a write to the open shard file carries no file name
+        sink.writer.discard()   # first, so the free space reported is what the user has to work with
         raise disk_error(sink.writer.tmp, e) from None
     finally:
         sink.writer.discard()

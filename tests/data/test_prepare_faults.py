@@ -106,6 +106,27 @@ def test_a_full_disk_names_the_file_and_free_space_and_leaves_no_temp_file(corpu
     assert not list(out.glob(".*")) and not list(out.glob("shard-*"))
 
 
+@pytest.fixture()
+def small_tmpfs(tmp_path):
+    """A 600 KB tmpfs (needs root and CAP_SYS_ADMIN; skipped elsewhere)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_really_full_disk(corpus_pt, minilm_dir, tmp_path, small_tmpfs):
+    big = tmp_path / "big.txt"
+    big.write_text("\n\n".join(corpus_pt.read_text(encoding="utf-8").split("\n\n")[:2000]), encoding="utf-8")
+    out = small_tmpfs / "out"
+    with pytest.raises(DataError, match=r"cannot write \(No space left on device\); [\d,]+ bytes free"):
+        _prepare([big], minilm_dir, out, shard_tokens=1 << 20, chunk_bytes=1 << 16)
+    assert [p.name for p in out.iterdir()] in (["tokenizer.json"], [])     # no temporary file left
+
+
 def test_broken_shards_are_rebuilt_by_prepare(corpus, minilm_dir, tmp_path):
     out = tmp_path / "out"
     meta = _prepare([corpus], minilm_dir, out)
