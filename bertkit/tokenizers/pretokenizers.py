@@ -71,8 +71,9 @@ def bert_split(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def bert_split_regex():
-    """A compiled regex equal to `bert_split` (`findall`), ~2x faster than the runtime on big
+    """A compiled regex equal to `bert_split` (`findall`), faster than the runtime on big
     chunks; used for counting words when training."""
+
     def char_class(codepoints) -> str:
         ranges: list[list[int]] = []
         for cp in codepoints:
