@@ -102,6 +102,11 @@ class Task:
     def model_class(self) -> Any:
         return getattr(bertkit.model, self.head)
 
+    def model_config(self, spec: TaskSpec) -> dict[str, Any]:
+        """config.json entries the head needs: the label count and names, and the problem type."""
+        return {"num_labels": max(1, spec.num_labels), "problem_type": self.problem_type,
+                "id2label": dict(enumerate(spec.labels)), "label2id": dict(spec.label2id)}
+
     def encode_label(self, label: Any, spec: TaskSpec) -> Any:
         """The label as the loss takes it (a class id, a multi-hot row, targets...)."""
         raise NotImplementedError

@@ -120,14 +120,10 @@ def _load_model(cfg: FinetuneConfig, spec: TaskSpec) -> Any:
             warnings.warn(f"{cfg.model} was fine-tuned for {old.get('task')} with labels "
                           f"{old.get('labels')}; its head is replaced by a new {spec.task} head",
                           stacklevel=3)
-    problem_type = spec.kind.problem_type
-    overrides: dict[str, Any] = {"num_labels": max(1, spec.num_labels), "problem_type": problem_type}
-    if problem_type != "regression":
-        overrides["id2label"] = dict(enumerate(spec.labels))
-        overrides["label2id"] = dict(spec.label2id)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*newly initialised.*")  # the new head: expected
-        model = spec.kind.model_class().from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
+        model = spec.kind.model_class().from_pretrained(cfg.model, ignore_mismatched_sizes=True,
+                                                        **spec.kind.model_config(spec))
     if spec.max_length > model.config.max_position_embeddings:
         raise ConfigError(f"--max-length {spec.max_length} exceeds the model's max_position_embeddings "
                           f"{model.config.max_position_embeddings}")

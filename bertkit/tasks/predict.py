@@ -45,7 +45,8 @@ class FineTuned:
             raise DataError(f"{run_dir} was fine-tuned for {spec.task}, not {task}")
         model = spec.kind.model_class().from_pretrained(run_dir)
         model.eval()
-        if model.config.num_labels != max(1, spec.num_labels):
+        expected = spec.kind.model_config(spec)["num_labels"]
+        if model.config.num_labels != expected:
             raise DataError(f"{run_dir}: config.json has {model.config.num_labels} labels but task.json "
                             f"lists {spec.num_labels}; the directory mixes two runs")
         return cls(model, Tokenizer.from_pretrained(run_dir), spec, run_dir)

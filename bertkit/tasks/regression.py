@@ -38,6 +38,10 @@ class Regression(Task):
             out.append(float(v))
         return out
 
+    def model_config(self, spec: TaskSpec) -> dict[str, Any]:
+        """One output per target; the target names are in task.json, not config.json's label maps."""
+        return {"num_labels": spec.num_labels, "problem_type": self.problem_type}
+
     def label_names(self, examples: Sequence[Example], columns: Columns) -> list[str]:
         """The target names: the label columns."""
         return list(columns.label)
