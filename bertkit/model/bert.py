@@ -17,8 +17,10 @@ from torch import nn
 
 from bertkit.errors import DataError
 from bertkit.io import PathLike
+from bertkit.model import inference
 from bertkit.model.attention import Packing, additive_mask
 from bertkit.model.config import BertConfig
+from bertkit.model.hf import load_pretrained, save_pretrained
 from bertkit.model.layers import Embeddings, EncoderLayer, activation, init_weights
 
 Tensor = torch.Tensor
@@ -87,23 +89,40 @@ class BertPreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: PathLike, ignore_mismatched_sizes: bool = False, **overrides: Any):
-        """Load a bertkit or Hugging Face BERT directory; keyword arguments override config fields."""
-        from bertkit.model.hf import load_pretrained
+        """Load a bertkit or Hugging Face BERT directory; keyword arguments override config fields.
 
+        A checkpoint that does not fit the config (a weight of another shape, encoder weights
+        missing) is a CheckpointError naming the weights; `ignore_mismatched_sizes=True` initialises
+        those weights anew instead, with a warning.
+        """
         return load_pretrained(cls, directory, ignore_mismatched_sizes=ignore_mismatched_sizes, **overrides)
 
     def save_pretrained(self, directory: PathLike) -> None:
         """Write config.json + model.safetensors that transformers' Auto* classes load."""
-        from bertkit.model.hf import save_pretrained
-
         save_pretrained(self, directory)
 
     def train(self, mode: bool = True):
-        """Switch train/eval mode; also drops the inference copies of the weights (see fast.py)."""
-        from bertkit.model.fast import forget
-
-        forget(self)
+        """Switch train/eval mode; also drops the packed inference copies of the weights."""
+        inference.forget(self)
         return super().train(mode)
+
+    def set_inference_kernels(self, kernels: str = "auto"):
+        """Choose the CPU inference kernels: "auto" (the default), "onednn" or "plain"; returns self.
+
+        "auto" runs oneDNN's packed linears where the CPU has AVX-512, else the plain modules
+        (`BERTKIT_ONEDNN=0|1` overrides it); see bertkit/model/inference.py for when they apply.
+        """
+        inference.resolve(kernels)                      # a bad name fails here, not at the next forward
+        for module in self.modules():
+            if isinstance(module, BertModel):
+                module.kernels = kernels
+        return self
+
+    @property
+    def inference_kernels(self) -> str:
+        """What CPU inference runs on this machine with this model's setting: "onednn" or "plain"."""
+        encoder = self if isinstance(self, BertModel) else self.bert
+        return inference.resolve(encoder.kernels)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.bert.embeddings.word
@@ -112,17 +131,81 @@ class BertPreTrainedModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def _check_shapes(cfg: BertConfig, input_ids: Tensor | None, attention_mask: Tensor | None,
+                  token_type_ids: Tensor | None, position_ids: Tensor | None,
+                  inputs_embeds: Tensor | None) -> tuple[int, int]:
+    """The (batch, seq) shape of the inputs, or a DataError naming the input that does not fit."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise DataError("give exactly one of input_ids and inputs_embeds")
+    if input_ids is not None:
+        if input_ids.dim() != 2 or input_ids.is_floating_point():
+            raise DataError(f"input_ids must be integer ids of shape (batch, seq), got "
+                            f"{input_ids.dtype} of shape {tuple(input_ids.shape)}")
+        shape = tuple(input_ids.shape)
+    else:
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != cfg.hidden_size:
+            raise DataError(f"inputs_embeds must have shape (batch, seq, {cfg.hidden_size}), got "
+                            f"{tuple(inputs_embeds.shape)}")
+        shape = tuple(inputs_embeds.shape[:2])
+    if position_ids is None and shape[1] > cfg.max_position_embeddings:
+        raise DataError(
+            f"sequence length {shape[1]} exceeds max_position_embeddings {cfg.max_position_embeddings}; "
+            f"truncate (tokenizer: truncation=True, max_length={cfg.max_position_embeddings}) or split "
+            f"long texts into sliding windows (stride=...)")
+    for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids),
+                    ("position_ids", position_ids)):
+        if t is not None and tuple(t.shape) != shape:
+            raise DataError(f"{name} has shape {tuple(t.shape)} but the input ids have shape {shape}")
+    return shape
+
+
+def _read_back(ids: dict[str, Tensor | None], attention_mask: Tensor | None,
+               ) -> tuple[dict[str, tuple[int, int]], list[int] | None]:
+    """(min, max) of each non-empty id tensor, and the row sums of `attention_mask`, computed on
+    the device and copied to the host together: one sync, however many inputs there are."""
+    named = [(name, t) for name, t in ids.items() if t is not None and t.numel()]
+    parts = [torch.stack((t.min(), t.max())).long() for _, t in named]
+    if attention_mask is not None:
+        parts.append(attention_mask.ne(0).sum(1))
+    values = torch.cat(parts).tolist() if parts else []
+    ranges = {name: (values[2 * i], values[2 * i + 1]) for i, (name, _) in enumerate(named)}
+    return ranges, (values[2 * len(named):] if attention_mask is not None else None)
+
+
+def _check_ranges(cfg: BertConfig, ranges: dict[str, tuple[int, int]]) -> None:
+    """A DataError for an id outside its table (vocabulary, positions, segments)."""
+    if "input_ids" in ranges:
+        lo, hi = ranges["input_ids"]
+        if lo < 0 or hi >= cfg.vocab_size:
+            bad = hi if hi >= cfg.vocab_size else lo
+            raise DataError(
+                f"token id {bad} is out of range for this model's vocab_size {cfg.vocab_size} "
+                f"(max id in the batch: {hi}); was the text encoded with another tokenizer?")
+    if "position_ids" in ranges:
+        lo, hi = ranges["position_ids"]
+        if hi >= cfg.max_position_embeddings or lo < 0:
+            bad = hi if hi >= cfg.max_position_embeddings else lo
+            raise DataError(f"position id {bad} is out of range for max_position_embeddings "
+                            f"{cfg.max_position_embeddings}; truncate or use sliding windows")
+    if "token_type_ids" in ranges:
+        lo, hi = ranges["token_type_ids"]
+        if hi >= max(cfg.type_vocab_size, 1) or lo < 0:
+            bad = hi if hi >= max(cfg.type_vocab_size, 1) else lo
+            raise DataError(f"token_type_id {bad} is out of range for type_vocab_size {cfg.type_vocab_size}")
+
+
 class BertModel(BertPreTrainedModel):
     """The encoder: embeddings, N encoder layers, and the [CLS] pooler.
 
     A padded batch (attention_mask with zeros) runs unpadded: only real tokens go through the
     linear layers and the FFN (see attention.Packing). Set `unpad = False` to compute on padding
-    as transformers does.
-    Attention weights or hidden states, when asked for, come from the padded path.
+    as transformers does. Attention weights or hidden states, when asked for, come from the padded
+    path. In inference on the CPU the layers may run on packed kernels (`set_inference_kernels`).
     """
 
     unpad: bool = True
     n_buckets: int = 4          # length buckets for unpadded attention
+    kernels: str = "auto"       # CPU inference kernels, see set_inference_kernels
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -138,89 +221,58 @@ class BertModel(BertPreTrainedModel):
 
     def check_inputs(self, input_ids: Tensor | None, attention_mask: Tensor | None,
                      token_type_ids: Tensor | None, position_ids: Tensor | None,
-                     inputs_embeds: Tensor | None) -> tuple[int, int]:
-        """Cheap checks at the model's door, so bad ids fail here and not deep inside torch."""
-        cfg = self.config
-        if (input_ids is None) == (inputs_embeds is None):
-            raise DataError("give exactly one of input_ids and inputs_embeds")
-        if input_ids is not None:
-            if input_ids.dim() != 2 or input_ids.is_floating_point():
-                raise DataError(f"input_ids must be integer ids of shape (batch, seq), got "
-                                f"{input_ids.dtype} of shape {tuple(input_ids.shape)}")
-            shape = tuple(input_ids.shape)
-            if input_ids.numel():
-                lo, hi = int(input_ids.min()), int(input_ids.max())
-                if lo < 0 or hi >= cfg.vocab_size:
-                    bad = hi if hi >= cfg.vocab_size else lo
-                    raise DataError(
-                        f"token id {bad} is out of range for this model's vocab_size {cfg.vocab_size} "
-                        f"(max id in the batch: {hi}); was the text encoded with another tokenizer?")
-        else:
-            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != cfg.hidden_size:
-                raise DataError(f"inputs_embeds must have shape (batch, seq, {cfg.hidden_size}), got "
-                                f"{tuple(inputs_embeds.shape)}")
-            shape = tuple(inputs_embeds.shape[:2])
-        if position_ids is None and shape[1] > cfg.max_position_embeddings:
-            raise DataError(
-                f"sequence length {shape[1]} exceeds max_position_embeddings {cfg.max_position_embeddings}; "
-                f"truncate (tokenizer: truncation=True, max_length={cfg.max_position_embeddings}) or split "
-                f"long texts into sliding windows (stride=...)")
-        for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids),
-                        ("position_ids", position_ids)):
-            if t is not None and tuple(t.shape) != shape:
-                raise DataError(f"{name} has shape {tuple(t.shape)} but the input ids have shape {shape}")
-        top = int(position_ids.max()) if position_ids is not None and position_ids.numel() else 0
-        if top >= cfg.max_position_embeddings:
-            raise DataError(f"position id {top} exceeds max_position_embeddings "
-                            f"{cfg.max_position_embeddings}; truncate or use sliding windows")
-        if token_type_ids is not None and token_type_ids.numel():
-            hi = int(token_type_ids.max())
-            if hi >= max(cfg.type_vocab_size, 1) or int(token_type_ids.min()) < 0:
-                raise DataError(f"token_type_id {hi} is out of range for type_vocab_size "
-                                f"{cfg.type_vocab_size}")
-        return shape
+                     inputs_embeds: Tensor | None) -> tuple[tuple[int, int], list[int] | None]:
+        """Checks at the model's door, so bad ids fail here and not deep inside torch.
+
+        Returns the (batch, seq) shape and each sequence's length in `attention_mask` (None
+        without a mask). Shapes are checked on the host; the id ranges and the lengths come back
+        in one device-to-host copy, the forward pass's one sync point.
+        """
+        shape = _check_shapes(self.config, input_ids, attention_mask, token_type_ids, position_ids,
+                              inputs_embeds)
+        ids = {"input_ids": input_ids, "token_type_ids": token_type_ids, "position_ids": position_ids}
+        ranges, lengths = _read_back(ids, attention_mask)
+        _check_ranges(self.config, ranges)
+        return shape, lengths
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 inputs_embeds: Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> BertOutput:
-        batch, seq = self.check_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
-        device = (input_ids if input_ids is not None else inputs_embeds).device
-        if attention_mask is not None and bool(attention_mask.bool().all()):
+        (batch, seq), lengths = self.check_inputs(input_ids, attention_mask, token_type_ids, position_ids,
+                                                  inputs_embeds)
+        if lengths is not None and min(lengths, default=seq) == seq:
             attention_mask = None                       # nothing to mask: let SDPA skip the mask
         if position_ids is None:
+            device = (input_ids if input_ids is not None else inputs_embeds).device
             position_ids = torch.arange(seq, device=device).expand(batch, seq)
-        if (attention_mask is not None and self.unpad and not output_attentions and not output_hidden_states):
+        packing = None
+        if attention_mask is not None and self.unpad and not output_attentions and not output_hidden_states:
             dtype = self.embeddings.word.weight.dtype
-            packing = Packing.from_mask(attention_mask, dtype, self.n_buckets)
-            x = self.embeddings(
-                packing.pack(input_ids) if input_ids is not None else None,
-                packing.pack(token_type_ids) if token_type_ids is not None else None,
-                packing.pack(position_ids),
-                packing.pack(inputs_embeds) if inputs_embeds is not None else None,
-            )                                                           # (total, hidden)
-            for layer in self.layers:
-                x, _ = layer(x, packing=packing)
-            if self.final_norm is not None:
-                x = self.final_norm(x)
-            hidden = packing.unpack(x)                                  # (batch, seq, hidden)
-            return BertOutput(hidden, self._pool(hidden))
+            packing = Packing.from_mask(attention_mask, dtype, self.n_buckets, lengths)
+            input_ids, token_type_ids, position_ids, inputs_embeds = (
+                None if t is None else packing.pack(t)
+                for t in (input_ids, token_type_ids, position_ids, inputs_embeds))   # (total, ...)
         x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
-        all_hidden = [x] if output_hidden_states else None
-        all_attn = [] if output_attentions else None
+        mask = None
+        if attention_mask is not None and packing is None:
+            mask = additive_mask(attention_mask, x.dtype)                  # (batch, 1, 1, seq)
+        packed_kernels = (not output_attentions and inference.resolve(self.kernels) == "onednn"
+                          and inference.applies(x, self.layers))
+        hidden_states, attentions = [x], []
         for layer in self.layers:
-            x, probs = layer(x, mask, output_attentions=output_attentions)
-            if output_hidden_states:
-                all_hidden.append(x)
-            if output_attentions:
-                all_attn.append(probs)
+            if packed_kernels:
+                x = inference.encoder_layer(layer, x, mask, packing)
+            else:
+                x, probs = layer(x, mask, packing, output_attentions)
+                attentions.append(probs)
+            hidden_states.append(x)
         if self.final_norm is not None:
-            x = self.final_norm(x)
-            if output_hidden_states:
-                all_hidden[-1] = x
-        return BertOutput(x, self._pool(x), tuple(all_hidden) if all_hidden is not None else None,
-                          tuple(all_attn) if all_attn is not None else None)
+            x = hidden_states[-1] = self.final_norm(x)
+        if packing is not None:
+            x = packing.unpack(x)                                       # (batch, seq, hidden)
+        return BertOutput(x, self._pool(x), tuple(hidden_states) if output_hidden_states else None,
+                          tuple(attentions) if output_attentions else None)
 
     def _pool(self, hidden: Tensor) -> Tensor | None:
         return None if self.pooler is None else torch.tanh(self.pooler(hidden[:, 0]))

@@ -133,9 +133,15 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BertConfig:
-        """Build from a config.json dict; unknown keys are kept in `extra` (and saved back)."""
+        """Build from a config.json dict; unknown keys are kept in `extra` (and saved back).
+
+        Without a `num_labels` key the label count is that of `id2label`, as transformers writes
+        config.json (id2label and label2id, no num_labels).
+        """
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in d.items() if k in names}
+        if "num_labels" not in known and isinstance(known.get("id2label"), dict) and known["id2label"]:
+            known["num_labels"] = len(known["id2label"])
         extra = {k: v for k, v in d.items() if k not in names and k != "model_type"}
         extra.update(d.get("extra", {}) or {})
         return cls(**known, extra=extra)

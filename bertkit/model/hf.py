@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 from bertkit.errors import BertkitError, CheckpointError
 from bertkit.io import PathLike, atomic_write_bytes, atomic_write_json
@@ -88,39 +90,48 @@ def from_hf_name(name: str) -> str | None:
 
 def read_state_dict(directory: PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint directory: model.safetensors (or its shards) or pytorch_model.bin."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     directory = Path(directory)
     single = directory / "model.safetensors"
     index = directory / "model.safetensors.index.json"
     binary = directory / "pytorch_model.bin"
-    try:
-        if single.is_file():
-            return load_file(single)
-        if index.is_file():
-            shards = sorted(set(json.loads(index.read_text("utf-8"))["weight_map"].values()))
-            state: dict[str, torch.Tensor] = {}
-            for shard in shards:
-                state.update(load_file(directory / shard))
-            return state
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{directory}: cannot read the safetensors checkpoint: {e}") from None
-    if binary.is_file():
+    if single.is_file():
+        return _read_safetensors(single)
+    if index.is_file():
         try:
-            state = torch.load(binary, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise CheckpointError(
-                f"{binary}: torch.load(weights_only=True) refused this pickle ({str(e).splitlines()[0]}). "
-                f"bertkit never unpickles arbitrary objects; if you trust the file, convert it to "
-                f"model.safetensors with transformers (save_pretrained(safe_serialization=True))."
-            ) from None
-        except Exception as e:  # noqa: BLE001 - a corrupt zip, truncated file...
-            raise CheckpointError(f"{binary}: cannot read the checkpoint: {e}") from None
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{binary}: expected a dict of tensors, got {type(state).__name__}")
+            shards = sorted(set(json.loads(index.read_text("utf-8"))["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{index}: not a safetensors index ({type(e).__name__}: {e})") from None
+        state: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            state.update(_read_safetensors(directory / shard))
         return state
+    if binary.is_file():
+        return _read_torch_bin(binary)
     raise CheckpointError(f"{directory}: no model.safetensors or pytorch_model.bin found")
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}"
+                              ) from None
+
+
+def _read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: torch.load(weights_only=True) refused this pickle ({str(e).splitlines()[0]}). "
+            f"bertkit never unpickles arbitrary objects; if you trust the file, convert it to "
+            f"model.safetensors with transformers (save_pretrained(safe_serialization=True))."
+        ) from None
+    except Exception as e:  # noqa: BLE001 - a corrupt zip, truncated file...
+        raise CheckpointError(f"{path}: cannot read the checkpoint: {e}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
+    return state
 
 
 def convert_hf_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
@@ -152,7 +163,13 @@ def _is_ignorable(name: str) -> bool:
 
 
 def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: bool = False, **overrides: Any):
-    """Build `cls` from a bertkit or Hugging Face BERT directory (see module docstring)."""
+    """Build `cls` from a bertkit or Hugging Face BERT directory (see module docstring).
+
+    Weights whose shape differs from the config's, and encoder weights the checkpoint lacks, mean
+    that config.json does not describe these weights: a CheckpointError naming them, unless
+    `ignore_mismatched_sizes` (then they are initialised anew, with a warning). Heads and the
+    pooler may be missing (a base checkpoint under a new head): they are initialised with a warning.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a directory")
@@ -171,37 +188,52 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
                               f"(e.g. {sample}); is it a checkpoint of another architecture?")
     if config.position_embedding_type == "sinusoidal":
         unused = [k for k in unused if "position_embeddings" not in k]   # the fixed table, exported for HF
-    mismatched = []
-    resized: set[str] = set()
-    for name, tensor in list(converted.items()):
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            if not ignore_mismatched_sizes:
-                raise CheckpointError(
-                    f"{directory}: {to_hf_name(name)} has shape {tuple(tensor.shape)} in the checkpoint but "
-                    f"{tuple(expected[name].shape)} in the model ({config.num_hidden_layers} layers, hidden "
-                    f"{config.hidden_size}, vocab {config.vocab_size}, {config.num_labels} labels)")
-            mismatched.append(f"{to_hf_name(name)} {tuple(tensor.shape)} -> {tuple(expected[name].shape)}")
-            resized.add(name)
-            del converted[name]
-    missing = [k for k in expected if k not in converted and k not in resized]
+    mismatched = [f"{to_hf_name(k)} has shape {tuple(t.shape)} in the checkpoint but "
+                  f"{tuple(expected[k].shape)} in the model"
+                  for k, t in converted.items() if t.shape != expected[k].shape]
+    present = set(converted)
+    converted = {k: t for k, t in converted.items() if t.shape == expected[k].shape}
+    missing = [k for k in expected if k not in present]
+    lacking = [k for k in missing if not _may_be_missing(k)]
+    if (mismatched or lacking) and not ignore_mismatched_sizes:
+        raise CheckpointError(_mismatch_message(directory, config, mismatched, lacking))
     model.load_state_dict({**expected, **converted})
     _check_tied_decoder(state, model)
     unexpected = [k for k in unused if not _is_ignorable(k)]
-    heads = [k for k in unexpected if k.startswith((*HF_HEAD_PREFIXES, "pooler.", "bert.pooler."))]
-    others = [k for k in unexpected if k not in heads]
-    if missing:
-        warnings.warn(f"{cls.__name__}: weights newly initialised (not in {directory}), train before use: "
-                      f"{', '.join(to_hf_name(k) for k in missing)}", stacklevel=3)
-    if mismatched:
-        warnings.warn(f"{cls.__name__}: re-initialised because of a shape mismatch: {'; '.join(mismatched)}",
-                      stacklevel=3)
-    if others:
-        warnings.warn(f"{cls.__name__}: checkpoint weights not used: {', '.join(others)}", stacklevel=3)
-    if heads:
-        log.info("%s: checkpoint head weights not used: %s", cls.__name__, ", ".join(heads))
+    _report(cls.__name__, directory, missing, mismatched, unexpected)
     model.load_report = {"missing": [to_hf_name(k) for k in missing], "unexpected": unexpected,
                          "mismatched": mismatched}
     return model
+
+
+def _may_be_missing(name: str) -> bool:
+    """Weights a checkpoint may lack and still fit: the heads and the pooler (new for fine-tuning)."""
+    return name.startswith((*HEAD_PREFIXES, "pooler.", "bert.pooler."))
+
+
+def _mismatch_message(directory: Path, config: BertConfig, mismatched: list[str], lacking: list[str]) -> str:
+    problems = mismatched + [f"{to_hf_name(k)} not in the checkpoint" for k in lacking]
+    shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
+    return (f"{directory}: config.json does not match the weights ({config.num_hidden_layers} layers, "
+            f"hidden {config.hidden_size}, vocab {config.vocab_size}, {config.num_labels} labels): {shown}. "
+            f"Fix config.json, or pass ignore_mismatched_sizes=True to initialise these weights anew")
+
+
+def _report(name: str, directory: Path, missing: list[str], mismatched: list[str],
+            unexpected: list[str]) -> None:
+    """Warn about weights initialised anew or not used; unused head weights are only logged."""
+    heads = [k for k in unexpected if k.startswith((*HF_HEAD_PREFIXES, "pooler.", "bert.pooler."))]
+    others = [k for k in unexpected if k not in heads]
+    if missing:
+        warnings.warn(f"{name}: weights newly initialised (not in {directory}), train before use: "
+                      f"{', '.join(to_hf_name(k) for k in missing)}", stacklevel=4)
+    if mismatched:
+        warnings.warn(f"{name}: re-initialised because of a shape mismatch: {'; '.join(mismatched)}",
+                      stacklevel=4)
+    if others:
+        warnings.warn(f"{name}: checkpoint weights not used: {', '.join(others)}", stacklevel=4)
+    if heads:
+        log.info("%s: checkpoint head weights not used: %s", name, ", ".join(heads))
 
 
 def _check_tied_decoder(state: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
@@ -230,8 +262,6 @@ def export_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_pretrained(model: torch.nn.Module, directory: PathLike) -> None:
     """Write config.json and model.safetensors, each atomically; other files in `directory` are kept."""
-    from safetensors.torch import save
-
     directory = Path(directory)
     if model.config.norm_position == "pre":
         warnings.warn("transformers has no pre-LN BERT: this checkpoint loads correctly only in bertkit",

@@ -8,7 +8,6 @@ from torch import nn
 
 from bertkit.model.attention import MultiHeadAttention, Packing
 from bertkit.model.config import BertConfig
-from bertkit.model.fast import inference_fast_path, packed_linear
 
 
 def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
@@ -84,9 +83,6 @@ class FeedForward(nn.Module):
         self.act_name = {"gelu": "gelu", "relu": "relu"}.get(config.hidden_act, "gelu_tanh")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if inference_fast_path(x, self.up, self.down):   # oneDNN, GELU fused into the up-projection
-            h = packed_linear(self, "up", [self.up])(x, act=self.act_name)
-            return packed_linear(self, "down", [self.down])(h)
         return self.down(self.act(self.up(x)))
 
 
@@ -103,30 +99,15 @@ class EncoderLayer(nn.Module):
         self.pre_norm = config.norm_position == "pre"
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
-                output_attentions: bool = False, causal: bool = False,
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if not self.pre_norm and not output_attentions and self._fusable(x):
-            return self._fused(x, mask, packing, causal), None
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
         if self.pre_norm:
-            a, probs = self.attn(self.attn_norm(x), mask, packing, output_attentions, causal)
+            a, probs = self.attn(self.attn_norm(x), mask, packing, output_attentions)
             x = x + self.dropout(a)
             return x + self.dropout(self.ffn(self.ffn_norm(x))), probs
-        a, probs = self.attn(x, mask, packing, output_attentions, causal)
+        a, probs = self.attn(x, mask, packing, output_attentions)
         x = self.attn_norm(x + self.dropout(a))
         return self.ffn_norm(x + self.dropout(self.ffn(x))), probs
-
-    def _fusable(self, x: torch.Tensor) -> bool:
-        """Inference with no hook on the modules the fused path would skip."""
-        return inference_fast_path(x, self.attn, self.attn.out, self.ffn, self.ffn.up, self.ffn.down)
-
-    def _fused(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None,
-               causal: bool) -> torch.Tensor:
-        """Post-LN inference with the residual adds fused into the output GEMMs (same math, fewer
-        passes over memory); used only when no hook watches the sublayers."""
-        context, _ = self.attn.context(x, mask, packing, causal=causal)
-        h = self.attn_norm(packed_linear(self.attn, "out", [self.attn.out])(context, residual=x))
-        up = packed_linear(self.ffn, "up", [self.ffn.up])(h, act=self.ffn.act_name)
-        return self.ffn_norm(packed_linear(self.ffn, "down", [self.ffn.down])(up, residual=h))
 
 
 def init_weights(module: nn.Module, std: float) -> None:

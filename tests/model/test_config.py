@@ -74,3 +74,11 @@ def test_reads_real_minilm_config(minilm_dir):
     cfg = BertConfig.from_pretrained(minilm_dir)
     sizes = (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.vocab_size)
     assert sizes == (6, 384, 12, 30522)
+
+
+def test_num_labels_comes_from_id2label_when_absent():
+    # transformers writes id2label and label2id into config.json, never num_labels
+    cfg = BertConfig.from_dict({"id2label": {"0": "neg", "1": "neutral", "2": "pos"}})
+    assert cfg.num_labels == 3 and cfg.label2id == {"neg": 0, "neutral": 1, "pos": 2}
+    assert BertConfig.from_dict({"num_labels": 4}).num_labels == 4
+    assert BertConfig.from_dict({}).num_labels == 2

@@ -201,6 +201,50 @@ def test_shape_mismatch_names_key_and_shapes(tmp_path):
         BertModel.from_pretrained(tmp_path)
 
 
+def _edit_config(directory, **changes):
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+def test_config_that_does_not_fit_the_weights_is_an_error(tmp_path):
+    BertModel(BertConfig.preset("tiny", vocab_size=100)).save_pretrained(tmp_path)
+    _edit_config(tmp_path, hidden_size=64, intermediate_size=256)
+    with pytest.raises(CheckpointError, match=r"config.json does not match the weights.*hidden 64.*"
+                                              r"embeddings.LayerNorm.bias has shape \(128,\).*\(64,\).*more"):
+        BertModel.from_pretrained(tmp_path)
+    _edit_config(tmp_path, hidden_size=128, intermediate_size=512, num_hidden_layers=3)
+    with pytest.raises(CheckpointError, match=r"encoder.layer.2.attention.self.query.weight not in the chec"):
+        BertModel.from_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="newly initialised.*encoder.layer.2"):
+        model = BertModel.from_pretrained(tmp_path, ignore_mismatched_sizes=True)
+    assert len(model.layers) == 3
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_safetensors_names_the_file(tmp_path, damage):
+    BertModel(BertConfig.preset("tiny", vocab_size=100)).save_pretrained(tmp_path)
+    path = tmp_path / "model.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00" * 64)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: not a readable safetensors file"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_three_label_transformers_checkpoint_loads(tmp_path):
+    """transformers writes id2label/label2id and no num_labels: the label count comes from id2label."""
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, id2label={0: "neg", 1: "neutral", 2: "pos"})
+    transformers.BertForSequenceClassification(cfg).eval().save_pretrained(tmp_path)
+    assert "num_labels" not in json.loads((tmp_path / "config.json").read_text())
+    ours = BertForSequenceClassification.from_pretrained(tmp_path).eval()
+    theirs = hf_load(transformers.AutoModelForSequenceClassification, tmp_path)
+    assert ours.config.num_labels == 3 and ours.config.id2label == {0: "neg", 1: "neutral", 2: "pos"}
+    ids, mask, types = pair_batch(100)
+    with torch.no_grad():
+        assert max_diff(ours(ids, mask, types).logits, theirs(ids, mask, types).logits) <= TOL
+
+
 def test_classifier_size_change_needs_consent(tmp_path):
     config = BertConfig.preset("tiny", vocab_size=100, num_labels=2)
     BertForSequenceClassification(config).save_pretrained(tmp_path)

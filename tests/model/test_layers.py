@@ -82,6 +82,22 @@ def test_packed_attention_equals_padded(n_buckets):
     assert (packing.unpack(packed) - padded * mask[..., None]).abs().max() <= 1e-6
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_packed_attention_equals_padded_with_and_without_causal_mask(causal):
+    attn = _attn()
+    x = torch.randn(4, 10, 32)
+    mask = torch.ones(4, 10, dtype=torch.long)
+    for b, n in enumerate((10, 4, 7, 2)):
+        mask[b, n:] = 0
+    padded, _ = attn(x, additive_mask(mask, x.dtype), causal=causal)
+    explicit, _ = attn(x, additive_mask(mask, x.dtype), output_attentions=True, causal=causal)
+    packing = Packing.from_mask(mask, n_buckets=2)
+    packed, _ = attn(packing.pack(x), packing=packing, causal=causal)
+    real = mask.bool()
+    assert (explicit[real] - padded[real]).abs().max() <= 1e-6
+    assert (packing.unpack(packed)[real] - padded[real]).abs().max() <= 1e-6
+
+
 @pytest.mark.parametrize("norm_position", ["post", "pre"])
 @pytest.mark.parametrize("positions", ["absolute", "sinusoidal"])
 def test_encoder_options_run_and_train(norm_position, positions):

@@ -1,0 +1,129 @@
+"""CPU inference kernels: the encoder's linear layers through oneDNN, on weights packed once.
+
+At full length BERT is its matrix multiplies. oneDNN's fp32 linear, with the weight reordered once
+into its blocked layout and the GELU or the residual add fused into the GEMM, beats `F.linear`
+on CPUs with AVX-512 (figures in benchmarks/bench_inference.py). One setting per model chooses:
+
+- "auto" (the default): oneDNN on a CPU with AVX-512 when this torch build has oneDNN's linear
+  ops, else the plain path. `BERTKIT_ONEDNN=0|1` overrides what "auto" picks.
+- "onednn": always oneDNN (a ConfigError if this torch build lacks it).
+- "plain": the modules themselves, as in training.
+
+Set it with `model.set_inference_kernels(...)`; `model.inference_kernels` says what runs. The choice
+depends on the machine and the setting only, never on a timing, so one machine always runs the same
+kernels. They run only where they cannot change what a caller sees: eval mode, no gradient, float32
+CPU input, no attention weights asked for, and no forward hook on any module of the encoder
+(interpretation tools hook them). Training always takes the plain path. Results equal the plain
+path to float32 rounding (tested to 1e-5).
+
+Packed copies live outside the modules (not in their state dict, not copied by deepcopy). They are
+rebuilt when a weight's version counter moves and dropped on every `train()`/`eval()` call, since
+some optimizers (fused AdamW) update weights in place without moving that counter.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import weakref
+
+import torch
+from torch import nn
+
+from bertkit.errors import ConfigError
+
+KERNELS = ("auto", "onednn", "plain")
+
+_packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # module -> {name: PackedLinear}
+
+
+@functools.cache
+def onednn_available() -> bool:
+    """Whether this torch build has oneDNN's packed linear ops."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_has_avx512() -> bool:
+    """Whether torch dispatches to AVX-512 code on this CPU (where oneDNN's fp32 GEMM pays)."""
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
+def resolve(setting: str) -> str:
+    """The kernels a setting runs on this machine: "onednn" or "plain"."""
+    if setting not in KERNELS:
+        raise ConfigError(f"inference kernels {setting!r} is not one of {', '.join(KERNELS)}")
+    if setting == "auto":
+        forced = os.environ.get("BERTKIT_ONEDNN")
+        wanted = forced == "1" if forced in ("0", "1") else cpu_has_avx512()
+        return "onednn" if wanted and onednn_available() else "plain"
+    if setting == "onednn" and not onednn_available():
+        raise ConfigError("inference kernels 'onednn': this torch build has no oneDNN linear ops")
+    return setting
+
+
+def applies(x: torch.Tensor, encoder: nn.Module) -> bool:
+    """Whether the packed kernels may stand in for `encoder`'s modules on input `x`."""
+    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+            and not any(m.training or m._forward_hooks or m._forward_pre_hooks for m in encoder.modules()))
+
+
+class PackedLinear:
+    """One or more nn.Linear (concatenated along outputs) as a oneDNN weight, packed once.
+
+    Repacked when the source weights change (their storage or version counter moves).
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.weight: torch.Tensor | None = None
+        self.bias: torch.Tensor | None = None
+
+    def get(self, linears: list[nn.Linear]) -> PackedLinear:
+        key = tuple((m.weight.data_ptr(), m.weight._version, m.bias._version) for m in linears)
+        if key != self.key:
+            with torch.no_grad():
+                weight = torch.cat([m.weight for m in linears]).contiguous()
+                self.bias = torch.cat([m.bias for m in linears]).contiguous()
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None)   # oneDNN's blocked layout
+            self.key = key
+        return self
+
+    def __call__(self, x: torch.Tensor, act: str = "none",
+                 residual: torch.Tensor | None = None) -> torch.Tensor:
+        """x Wᵀ + b, then `act` ("none", "gelu", "gelu_tanh", "relu"), or + `residual` (no act)."""
+        if residual is not None:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+        algorithm = "tanh" if act == "gelu_tanh" else ("none" if act == "gelu" else "")
+        name = "gelu" if act.startswith("gelu") else act
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, name, [], algorithm)
+
+
+def packed(owner: nn.Module, name: str, linears: list[nn.Linear]) -> PackedLinear:
+    """The packed copy of `linears`, cached beside `owner`."""
+    return _packed.setdefault(owner, {}).setdefault(name, PackedLinear()).get(linears)
+
+
+def forget(model: nn.Module) -> None:
+    """Drop the packed copies of `model` and its submodules (its weights may have changed)."""
+    for module in model.modules():
+        _packed.pop(module, None)
+
+
+def encoder_layer(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
+                  packing: object | None) -> torch.Tensor:
+    """`layer` (an EncoderLayer, post-LN or pre-LN) in inference, on packed weights: q, k and v
+    as one GEMM, GELU fused into the up-projection, the residual adds into the output GEMMs."""
+    attn, ffn = layer.attn, layer.ffn
+    a_in = layer.attn_norm(x) if layer.pre_norm else x
+    qkv = packed(attn, "qkv", [attn.q, attn.k, attn.v])(a_in)          # (..., 3 * hidden)
+    context, _ = attn.context(*qkv.chunk(3, dim=-1), mask, packing)
+    h = packed(attn, "out", [attn.out])(context, residual=x)
+    if not layer.pre_norm:
+        h = layer.attn_norm(h)
+    f_in = layer.ffn_norm(h) if layer.pre_norm else h
+    up = packed(ffn, "up", [ffn.up])(f_in, act=ffn.act_name)
+    y = packed(ffn, "down", [ffn.down])(up, residual=h)
+    return y if layer.pre_norm else layer.ffn_norm(y)
