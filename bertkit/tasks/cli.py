@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     tasks = ", ".join(f"{name} ({task.description})" for name, task in TASKS.items())
     p = sub.add_parser("finetune", help="fine-tune a model on a labelled CSV/TSV/JSONL/CoNLL file or GLUE",
@@ -130,6 +138,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", required=True)
     p.add_argument("--dev", required=True)
     add_options(p, Columns)
-    p.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
+    p.add_argument("--C", type=_positive_float, default=1.0, help="inverse regularisation strength")
     p.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
     p.set_defaults(func=_baseline)

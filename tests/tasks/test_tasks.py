@@ -80,3 +80,13 @@ def test_bad_numbers_fail_at_the_cli(argv, capsys):
         _parse(*argv)
     assert e.value.code == 2
     assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["baseline", "--train", "t", "--dev", "d", "--C", "nan"],
+                                  ["baseline", "--train", "t", "--dev", "d", "--C", "-1"],
+                                  ["evaluate", "--model", "m", "--data", "d", "--batch-size", "0"],
+                                  ["predict", "--model", "m", "--input", "i", "--batch-size", "-3"]])
+def test_bad_numbers_of_the_other_task_commands(argv):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(argv)
+    assert e.value.code == 2
