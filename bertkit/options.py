@@ -38,7 +38,8 @@ def option(default: Any = _MISSING, help: str = "", *, factory: Callable[[], Any
            cli: bool = True) -> Any:
     """A dataclass field with CLI metadata.
 
-    flag: the CLI name (default `--field-name`; for a bool that defaults to True, `--no-field-name`).
+    flag: the CLI name (default `--field-name`; for a bool that defaults to True, `--no-field-name`;
+    a `bool | None` that defaults to None gets both `--field-name` and `--no-field-name`).
     aliases: older or shorter spellings that still work. low/high: the valid closed range
     (low_open=True makes the lower bound exclusive); floats must also be finite.
     parse: turns the CLI string into the value (e.g. a comma-separated list). cli=False: Python only.
@@ -132,7 +133,10 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
         meta = f.metadata
         help_text = meta.get("help", "")
         kwargs: dict[str, Any] = {"dest": f.name}
-        if tp is bool:
+        if tp is bool and default is None:  # three states: --x / --no-x / unset (None)
+            flag = (meta.get("flag") or f"--{f.name}").replace("_", "-")
+            kwargs.update(action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif tp is bool:
             flag = meta.get("flag") or (f"--no-{f.name}" if default is True else f"--{f.name}")
             flag = flag.replace("_", "-")
             kwargs.update(action="store_false" if default is True else "store_true", default=default,

@@ -83,3 +83,16 @@ def test_range_check_accepts_exactly_the_finite_positive_floats(x: float) -> Non
     else:
         with pytest.raises(ConfigError):
             Inner(lr=x)
+
+
+@dataclass
+class ThreeState:
+    lowercase: bool | None = option(None, "lowercase; default: decided by the algorithm")
+
+
+@pytest.mark.parametrize(("argv", "expected"),
+                         [([], None), (["--lowercase"], True), (["--no-lowercase"], False)])
+def test_optional_bool_has_three_states(argv: list[str], expected: bool | None) -> None:
+    p = argparse.ArgumentParser()
+    add_options(p, ThreeState)
+    assert from_args(ThreeState, p.parse_args(argv)).lowercase is expected

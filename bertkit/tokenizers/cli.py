@@ -70,8 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("files", nargs="+", metavar="FILE")
     t.add_argument("--out", required=True, help="directory to write tokenizer.json (+ vocab.txt) into")
     add_options(t, TokenizerTrainConfig)
-    t.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
-                   help=TokenizerTrainConfig.__dataclass_fields__["lowercase"].metadata["help"])
     t.set_defaults(func=_train)
 
     e = tsub.add_parser("encode", help="show how a text is split into tokens")

@@ -32,9 +32,7 @@ class TokenizerTrainConfig:
     min_frequency: int = option(2, "ignore pairs/pieces rarer than this", low=1, metavar="N")
     limit_alphabet: int | None = option(None, "keep only the N most frequent characters", low=1,
                                         metavar="N")
-    # The CLI spells this one --lowercase/--no-lowercase (see cli.py).
-    lowercase: bool | None = option(None, "lowercase (keeping accents); default: on, off for byte_bpe",
-                                    cli=False)
+    lowercase: bool | None = option(None, "lowercase (keeping accents); default: on, off for byte_bpe")
     strip_accents: bool | None = option(None, "also remove accents (Você -> voce)")
     unicode_form: str | None = option("NFC", "Unicode normal form applied first", choices=UNICODE_FORMS,
                                       cli=False)
