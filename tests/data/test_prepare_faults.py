@@ -4,6 +4,7 @@ truncated metadata, bad options, a file with no newline."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -42,11 +43,18 @@ def _prepare(files, tok, out, **kw):
     return prepare(files, tok, out, **kw)
 
 
-def _timeout(seconds):
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Fail (instead of hanging the test run) if the body takes longer than `seconds`."""
     def fail(*_):
         raise TimeoutError(f"data prepare still running after {seconds} s: it hangs")
-    signal.signal(signal.SIGALRM, fail)
+    previous = signal.signal(signal.SIGALRM, fail)
     signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_killed_worker_ends_the_run_with_a_clear_error_not_a_hang(corpus, minilm_dir, tmp_path,
@@ -55,12 +63,8 @@ def test_a_killed_worker_ends_the_run_with_a_clear_error_not_a_hang(corpus, mini
     corpus.write_text(text + f"\n{MARKER} appears here. Late in the file.\n", encoding="utf-8")
     monkeypatch.setattr(shards_module, "_encode_chunk", _die_on_marker)
     monkeypatch.setattr(shards_module, "usable_cpus", lambda: 2)
-    _timeout(120)
-    try:
-        with pytest.raises(DataError, match="worker process died.*run `bertkit data prepare` again"):
-            _prepare([corpus], minilm_dir, tmp_path / "out", workers=2)
-    finally:
-        signal.alarm(0)
+    with _deadline(120), pytest.raises(DataError, match="worker process died.*run `bertkit data prepare`"):
+        _prepare([corpus], minilm_dir, tmp_path / "out", workers=2)
     progress = json.loads((tmp_path / "out" / "progress.json").read_text())
     assert progress["shards"]                       # finished shards are kept for the resume
     assert not list((tmp_path / "out").glob(".*.tmp")) and not (tmp_path / "out" / LOCK_NAME).exists()
