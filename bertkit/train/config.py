@@ -59,8 +59,6 @@ class TrainConfig:
             raise ConfigError(f"betas must be two numbers in [0, 1); got {self.betas}")
         if self.warmup_ratio >= 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.early_stopping_patience is not None and self.metric_for_best is None:
-            raise ConfigError("early_stopping_patience needs metric_for_best")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite exclude each other: continue the run, or start afresh")
 

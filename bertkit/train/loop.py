@@ -119,6 +119,9 @@ class Trainer:
     ) -> None:
         self.model = model
         self.config = config
+        if config.early_stopping_patience is not None and (eval_fn is None or config.metric_for_best is None):
+            raise ConfigError("early stopping needs an evaluation (eval_fn) and the metric it watches "
+                              "(metric_for_best)")
         if isinstance(train_data, Dataset):
             train_data = DatasetBatches(train_data, config.batch_size, config.seed,
                                         num_workers=config.num_workers)
