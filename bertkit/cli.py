@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from bertkit import __version__, demo
@@ -56,7 +57,14 @@ def check_utf8(argv: Sequence[str]) -> None:
                               f"{e.start}): {arg!r}") from None
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    """Warnings read like errors on the command line: `bertkit: warning: ...`, no source path."""
+    return f"bertkit: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:

@@ -31,3 +31,15 @@ def test_non_utf8_arguments_get_a_clear_error(argv: list[str], capsys: pytest.Ca
     err = capsys.readouterr().err
     assert "not valid UTF-8" in err and "Traceback" not in err
     assert "0xe9" in err or "0xff" in err
+
+
+
+def test_warnings_print_as_one_line() -> None:
+    code = ("import warnings, bertkit.cli as cli\n"
+            "p = cli.build_parser()\n"
+            "p.set_defaults(func=lambda args: warnings.warn('workers capped at 2', stacklevel=1))\n"
+            "cli.build_parser = lambda: p\n"
+            "raise SystemExit(cli.main([]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stderr == "bertkit: warning: workers capped at 2\n"
