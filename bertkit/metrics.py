@@ -2,7 +2,8 @@
 
 Classification: accuracy, precision/recall/F1 (macro, micro, per class), Matthews correlation.
 Regression: Pearson and Spearman correlation. Token classification: entity-level F1 with
-seqeval's (conlleval's) chunking of BIO and BIOES tags. Retrieval: MRR@k.
+seqeval's (conlleval's) chunking of BIO and BIOES tags. Retrieval: MRR@k. Extractive QA: SQuAD
+exact match and F1, with v2.0's no-answer splits and best threshold.
 """
 
 from __future__ import annotations
@@ -201,3 +202,81 @@ def mrr_at_k(ranked: Sequence[Sequence[Any]], relevant: Sequence[Any], k: int = 
                 total += 1.0 / rank
                 break
     return total / len(ranked) if len(ranked) else 0.0
+
+
+# --- SQuAD: exact match and token F1 (the official evaluate-v2.0.py, which v1.1's agrees with) ---
+
+def _normalize_answer(s: str) -> str:
+    """Lowercase, drop punctuation, drop the articles a/an/the, collapse whitespace (official order)."""
+    import re
+    import string
+
+    s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def squad_exact(gold: str, pred: str) -> int:
+    return int(_normalize_answer(gold) == _normalize_answer(pred))
+
+
+def squad_f1(gold: str, pred: str) -> float:
+    """Token-overlap F1 of the normalised answers; an empty answer scores 1 only against an empty one."""
+    from collections import Counter
+
+    g, p = _normalize_answer(gold).split(), _normalize_answer(pred).split()
+    if not g or not p:
+        return float(g == p)
+    same = sum((Counter(g) & Counter(p)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _best_threshold(preds: dict[str, str], raw: dict[str, float], na_probs: dict[str, float],
+                    has_ans: dict[str, bool]) -> tuple[float, float]:
+    """The official find_best_thresh: walk questions by rising no-answer odds, answering "" above it."""
+    score = best = sum(1 for q in raw if not has_ans[q])
+    thresh = 0.0
+    for q in sorted(na_probs, key=lambda k: na_probs[k]):
+        if q not in raw:
+            continue
+        score += raw[q] if has_ans[q] else (-1 if preds[q] else 0)
+        if score > best:
+            best, thresh = score, na_probs[q]
+    return 100.0 * best / max(len(raw), 1), thresh
+
+
+def squad(predictions: dict[str, str], references: dict[str, Sequence[str]],
+          na_probs: dict[str, float] | None = None) -> dict[str, Any]:
+    """SQuAD v1.1/v2.0 scores: {"exact", "f1", "total"} (0..100, max over gold answers).
+
+    A question with no gold answers (v2.0) is right only when the prediction is "". With such
+    questions the HasAns_/NoAns_ splits are added, and with `na_probs` (the no-answer odds of each
+    question; `predictions` then hold the best non-null answers) the official best-threshold search:
+    best_exact/best_exact_thresh, best_f1/best_f1_thresh.
+    """
+    missing = [q for q in references if q not in predictions]
+    if missing:
+        raise ValueError(f"no prediction for {len(missing)} question(s), e.g. {missing[:3]}")
+    exact, f1, has_ans = {}, {}, {}
+    for q, golds in references.items():
+        golds = [g for g in golds if _normalize_answer(g)] or [""]
+        has_ans[q] = golds != [""]
+        exact[q] = max(squad_exact(g, predictions[q]) for g in golds)
+        f1[q] = max(squad_f1(g, predictions[q]) for g in golds)
+    n = max(len(references), 1)
+    out: dict[str, Any] = {"exact": 100.0 * sum(exact.values()) / n, "f1": 100.0 * sum(f1.values()) / n,
+                           "total": len(references)}
+    if not all(has_ans.values()):
+        for name, keep in (("HasAns", True), ("NoAns", False)):
+            qs = [q for q in references if has_ans[q] == keep]
+            if qs:
+                out[f"{name}_exact"] = 100.0 * sum(exact[q] for q in qs) / len(qs)
+                out[f"{name}_f1"] = 100.0 * sum(f1[q] for q in qs) / len(qs)
+                out[f"{name}_total"] = len(qs)
+    if na_probs is not None:
+        out["best_exact"], out["best_exact_thresh"] = _best_threshold(predictions, exact, na_probs, has_ans)
+        out["best_f1"], out["best_f1_thresh"] = _best_threshold(predictions, f1, na_probs, has_ans)
+    return out

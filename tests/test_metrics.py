@@ -106,3 +106,30 @@ def test_confusion_matrix_orientation():
     m = metrics.confusion_matrix(["a", "a", "b"], ["a", "b", "b"], labels=["a", "b"])
     assert m.tolist() == [[1, 1], [0, 1]]  # rows true, columns predicted
     assert math.isclose(metrics.binary_f1([1, 0, 1], [1, 1, 1]), 0.8)
+
+
+def test_squad_exact_and_f1_worked_by_hand():
+    from bertkit.metrics import squad
+
+    preds = {"a": "The Eiffel Tower!", "b": "in Paris France", "c": "London", "d": ""}
+    golds = {"a": ["eiffel tower"], "b": ["Paris", "Paris, France"], "c": ["Berlin"], "d": []}
+    out = squad(preds, golds)
+    # a: exact after dropping "the" and "!"; b: "in paris france" vs "paris france": P 2/3, R 1 -> F1 0.8;
+    # c: wrong; d: no answer predicted for an unanswerable question -> right (v2.0)
+    assert out["exact"] == pytest.approx(100 * 2 / 4)
+    assert out["f1"] == pytest.approx(100 * (1 + 0.8 + 0 + 1) / 4)
+    assert out["HasAns_total"] == 3 and out["NoAns_exact"] == 100.0
+    assert out["HasAns_f1"] == pytest.approx(100 * 1.8 / 3)
+
+
+def test_squad_best_threshold_is_the_official_search():
+    from bertkit.metrics import squad
+
+    # best non-null answers and their no-answer odds; "n" is unanswerable
+    preds = {"a": "x", "b": "wrong", "n": "y"}
+    golds = {"a": ["x"], "b": ["z"], "n": []}
+    odds = {"a": -1.0, "b": 2.0, "n": 3.0}
+    out = squad(preds, golds, odds)
+    # start: every question null -> 1 right (n). Rising odds: a (+1) -> 2 at -1.0; b (+0); n (-1).
+    assert out["best_exact"] == pytest.approx(100 * 2 / 3)
+    assert out["best_exact_thresh"] == -1.0

@@ -28,7 +28,8 @@ class Feature:
     example: int                                   # index of the example it came from
     label: Any = None    # int (class) | list[float] (targets) | list[int] (per token, -100 ignored) | dict
     word_index: list[int | None] = field(default_factory=list)   # NER: word of each first sub-token
-    offsets: list[tuple[int, int]] = field(default_factory=list)  # NER: character span of each token
+    offsets: list[tuple[int, int] | None] = field(default_factory=list)  # character span of each token
+    #   (NER: in the text; QA: in the context, None for question and special tokens)
 
 
 def encode_options(spec: TaskSpec) -> dict[str, Any]:

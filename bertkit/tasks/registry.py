@@ -10,6 +10,7 @@ from bertkit.tasks.base import Task
 from bertkit.tasks.classification import Classification, Pair
 from bertkit.tasks.multilabel import MultiLabel
 from bertkit.tasks.ner import Ner
+from bertkit.tasks.qa import QuestionAnswering
 from bertkit.tasks.regression import Regression
 
 TASKS: dict[str, Task] = {task.name: task for task in (
@@ -18,6 +19,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     MultiLabel(),
     Regression(),
     Ner(),
+    QuestionAnswering(),
 )}
 
 
