@@ -150,29 +150,37 @@ class MultiHeadAttention(nn.Module):
                 output_attentions: bool = False, causal: bool = False,
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
-        q, k, v = self.q(x), self.k(x), self.v(x)                          # (..., hidden) each
-        context, probs = self.context(q, k, v, mask, packing, output_attentions, causal)
+        context, probs = self.context(self.project_qkv(x), mask, packing, output_attentions, causal)
         return self.out(context), probs
 
-    def context(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                packing: Packing | None = None, output_attentions: bool = False, causal: bool = False,
+    def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """q, k and v side by side, (..., 3 * hidden), as one GEMM over their weights concatenated.
+
+        One large GEMM runs faster than three small ones. The q, k, v modules hold the weights but are
+        not called, so hooks on them do not fire: hook the attention module or wrap `attend` instead.
+        """
+        weight = torch.cat((self.q.weight, self.k.weight, self.v.weight))   # (3 * hidden, hidden)
+        bias = torch.cat((self.q.bias, self.k.bias, self.v.bias))
+        return F.linear(x, weight, bias)
+
+    def context(self, qkv: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
+                output_attentions: bool = False, causal: bool = False,
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The heads' outputs side by side, (..., hidden), before the output projection; and the
-        attention weights if asked (padded input only). q, k, v: (..., hidden) projections."""
+        """The heads' outputs side by side, (..., hidden), before the output projection, from the
+        (..., 3 * hidden) projections; and the attention weights if asked (padded input only)."""
         if packing is not None:
-            return self._packed(q, k, v, packing, causal), None
-        q, k, v = (self.split_heads(t) for t in (q, k, v))                # (batch, heads, seq, d)
+            return self._packed(qkv, packing, causal), None
+        q, k, v = (self.split_heads(t) for t in qkv.chunk(3, dim=-1))   # (batch, heads, seq, d)
         context, probs = self.attend(q, k, v, mask, causal, need_weights=output_attentions)
         return context.transpose(1, 2).flatten(2), probs                  # (batch, seq, hidden)
 
-    def _packed(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packing: Packing,
-                causal: bool) -> torch.Tensor:
-        """Attention over packed (total, hidden) q, k, v: one SDPA call per length bucket."""
-        hidden = q.shape[-1]
-        out = q.new_empty(packing.total + 1, hidden)                    # + a spare row for padding
+    def _packed(self, qkv: torch.Tensor, packing: Packing, causal: bool) -> torch.Tensor:
+        """Attention over packed (total, 3 * hidden) projections: one SDPA call per length bucket."""
+        hidden = qkv.shape[-1] // 3
+        out = qkv.new_empty(packing.total + 1, hidden)                   # + a spare row for padding
         for b in packing.buckets:
-            qb, kb, vb = (self.split_heads(t.index_select(0, b.source).view(-1, b.length, hidden))
-                          for t in (q, k, v))                            # (n, heads, length, d)
-            context, _ = self.attend(qb, kb, vb, b.mask, causal)
+            block = qkv.index_select(0, b.source).view(-1, b.length, 3 * hidden)  # (n, length, 3 * hidden)
+            q, k, v = (self.split_heads(t) for t in block.chunk(3, dim=-1))       # (n, heads, length, d)
+            context, _ = self.attend(q, k, v, b.mask, causal)
             out.index_copy_(0, b.target, context.transpose(1, 2).reshape(-1, hidden))
         return out[:-1]

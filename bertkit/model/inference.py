@@ -119,7 +119,7 @@ def encoder_layer(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
     attn, ffn = layer.attn, layer.ffn
     a_in = layer.attn_norm(x) if layer.pre_norm else x
     qkv = packed(attn, "qkv", [attn.q, attn.k, attn.v])(a_in)          # (..., 3 * hidden)
-    context, _ = attn.context(*qkv.chunk(3, dim=-1), mask, packing)
+    context, _ = attn.context(qkv, mask, packing)
     h = packed(attn, "out", [attn.out])(context, residual=x)
     if not layer.pre_norm:
         h = layer.attn_norm(h)

@@ -146,7 +146,7 @@ def test_hooks_and_attention_weights_take_the_plain_path():
     assert len(out.attentions) == 2 and model.layers[0].ffn not in inference._packed
     seen = []
     layer = model.layers[1]
-    for m in (layer.attn.q, layer.attn.out, layer.ffn.up):
+    for m in (layer.attn_norm, layer.attn.out, layer.ffn.up):
         m.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
     with torch.inference_mode():
         model(ids, mask)
