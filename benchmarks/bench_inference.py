@@ -10,6 +10,8 @@ Peak memory: each side runs the padded case in a fresh subprocess; the figure is
 the peak RSS (VmHWM, reset through /proc/self/clear_refs after loading) over the RSS before.
 MFU: model FLOPs (real tokens only, linear layers plus attention) per second over the best
 measured fp32 GEMM rate of this machine (torch.mm, and oneDNN's packed linear when available).
+bertkit runs with its default inference kernels ("auto"); `kernels` in the output says which ran
+(`BERTKIT_ONEDNN=0|1` to compare).
 
 Prints ONE JSON line.
 """
@@ -145,7 +147,7 @@ def main() -> None:
         directory = Path(tmp) / "base"
         ours, theirs = make_models(directory)
         result: dict = {"bench": "inference", "model": "bert-base (random weights)", "threads": THREADS,
-                        "dtype": "fp32"}
+                        "dtype": "fp32", "kernels": ours.inference_kernels}
         peaks = [gemm_peak()]
         with torch.inference_mode():
             for case, (ids, mask) in batches().items():
