@@ -17,6 +17,8 @@ _PUBLIC = {
     "BertForPreTraining": "bertkit.model",
     "BertForSequenceClassification": "bertkit.model",
     "BertForTokenClassification": "bertkit.model",
+    "BertForQuestionAnswering": "bertkit.model",
+    "BertForMultipleChoice": "bertkit.model",
     "Embedder": "bertkit.model",
     "BertkitError": "bertkit.errors",
 }

@@ -4,9 +4,10 @@ from bertkit._modules import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(
-        ["BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
-         "BertForTokenClassification", "BertModel", "BertOutput", "BertPreTrainedModel",
-         "ClassifierOutput", "MaskedLMOutput", "PreTrainingOutput"], "bertkit.model.bert"),
+        ["BertForMaskedLM", "BertForMultipleChoice", "BertForPreTraining", "BertForQuestionAnswering",
+         "BertForSequenceClassification", "BertForTokenClassification", "BertModel", "BertOutput",
+         "BertPreTrainedModel", "ClassifierOutput", "MaskedLMOutput", "PreTrainingOutput",
+         "QuestionAnsweringOutput"], "bertkit.model.bert"),
     "PRESETS": "bertkit.model.config",
     "BertConfig": "bertkit.model.config",
     "Embedder": "bertkit.model.embedder",

@@ -73,6 +73,15 @@ class ClassifierOutput(_Output):
     attentions: tuple[Tensor, ...] | None = None
 
 
+@dataclass
+class QuestionAnsweringOutput(_Output):
+    loss: Tensor | None = None                     # mean of the start and end cross-entropies
+    start_logits: Tensor | None = None             # (batch, seq)
+    end_logits: Tensor | None = None               # (batch, seq)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
 class BertPreTrainedModel(nn.Module):
     """What every bertkit BERT class shares: config, initialisation, checkpoint I/O."""
 
@@ -432,3 +441,67 @@ class BertForTokenClassification(_BertClassifier):
         w = None if weights is None else weights.to(logits)
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=w,
                                ignore_index=-100)
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    """Each token's hidden state -> linear(hidden, 2): the logits of the answer starting and ending there.
+
+    Loss (Devlin et al. 2019, 4.2): the mean of the start and end cross-entropies; target positions
+    outside the sequence are clamped to `seq` and ignored, as in transformers. Padding positions get
+    the lowest logit, so no answer is scored there; transformers scores them, so its loss on a
+    padded batch differs slightly (on unpadded inputs the two agree to float precision).
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, start_positions: Tensor | None = None,
+                end_positions: Tensor | None = None) -> QuestionAnsweringOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions, output_hidden_states)
+        logits = self.qa_outputs(out.last_hidden_state)                    # (batch, seq, 2)
+        if attention_mask is not None:   # no answer in the padding (transformers scores it: equal unpadded)
+            logits = logits.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(logits.dtype).min)
+        start, end = logits.unbind(-1)                                     # (batch, seq) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            seq = start.shape[1]
+            loss = (F.cross_entropy(start, start_positions.view(-1).clamp(0, seq), ignore_index=seq)
+                    + F.cross_entropy(end, end_positions.view(-1).clamp(0, seq), ignore_index=seq)) / 2
+        return QuestionAnsweringOutput(loss, start.contiguous(), end.contiguous(), out.hidden_states,
+                                       out.attentions)
+
+
+class BertForMultipleChoice(BertPreTrainedModel):
+    """(batch, choices, seq) inputs flattened to (batch * choices, seq); each pooled [CLS] -> dropout ->
+    linear(hidden, 1), reshaped to (batch, choices) logits; cross-entropy over the choices."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, labels: Tensor | None = None) -> ClassifierOutput:
+        ref = input_ids if input_ids is not None else inputs_embeds
+        batch, choices = ref.shape[:2]
+
+        def flat(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.reshape(batch * choices, *t.shape[2:])
+
+        out = self.bert(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                        flat(inputs_embeds), output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output)).view(batch, choices)
+        loss = None if labels is None else F.cross_entropy(logits, labels.view(-1))
+        return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)

@@ -49,9 +49,10 @@ RENAMES: list[tuple[str, str]] = [
     ("mlm.bias", "cls.predictions.bias"),
     ("nsp.", "cls.seq_relationship."),
     ("classifier.", "classifier."),
+    ("qa_outputs.", "qa_outputs."),
 ]
-HEAD_PREFIXES = ("mlm.", "nsp.", "classifier.")      # bertkit names outside `.bert`
-HF_HEAD_PREFIXES = ("cls.", "classifier.")
+HEAD_PREFIXES = ("mlm.", "nsp.", "classifier.", "qa_outputs.")      # bertkit names outside `.bert`
+HF_HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
 
 
 def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
