@@ -12,6 +12,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer
+from tokenizers.implementations import BertWordPieceTokenizer
+from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError, DataError
 from bertkit.io import PathLike
@@ -19,9 +22,6 @@ from bertkit.model.bert import BertModel
 
 
 def _load_tokenizer(directory: Path):
-    from tokenizers import Tokenizer
-    from tokenizers.implementations import BertWordPieceTokenizer
-
     if (directory / "tokenizer.json").is_file():
         return Tokenizer.from_file(str(directory / "tokenizer.json"))
     if (directory / "vocab.txt").is_file():
@@ -61,8 +61,6 @@ class Embedder:
         """(len(texts), hidden) float32 embeddings; batches group texts of similar length.
 
         `progress` shows a tqdm bar (rate and ETA) over the texts."""
-        from tqdm.auto import tqdm
-
         if isinstance(texts, str):
             texts = [texts]
         if not all(isinstance(t, str) for t in texts):

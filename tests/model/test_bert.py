@@ -213,3 +213,22 @@ def test_unpadded_property(lengths, extra_pad):
     real = mask.bool()
     assert (fast[real] - ref[real]).abs().max() <= 1e-5
 
+
+
+@pytest.mark.parametrize("padded", [True, False])
+def test_forward_reads_back_from_the_device_once(padded, monkeypatch):
+    """Input checks and unpadding share one device-to-host copy (a sync on an accelerator)."""
+    model = BertForPreTraining(cfg())
+    ids, mask, types = batch([8, 3, 5] if padded else [8, 8, 8], seq=8)
+    labels = torch.where(mask.bool(), ids, -100)
+    reads = []
+
+    def counted(name):
+        original = getattr(torch.Tensor, name)
+        return lambda t, *args: reads.append(name) or original(t, *args)
+
+    for name in ("tolist", "item", "__bool__", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, counted(name))
+    model(ids, mask, types, position_ids=torch.arange(8).expand(3, 8), labels=labels,
+          next_sentence_label=torch.tensor([0, 1, 0]))
+    assert reads == ["tolist"]
