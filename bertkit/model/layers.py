@@ -80,6 +80,7 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)
         self.act = activation(config.hidden_act)
+        # the activation as the fused inference kernels name it (inference.PackedLinear)
         self.act_name = {"gelu": "gelu", "relu": "relu"}.get(config.hidden_act, "gelu_tanh")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
