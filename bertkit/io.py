@@ -63,7 +63,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(e, OSError) and e.filename is None:   # a failed write names no file: name it
-            raise OSError(e.errno, e.strerror, str(path)) from e
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     _fsync_dir(path.parent)
 
