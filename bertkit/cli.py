@@ -17,6 +17,7 @@ from bertkit.data import cli as data_cli
 from bertkit.errors import BertkitError, ConfigError
 from bertkit.explain import cli as explain_cli
 from bertkit.model import cli as model_cli
+from bertkit.serve import cli as serve_cli
 from bertkit.tasks import cli as tasks_cli
 from bertkit.tokenizers import cli as tokenizers_cli
 from bertkit.train import cli as train_cli
@@ -30,6 +31,7 @@ COMMAND_MODULES = (
     tasks_cli,        # finetune, evaluate, baseline, predict
     model_cli,        # embed
     explain_cli,      # explain [heads|trace]
+    serve_cli,        # serve
     demo,             # demo
 )
 
