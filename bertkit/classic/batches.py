@@ -1,0 +1,120 @@
+"""word2vec's sampling, done in numpy for a chunk of the corpus at a time: which occurrences are
+kept (subsampling), each position's dynamic window, the (input, output) examples, the noise words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def keep_probability(counts: np.ndarray, sample: float) -> np.ndarray:
+    """The probability of keeping an occurrence of each word, sqrt(t/f) + t/f capped at 1, where f is
+    the word's share of the corpus and t = `sample` (0 keeps everything).
+
+    Mikolov et al. (2013), "Distributed Representations of Words and Phrases and their
+    Compositionality", eq. 5, discards with probability 1 − sqrt(t/f); word2vec.c (and gensim)
+    keep with probability sqrt(t/f) + t/f, i.e. discard 1 − sqrt(t/f) − t/f. We follow the code:
+    its default t = 1e-3 was chosen with that formula.
+    """
+    if sample == 0:
+        return np.ones(len(counts))
+    f = counts / counts.sum()
+    return np.minimum(1.0, np.sqrt(sample / f) + sample / f)
+
+
+def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
+    """P(noise word) ∝ count^0.75 (Mikolov et al. 2013, section 2.2: the unigram distribution raised
+    to 3/4 "outperformed significantly the unigram and the uniform distributions")."""
+    p = counts.astype(np.float64) ** power
+    return p / p.sum()
+
+
+class NoiseTable:
+    """word2vec.c's unigram table: word i fills a share p_i of `size` slots, so a noise word is one
+    random slot. Exact to 1/size (word2vec.c uses 1e8 slots; 1e7 keeps even a word of count 5 in a
+    50M-word corpus at ~20 slots)."""
+
+    def __init__(self, counts: np.ndarray, size: int = 10_000_000) -> None:
+        bounds = np.rint(np.cumsum(noise_distribution(counts)) * size).astype(np.int64)
+        self.table = np.repeat(np.arange(len(counts), dtype=np.int64), np.diff(bounds, prepend=0))
+
+    def draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return self.table[rng.integers(0, len(self.table), size=shape)]
+
+
+@dataclass
+class Examples:
+    """A chunk's training examples as tensors, one row per positive example.
+
+    skip-gram: inputs (B,) center words. CBOW: inputs (C,) context words of all examples, example
+    `segment[j]` holding context j with `weight[j]` = 1/(its number of contexts), and `offsets`
+    (B+1,) where each example's contexts start. outputs (B, 1+K): the true word, then K noise
+    words; keep (B, 1+K): 0 where a noise word is the true word (word2vec.c skips those).
+    """
+
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    keep: torch.Tensor
+    segment: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
+    offsets: np.ndarray | None = None
+
+
+def window_positions(sentence: np.ndarray, window: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (N, 2*window) of each position's neighbours, mask of those inside its window).
+
+    Each position draws its window b uniformly from 1..window (word2vec.c: `b = next_random %
+    window` words off a window of `window`); a neighbour counts when it is at most b away and in
+    the same sentence. Offsets run -window..-1, 1..window, so flattening keeps corpus order:
+    sentence=[0, 0, 0], window=1 -> positions [[0, 1], [0, 2], [1, 2]] (clipped), mask
+    [[F, T], [T, T], [T, F]].
+    """
+    n = len(sentence)
+    b = rng.integers(1, window + 1, size=n)                    # the dynamic window of each position
+    offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
+    pos = np.arange(n)[:, None] + offsets                      # (N, 2w)
+    inside = (pos >= 0) & (pos < n) & (np.abs(offsets) <= b[:, None])
+    np.clip(pos, 0, n - 1, out=pos)
+    return pos, inside & (sentence[pos] == sentence[:, None])
+
+
+def _outputs(true: np.ndarray, noise: NoiseTable, negative: int,
+             rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """outputs (B, 1+K) = [true word, K noise words] and their keep mask."""
+    outputs = np.empty((len(true), 1 + negative), dtype=np.int64)
+    outputs[:, 0] = true
+    outputs[:, 1:] = noise.draw((len(true), negative), rng)
+    keep = (outputs != true[:, None]).astype(np.float32)
+    keep[:, 0] = 1.0
+    return torch.from_numpy(outputs), torch.from_numpy(keep)
+
+
+def skipgram_examples(ids: np.ndarray, sentence: np.ndarray, window: int, noise: NoiseTable,
+                      negative: int, rng: np.random.Generator) -> Examples:
+    """Every (center, context) pair within each position's window, in corpus order: the center is
+    the input, the context word the output to predict.
+
+    ids=[7, 8, 9], one sentence, windows b=[1, 2, 1] -> centers [7, 8, 8, 9], contexts [8, 7, 9, 8].
+    """
+    pos, valid = window_positions(sentence, window, rng)
+    centers = np.broadcast_to(ids[:, None], pos.shape)[valid]
+    outputs, keep = _outputs(ids[pos][valid], noise, negative, rng)
+    return Examples(torch.from_numpy(np.ascontiguousarray(centers)), outputs, keep)
+
+
+def cbow_examples(ids: np.ndarray, sentence: np.ndarray, window: int, noise: NoiseTable,
+                  negative: int, rng: np.random.Generator) -> Examples:
+    """One example per position with any context: the mean of its context words predicts it."""
+    pos, valid = window_positions(sentence, window, rng)
+    count = valid.sum(axis=1)
+    has = count > 0
+    pos, valid, count, centers = pos[has], valid[has], count[has], ids[has]
+    segment = np.repeat(np.arange(len(centers)), count)
+    outputs, keep = _outputs(centers, noise, negative, rng)
+    return Examples(torch.from_numpy(ids[pos][valid]), outputs, keep, torch.from_numpy(segment),
+                    torch.from_numpy((1.0 / count[segment]).astype(np.float32)),
+                    np.concatenate([[0], np.cumsum(count)]))

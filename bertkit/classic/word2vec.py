@@ -1,0 +1,296 @@
+"""word2vec (Mikolov et al., 2013) in PyTorch: skip-gram and CBOW with negative sampling.
+
+The recipe of word2vec.c, step by step:
+1. count the words; keep those seen at least `min_count` times, most frequent first;
+2. every epoch, drop each occurrence of a frequent word at random (subsampling, `keep_probability`);
+3. give each position its own window b, drawn uniformly from 1..window (the dynamic window: near
+   words are context more often than far ones);
+4. skip-gram: every (center, context) pair within b is a positive example, the center predicting the
+   context; CBOW: the mean of the context vectors predicts the center;
+5. pair each positive with `negative` noise words drawn from the unigram distribution raised to 3/4;
+6. take an SGD step on log σ(v_o·h) + Σ_k log σ(−v_k·h), the learning rate falling linearly to
+   `min_alpha` over the whole run.
+
+Only the cut of the work differs from word2vec.c: a chunk of the corpus at a time is turned into
+arrays of examples in numpy (`batches.py`), and one SGD step updates `batch_size` examples at once
+with `index_add_` (the updates of one word within a batch add up, as they would one after another
+at a small learning rate). Worker threads train different chunks on the same two matrices without
+locks, as word2vec.c's threads do ("Hogwild"); with one worker a run is exactly reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bertkit.classic.batches import Examples, NoiseTable, cbow_examples, keep_probability, skipgram_examples
+from bertkit.classic.units import analyzer, read_sentences
+from bertkit.classic.vectors import WordVectors
+from bertkit.errors import ConfigError, DataError
+from bertkit.io import atomic_write_text
+from bertkit.options import check_options, option
+
+ARCHITECTURES = ("skipgram", "cbow")
+CHUNK_WORDS = 50_000  # corpus words turned into examples at a time (one job of a worker thread)
+
+
+@dataclass
+class Word2VecConfig:
+    """Hyper-parameters of word2vec; defaults are gensim's (and word2vec.c's for skip-gram)."""
+
+    architecture: str = option("skipgram", "skipgram: the center word predicts each context word; "
+                               "cbow: the mean of the context predicts the center", choices=ARCHITECTURES)
+    vector_size: int = option(100, "dimension of the word vectors", low=1)
+    window: int = option(5, "largest distance from the center word (each position draws its window "
+                         "from 1..window)", low=1)
+    negative: int = option(5, "noise words per positive example", low=1)
+    min_count: int = option(5, "ignore words seen fewer times", low=1)
+    sample: float = option(1e-3, "subsampling threshold t (0: keep every word)", low=0.0)
+    alpha: float = option(0.025, "initial learning rate", low=0.0, low_open=True)
+    min_alpha: float = option(1e-4, "final learning rate (linear decay)", low=0.0)
+    epochs: int = option(5, "passes over the corpus", low=1)
+    batch_size: int = option(2048, "positive examples per SGD step", low=1)
+    workers: int = option(0, "training threads (0: one per CPU core)", low=0)
+    lowercase: bool = option(True, "lowercase the words (plain word split only)")
+    seed: int = option(0, "random seed: initial vectors, subsampling, windows, noise words", low=0)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.min_alpha > self.alpha:
+            raise ConfigError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
+
+
+@dataclass
+class Vocabulary:
+    """The kept words, most frequent first, and how often each occurs in the corpus."""
+
+    words: list[str]
+    counts: np.ndarray  # (V,) int64
+
+    @classmethod
+    def count(cls, sentences: Iterable[Sequence[str]], min_count: int, source: str) -> Vocabulary:
+        """Words seen at least `min_count` times, sorted by count (ties: alphabetically)."""
+        counter: Counter[str] = Counter()
+        for sentence in sentences:
+            counter.update(sentence)
+        if not counter:
+            raise DataError(f"{source}: no words to learn from (the corpus is empty)")
+        kept = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+        if not kept:
+            top, n = counter.most_common(1)[0]
+            raise DataError(f"{source}: min_count={min_count} leaves no words (the most frequent word, "
+                            f"{top!r}, occurs {n} times in {sum(counter.values())} words)")
+        return cls([w for w, _ in kept], np.array([c for _, c in kept], dtype=np.int64))
+
+
+@dataclass
+class Corpus:
+    """The corpus as word ids: every in-vocabulary word in order, and the sentence it belongs to."""
+
+    ids: np.ndarray       # (N,) int64
+    sentence: np.ndarray  # (N,) int64, non-decreasing; windows never cross sentences
+
+    @classmethod
+    def encode(cls, sentences: Sequence[Sequence[str]], vocab: Vocabulary) -> Corpus:
+        index = {w: i for i, w in enumerate(vocab.words)}
+        rows = [[index[w] for w in s if w in index] for s in sentences]  # unknown words are dropped
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        ids = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
+        return cls(ids, np.repeat(np.arange(len(rows)), lengths))
+
+    def chunks(self, size: int = CHUNK_WORDS) -> list[tuple[int, int]]:
+        """(start, end) spans of about `size` words that begin and end at sentence boundaries."""
+        starts = np.flatnonzero(np.diff(self.sentence, prepend=-1))
+        cuts = [0]
+        for target in range(size, len(self.ids), size):
+            cut = int(starts[np.searchsorted(starts, target)]) if target <= starts[-1] else len(self.ids)
+            if cut > cuts[-1]:
+                cuts.append(cut)
+        if cuts[-1] != len(self.ids):
+            cuts.append(len(self.ids))
+        return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def _check_corpus(corpus: Corpus, config: Word2VecConfig, source: str) -> None:
+    """A corpus with no (center, context) pair at all cannot train anything: say so."""
+    n = len(corpus.ids)
+    if n <= config.window:
+        raise DataError(f"{source}: the corpus has {n} words after min_count={config.min_count}, fewer "
+                        f"than one window needs (window={config.window} needs at least {config.window + 1})")
+    if not np.any(np.diff(corpus.sentence) == 0):
+        raise DataError(f"{source}: every sentence (line) has at most one known word, so no word has "
+                        f"context; give longer lines or lower min_count")
+
+
+class Word2Vec:
+    """A trained (or training) word2vec model: input vectors `w_in` (the word vectors) and output
+    vectors `w_out` (what negative sampling scores against)."""
+
+    def __init__(self, vocab: Vocabulary, config: Word2VecConfig, w_in: torch.Tensor | None = None,
+                 w_out: torch.Tensor | None = None) -> None:
+        self.vocab, self.config = vocab, config
+        v, d = len(vocab.words), config.vector_size
+        g = torch.Generator().manual_seed(config.seed)
+        # word2vec.c's initialisation: inputs uniform in [-0.5/d, 0.5/d), outputs zero
+        self.w_in = w_in if w_in is not None else (torch.rand(v, d, generator=g) - 0.5) / d
+        self.w_out = w_out if w_out is not None else torch.zeros(v, d)
+
+    @property
+    def wv(self) -> WordVectors:
+        """The word vectors (the input matrix, as word2vec.c saves)."""
+        return WordVectors(self.vocab.words, self.w_in.numpy().copy())
+
+    @classmethod
+    def train_files(cls, files: Sequence[str | Path], config: Word2VecConfig | None = None,
+                    tokenizer: Any = None, progress: bool = True) -> Word2Vec:
+        """Train on text files, one sentence per line; units are lowercased words, or the tokens of
+        `tokenizer` (a bertkit Tokenizer or its directory)."""
+        config = config or Word2VecConfig()
+        sentences = list(read_sentences(files, analyzer(tokenizer, config.lowercase)))
+        return cls.train(sentences, config, progress, source=", ".join(map(str, files)))
+
+    @classmethod
+    def train(cls, sentences: Sequence[Sequence[str]], config: Word2VecConfig | None = None,
+              progress: bool = True, source: str = "the corpus") -> Word2Vec:
+        """Train on tokenized sentences (lists of words); `source` names them in error messages."""
+        config = config or Word2VecConfig()
+        vocab = Vocabulary.count(sentences, config.min_count, source)
+        corpus = Corpus.encode(sentences, vocab)
+        _check_corpus(corpus, config, source)
+        model = cls(vocab, config)
+        _Trainer(model, corpus, progress).run()
+        return model
+
+    def save(self, out_dir: str | Path) -> Path:
+        """DIR/vectors.txt and DIR/vectors.bin (word2vec formats) and DIR/word2vec.json (settings)."""
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise DataError(f"{out}: exists and is not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        wv = self.wv
+        wv.save(out / "vectors.txt", binary=False)
+        wv.save(out / "vectors.bin", binary=True)
+        info = {"config": dataclasses.asdict(self.config), "vocab_size": len(wv),
+                "corpus_words": int(self.vocab.counts.sum())}
+        atomic_write_text(out / "word2vec.json", json.dumps(info, indent=2) + "\n")
+        return out
+
+
+class _Trainer:
+    """Runs the epochs: worker threads take (epoch, chunk) jobs in order and train on them."""
+
+    def __init__(self, model: Word2Vec, corpus: Corpus, progress: bool) -> None:
+        self.model, self.corpus, self.cfg = model, corpus, model.config
+        self.keep = keep_probability(model.vocab.counts, self.cfg.sample)
+        self.noise = NoiseTable(model.vocab.counts)
+        spans = corpus.chunks()
+        self.jobs = iter([(epoch, i, span) for epoch in range(self.cfg.epochs)
+                          for i, span in enumerate(spans)])
+        self.total = self.cfg.epochs * len(corpus.ids)
+        self.done = 0
+        self.lock = threading.Lock()
+        self.progress = progress
+
+    def run(self) -> None:
+        from tqdm.auto import tqdm
+
+        workers = self.cfg.workers or os.cpu_count() or 1
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(1)  # parallel over chunks (threads), not inside each small op
+        self.bar = tqdm(total=self.total, unit="word", unit_scale=True, disable=not self.progress,
+                        desc=f"word2vec {self.cfg.architecture}", dynamic_ncols=True)
+        try:
+            if workers == 1:
+                self._work()
+            else:
+                threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+        finally:
+            torch.set_num_threads(threads_before)
+            self.bar.close()
+
+    def _next_job(self) -> tuple[int, int, tuple[int, int]] | None:
+        with self.lock:
+            return next(self.jobs, None)
+
+    def _work(self) -> None:
+        torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it in each worker
+        while (job := self._next_job()) is not None:
+            epoch, chunk, (start, end) = job
+            rng = np.random.default_rng([self.cfg.seed, epoch, chunk])  # same examples whatever the threads
+            examples = self._examples(self.corpus.ids[start:end], self.corpus.sentence[start:end], rng)
+            with self.lock:
+                begin = self.done
+            self._train_chunk(examples, begin, end - start)
+            with self.lock:
+                self.done += end - start
+                self.bar.update(end - start)
+
+    def _examples(self, ids: np.ndarray, sentence: np.ndarray, rng: np.random.Generator) -> Examples:
+        kept = rng.random(len(ids)) < self.keep[ids]  # subsampling, redrawn every epoch
+        make = skipgram_examples if self.cfg.architecture == "skipgram" else cbow_examples
+        return make(ids[kept], sentence[kept], self.cfg.window, self.noise, self.cfg.negative, rng)
+
+    def _train_chunk(self, ex: Examples, begin: int, words: int) -> None:
+        """SGD over the chunk's examples, `batch_size` at a time, the learning rate decaying linearly
+        with the words done (this chunk's share spread over its steps)."""
+        cfg, n = self.cfg, len(ex.outputs)
+        starts = range(0, n, cfg.batch_size)
+        for step, lo in enumerate(starts):
+            hi = min(lo + cfg.batch_size, n)
+            progress = (begin + words * step / len(starts)) / self.total
+            lr = max(cfg.min_alpha, cfg.alpha - (cfg.alpha - cfg.min_alpha) * progress)
+            if ex.segment is None:
+                skipgram_step(self.model.w_in, self.model.w_out, ex.inputs[lo:hi], ex.outputs[lo:hi],
+                              ex.keep[lo:hi], lr)
+            else:
+                a, b = int(ex.offsets[lo]), int(ex.offsets[hi])
+                cbow_step(self.model.w_in, self.model.w_out, ex.inputs[a:b], ex.segment[a:b] - lo,
+                          ex.weight[a:b], ex.outputs[lo:hi], ex.keep[lo:hi], lr)
+
+
+def _output_step(w_out: torch.Tensor, h: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor,
+                 lr: float) -> torch.Tensor:
+    """Negative sampling for hidden vectors h (B, d) and output words (B, 1+K): the true word, then K
+    noise words. Updates their output vectors in place; returns the SGD step for h (B, d)."""
+    b, k1 = outputs.shape
+    v = w_out.index_select(0, outputs.view(-1)).view(b, k1, -1)  # (B, 1+K, d)
+    score = torch.bmm(v, h.unsqueeze(2)).squeeze(2)               # (B, 1+K): v·h
+    # d/d(score) of log σ(v_o·h) + Σ_k log σ(−v_k·h) is label − σ(score), label = 1 for the true word
+    g = torch.sigmoid(score).neg_()
+    g[:, 0] += 1.0
+    g.mul_(keep).mul_(lr)                                         # keep: 0 where noise = true word
+    step_h = torch.bmm(g.unsqueeze(1), v).squeeze(1)              # (B, d), from v before its update
+    w_out.index_add_(0, outputs.view(-1), (g.unsqueeze(2) * h.unsqueeze(1)).view(b * k1, -1))
+    return step_h
+
+
+def skipgram_step(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, outputs: torch.Tensor,
+                  keep: torch.Tensor, lr: float) -> None:
+    """One SGD step on B skip-gram examples: centers (B,), outputs (B, 1+K) = [context, noise...]."""
+    h = w_in.index_select(0, centers)  # (B, d)
+    w_in.index_add_(0, centers, _output_step(w_out, h, outputs, keep, lr))
+
+
+def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor, segment: torch.Tensor,
+              weight: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor, lr: float) -> None:
+    """One SGD step on B CBOW examples. contexts (C,) are the context words of all examples, example
+    `segment[j]` holding context j with weight 1/(its number of contexts); outputs (B, 1+K)."""
+    b = outputs.shape[0]
+    h = torch.zeros(b, w_in.shape[1]).index_add_(0, segment, w_in.index_select(0, contexts) * weight[:, None])
+    step_h = _output_step(w_out, h, outputs, keep, lr)
+    # as in word2vec.c and gensim: every context word takes the whole step of the mean
+    w_in.index_add_(0, contexts, step_h.index_select(0, segment))
