@@ -37,11 +37,13 @@ class Embedder:
     """Encode texts into fixed-size vectors for similarity search, clustering, retrieval."""
 
     def __init__(self, model_dir: PathLike, pooling: str = "mean", normalize: bool = True,
-                 max_length: int | None = None):
+                 max_length: int | None = None, model: BertModel | None = None):
+        """`model`: the encoder of `model_dir` already loaded (e.g. inside a fine-tuned head), to
+        share its weights instead of loading a second copy."""
         if pooling not in ("mean", "cls"):
             raise ConfigError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         directory = Path(model_dir)
-        self.model = BertModel.from_pretrained(directory).eval()
+        self.model = (BertModel.from_pretrained(directory) if model is None else model).eval()
         self.pooling = pooling
         self.normalize = normalize
         if max_length is None:   # sentence-transformers models say how long they were trained on
