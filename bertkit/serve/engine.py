@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from bertkit.errors import CheckpointError, ConfigError
 from bertkit.explain.html import attention_payload, score_colour
-from bertkit.explain.inputs import load_tokenizer
+from bertkit.explain.inputs import base_model, load_tokenizer
 from bertkit.explain.report import explain_text
 from bertkit.model.embedder import Embedder
 from bertkit.tasks.predict import FineTuned
@@ -53,7 +53,8 @@ class Engine:
         if not (path / "config.json").is_file():
             raise CheckpointError(f"--model {path}: no config.json (is this a model or RUN directory?)")
         finetuned = FineTuned.load(path) if (path / TASK_FILE).is_file() else None
-        embedder = Embedder(path, normalize=False)
+        encoder = base_model(finetuned.model) if finetuned else None   # one copy of the weights
+        embedder = Embedder(path, normalize=False, model=encoder)
         tokenizer = finetuned.tokenizer if finetuned else load_tokenizer(path)
         return cls(path, embedder, tokenizer, finetuned)
 

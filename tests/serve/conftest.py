@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +78,46 @@ def client_for(run: Path, engine=None, **options):
 def client(classifier_run, classifier_engine):
     with client_for(classifier_run, classifier_engine, explain_steps=4, max_inputs=100, max_chars=2000) as c:
         yield c
+
+
+@contextlib.contextmanager
+def serving(app, timeout: float = 20.0) -> Iterator[str]:
+    """Run `app` under a real uvicorn on 127.0.0.1 (a free port) in a thread; yield its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+
+
+@pytest.fixture(scope="session")
+def qa_run(tmp_path_factory, minilm_dir) -> Path:
+    return make_run(tmp_path_factory.mktemp("serve_qa"), minilm_dir, task="qa", labels=[],
+                    head="BertForQuestionAnswering")
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory, classifier_run) -> Path:
+    """A plain encoder directory (no task.json): it serves embeddings and attention only."""
+    from bertkit.model import BertModel
+
+    out = tmp_path_factory.mktemp("serve_encoder")
+    BertModel.from_pretrained(classifier_run).save_pretrained(out)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if (classifier_run / name).is_file():
+            shutil.copy(classifier_run / name, out / name)
+    return out
