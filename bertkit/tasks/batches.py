@@ -17,19 +17,35 @@ from bertkit.errors import ConfigError
 from bertkit.tasks.features import Feature
 
 
+def _pad(rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]], pad_id: int
+         ) -> dict[str, torch.Tensor]:
+    """input_ids, attention_mask and token_type_ids of `rows`, padded to the longest."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    type_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, (row, t) in enumerate(zip(rows, types, strict=True)):
+        ids[r, : len(row)] = torch.tensor(row)
+        type_ids[r, : len(row)] = torch.tensor(t)
+        mask[r, : len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
+
+
 def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest member; labels padded with -100 for token classification."""
-    width = max(len(f.input_ids) for f in features)
+    """Pad a batch to its longest member; labels padded with -100 for token classification.
+
+    A feature whose input_ids is a list of rows (multiple choice: one per choice) gives
+    (batch, choices, length) tensors, every choice padded to the longest in the batch.
+    """
     n = len(features)
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    types = torch.zeros((n, width), dtype=torch.long)
-    mask = torch.zeros((n, width), dtype=torch.long)
-    for r, f in enumerate(features):
-        k = len(f.input_ids)
-        ids[r, :k] = torch.tensor(f.input_ids)
-        types[r, :k] = torch.tensor(f.token_type_ids)
-        mask[r, :k] = 1
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    if features[0].input_ids and isinstance(features[0].input_ids[0], list):
+        choices = len(features[0].input_ids)
+        flat = _pad([r for f in features for r in f.input_ids],
+                    [t for f in features for t in f.token_type_ids], pad_id)
+        batch = {k: v.view(n, choices, -1) for k, v in flat.items()}
+    else:
+        batch = _pad([f.input_ids for f in features], [f.token_type_ids for f in features], pad_id)
+    width = batch["input_ids"].shape[-1]
     first = features[0].label
     if isinstance(first, dict):  # several named targets, e.g. start_positions and end_positions
         for key in first:

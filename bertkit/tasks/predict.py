@@ -45,7 +45,7 @@ class FineTuned:
             raise DataError(f"{run_dir} was fine-tuned for {spec.task}, not {task}")
         model = spec.kind.model_class().from_pretrained(run_dir)
         model.eval()
-        expected = spec.kind.model_config(spec)["num_labels"]
+        expected = spec.kind.model_config(spec).get("num_labels", model.config.num_labels)
         if model.config.num_labels != expected:
             raise DataError(f"{run_dir}: config.json has {model.config.num_labels} labels but task.json "
                             f"lists {spec.num_labels}; the directory mixes two runs")

@@ -234,7 +234,11 @@ class QuestionAnswering(Task):
                              {ex.meta["id"]: ex.label["text"] for ex in examples})
 
     def read_unlabelled(self, path: str | Path, columns: Columns, tokenizer: Any) -> list[Example]:
-        return read_squad(path, require_labels=False)
+        """Questions to answer; gold answers, where the file has them, are not needed."""
+        examples = read_squad(path, require_labels=False)
+        for ex in examples:
+            ex.label = None
+        return examples
 
     def examples_from_texts(self, texts: Sequence[str], pairs: Sequence[str] | None,
                             tokenizer: Any) -> list[Example]:

@@ -9,6 +9,7 @@ from bertkit.errors import ConfigError
 from bertkit.tasks.base import Task
 from bertkit.tasks.classification import Classification, Pair
 from bertkit.tasks.multilabel import MultiLabel
+from bertkit.tasks.multiple_choice import MultipleChoice
 from bertkit.tasks.ner import Ner
 from bertkit.tasks.qa import QuestionAnswering
 from bertkit.tasks.regression import Regression
@@ -20,6 +21,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Regression(),
     Ner(),
     QuestionAnswering(),
+    MultipleChoice(),
 )}
 
 

@@ -129,3 +129,31 @@ def test_question_longer_than_max_length_is_an_error(tiny_model_dir, tmp_path):
          "answers": {"text": [], "answer_start": []}}]))
     with pytest.raises(DataError, match="question 'long'.*40 tokens"):
         get_task("qa").features(tok, ex, TaskSpec("qa", max_length=32, stride=8))
+
+
+def test_finetune_evaluate_predict_cli(tiny_model_dir, tmp_path, capsys):
+    """The whole path on the fixture: finetune --task qa, evaluate (EM/F1, v2.0 splits), predict."""
+    from bertkit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["finetune", "--task", "qa", "--model", str(tiny_model_dir), "--train",
+                 str(DATA / "squad_train.json"), "--dev", str(DATA / "squad_dev.json"), "--out", str(run),
+                 "--max-length", "96", "--stride", "32", "--epochs", "1", "--batch-size", "8"]) == 0
+    spec = json.loads((run / "task.json").read_text())
+    assert spec["task"] == "qa" and spec["thresholds"] is not None     # v2.0: a tuned null threshold
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run), "--data", str(DATA / "squad_dev.json"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert {"exact", "f1", "HasAns_f1", "NoAns_f1"} <= set(scores) and scores["total"] == 16
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", "--model", str(run), "--input", str(DATA / "squad_dev.json"),
+                 "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    contexts = {ex.meta["id"]: ex.pair for ex in read_squad(DATA / "squad_dev.json")}
+    for r in rows:
+        if r["pred_answer"]:
+            assert contexts[r["id"]][r["pred_start"]: r["pred_end"]] == r["pred_answer"]
+    transformers = pytest.importorskip("transformers")
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(run)
+    assert isinstance(model, transformers.BertForQuestionAnswering)
+

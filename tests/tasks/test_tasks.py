@@ -18,13 +18,16 @@ from bertkit.tasks.spec import TaskSpec
 
 
 def test_registry_names_and_heads():
-    assert list(TASKS) == ["classification", "pair", "multilabel", "regression", "ner"]
+    assert list(TASKS) == ["classification", "pair", "multilabel", "regression", "ner", "qa",
+                           "multiple-choice"]
     assert all(isinstance(t, Task) and TASKS[t.name] is t for t in TASKS.values())
     assert get_task("ner").model_class().__name__ == "BertForTokenClassification"
     assert get_task("pair").model_class().__name__ == "BertForSequenceClassification"
     assert TaskSpec("multilabel", ["a"]).kind.problem_type == "multi_label_classification"
-    with pytest.raises(ConfigError, match="unknown task 'qa'; choose from classification, pair"):
-        get_task("qa")
+    assert get_task("qa").model_class().__name__ == "BertForQuestionAnswering"
+    assert get_task("multiple-choice").model_class().__name__ == "BertForMultipleChoice"
+    with pytest.raises(ConfigError, match="unknown task 'squad'; choose from classification, pair"):
+        get_task("squad")
 
 
 def test_metrics_fn_accuracy_ignores_padding_labels():
@@ -72,7 +75,7 @@ def test_finetune_help_shows_every_option_with_its_default(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--lr", "nan"], ["--lr", "-1"], ["--max-length", "4"], ["--stride", "-1"],
-                                  ["--batch-size", "0"], ["--epochs", "inf"], ["--task", "qa"]])
+                                  ["--batch-size", "0"], ["--epochs", "inf"], ["--task", "squad"]])
 def test_bad_numbers_fail_at_the_cli(argv, capsys):
     with pytest.raises(SystemExit) as e:
         _parse(*argv)
