@@ -118,8 +118,8 @@ def encoder_layer(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
     as one GEMM, GELU fused into the up-projection, the residual adds into the output GEMMs."""
     attn, ffn = layer.attn, layer.ffn
     a_in = layer.attn_norm(x) if layer.pre_norm else x
-    qkv = packed(attn, "qkv", [attn.q, attn.k, attn.v])(a_in)          # (..., 3 * hidden)
-    context, _ = attn.context(qkv, mask, packing)
+    qkv = packed(attn, "qkv", [attn.q, attn.k, attn.v])
+    context, _ = attn.context(qkv(a_in), mask, packing)                # (..., 3 * hidden) -> (..., hidden)
     h = packed(attn, "out", [attn.out])(context, residual=x)
     if not layer.pre_norm:
         h = layer.attn_norm(h)
