@@ -268,16 +268,20 @@ class BertModel(BertPreTrainedModel):
             mask = additive_mask(attention_mask, x.dtype)                  # (batch, 1, 1, seq)
         packed_kernels = (not output_attentions and inference.resolve(self.kernels) == "onednn"
                           and inference.applies(x, self.layers))
-        hidden_states, attentions = [x], []
+        hidden_states, attentions = [x], []                            # kept only when asked for
         for layer in self.layers:
             if packed_kernels:
                 x = inference.encoder_layer(layer, x, mask, packing)
             else:
                 x, probs = layer(x, mask, packing, output_attentions)
-                attentions.append(probs)
-            hidden_states.append(x)
+                if output_attentions:
+                    attentions.append(probs)
+            if output_hidden_states:
+                hidden_states.append(x)
         if self.final_norm is not None:
-            x = hidden_states[-1] = self.final_norm(x)
+            x = self.final_norm(x)
+            if output_hidden_states:
+                hidden_states[-1] = x
         if packing is not None:
             x = packing.unpack(x)                                       # (batch, seq, hidden)
         return BertOutput(x, self._pool(x), tuple(hidden_states) if output_hidden_states else None,
