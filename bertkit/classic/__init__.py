@@ -4,10 +4,12 @@ to set beside BERT's contextual ones."""
 from bertkit._modules import lazy_exports
 
 _EXPORTS = {
-    "Word2Vec": "bertkit.classic.word2vec",
-    "Word2VecConfig": "bertkit.classic.word2vec",
-    "WordVectors": "bertkit.classic.vectors",
+    **dict.fromkeys(["SparseConfig", "Word2VecConfig"], "bertkit.classic.config"),
+    **dict.fromkeys(["DocumentIndex", "SparseVectorizer", "vectorizer"], "bertkit.classic.sparse"),
     "split_words": "bertkit.classic.units",
+    "WordVectors": "bertkit.classic.vectors",
+    "Word2Vec": "bertkit.classic.word2vec",
+    **dict.fromkeys(["analogy_accuracy", "evaluate", "word_similarity"], "bertkit.classic.evaluate"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -34,40 +34,13 @@ import numpy as np
 import torch
 
 from bertkit.classic.batches import Examples, NoiseTable, cbow_examples, keep_probability, skipgram_examples
+from bertkit.classic.config import Word2VecConfig
 from bertkit.classic.units import analyzer, read_sentences
 from bertkit.classic.vectors import WordVectors
-from bertkit.errors import ConfigError, DataError
+from bertkit.errors import DataError
 from bertkit.io import atomic_write_text
-from bertkit.options import check_options, option
 
-ARCHITECTURES = ("skipgram", "cbow")
 CHUNK_WORDS = 50_000  # corpus words turned into examples at a time (one job of a worker thread)
-
-
-@dataclass
-class Word2VecConfig:
-    """Hyper-parameters of word2vec; defaults are gensim's (and word2vec.c's for skip-gram)."""
-
-    architecture: str = option("skipgram", "skipgram: the center word predicts each context word; "
-                               "cbow: the mean of the context predicts the center", choices=ARCHITECTURES)
-    vector_size: int = option(100, "dimension of the word vectors", low=1)
-    window: int = option(5, "largest distance from the center word (each position draws its window "
-                         "from 1..window)", low=1)
-    negative: int = option(5, "noise words per positive example", low=1)
-    min_count: int = option(5, "ignore words seen fewer times", low=1)
-    sample: float = option(1e-3, "subsampling threshold t (0: keep every word)", low=0.0)
-    alpha: float = option(0.025, "initial learning rate", low=0.0, low_open=True)
-    min_alpha: float = option(1e-4, "final learning rate (linear decay)", low=0.0)
-    epochs: int = option(5, "passes over the corpus", low=1)
-    batch_size: int = option(2048, "positive examples per SGD step", low=1)
-    workers: int = option(0, "training threads (0: one per CPU core)", low=0)
-    lowercase: bool = option(True, "lowercase the words (plain word split only)")
-    seed: int = option(0, "random seed: initial vectors, subsampling, windows, noise words", low=0)
-
-    def __post_init__(self) -> None:
-        check_options(self)
-        if self.min_alpha > self.alpha:
-            raise ConfigError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
 
 
 @dataclass
