@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from bertkit import __version__, demo
+from bertkit.classic import cli as classic_cli
 from bertkit.data import cli as data_cli
 from bertkit.errors import BertkitError, ConfigError
 from bertkit.explain import cli as explain_cli
@@ -31,6 +32,7 @@ COMMAND_MODULES = (
     tasks_cli,        # finetune, evaluate, baseline, predict
     model_cli,        # embed
     explain_cli,      # explain [heads|trace]
+    classic_cli,      # word2vec train|similar|analogy|similarity|evaluate, similar, vectorize
     serve_cli,        # serve
     demo,             # demo
 )
