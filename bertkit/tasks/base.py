@@ -142,6 +142,11 @@ class Task:
         """Training metrics of one micro-batch as named (sum, count) pairs, for the Trainer's log."""
         return {}
 
+    def write_outputs(self, directory: Path, examples: Sequence[Example], preds: Sequence[dict[str, Any]]
+                      ) -> list[Path]:
+        """Files `bertkit evaluate` writes beside its metrics (QA: the reference scripts' JSON files)."""
+        return []
+
     def confusion(self, examples: Sequence[Example], preds: Sequence[dict[str, Any]]
                   ) -> tuple[list[str], list[str]] | None:
         """(gold, predicted) class names for a confusion matrix, where the task has one."""

@@ -56,6 +56,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     kind.check_labels(examples, spec.labels, args.data)
     metrics, preds = evaluate_predictions(ft.model, ft.tokenizer, spec, examples, args.batch_size,
                                           progress=not args.json)
+    written = kind.write_outputs(Path(args.out_dir or args.model), examples, preds)
+    if written:
+        metrics["outputs"] = [str(p) for p in written]
     confusion = kind.confusion(examples, preds)
     if confusion is not None:
         png = Path(args.out_dir or args.model) / f"confusion_{Path(args.data).stem}.png"
@@ -66,6 +69,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"{spec.task} model {args.model} on {args.data} ({len(examples)} examples)")
         _print_report(metrics)
+        for path in metrics.get("outputs", []):
+            print(f"wrote {path}")
         if "confusion_matrix_png" in metrics:
             print(f"\nconfusion matrix: {metrics['confusion_matrix_png']}")
     return 0
@@ -120,7 +125,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=tuple(TASKS), default=None, help="refuse a RUN of another task")
     add_options(p, Columns)
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--out-dir", default=None, help="where the confusion-matrix PNG goes (default: RUN)")
+    p.add_argument("--out-dir", default=None,
+                   help="where the confusion-matrix PNG (QA: predictions.json, nbest_predictions.json, "
+                        "null_odds.json) goes (default: RUN)")
     p.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
     p.set_defaults(func=_evaluate)
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from bertkit import metrics
 from bertkit.errors import DataError
+from bertkit.io import atomic_write_json
 from bertkit.tasks.base import Task, feature_groups, softmax
 from bertkit.tasks.features import Feature
 from bertkit.tasks.readers import Columns, Example, _lines
@@ -232,6 +233,19 @@ class QuestionAnswering(Task):
               ) -> dict[str, Any]:
         return metrics.squad({ex.meta["id"]: p["answer"] for ex, p in zip(examples, preds, strict=True)},
                              {ex.meta["id"]: ex.label["text"] for ex in examples})
+
+    def write_outputs(self, directory: Path, examples: Sequence[Example], preds: Sequence[dict[str, Any]]
+                      ) -> list[Path]:
+        """predictions.json {id: answer}, nbest_predictions.json {id: [n-best]} and null_odds.json
+        {id: null - best}, as run_squad.py writes them (the official evaluate-v2.0.py reads the first
+        and, with --na-prob-file, the last)."""
+        ids = [ex.meta["id"] for ex in examples]
+        files = {"predictions.json": {q: p["answer"] for q, p in zip(ids, preds, strict=True)},
+                 "nbest_predictions.json": {q: p["nbest"] for q, p in zip(ids, preds, strict=True)},
+                 "null_odds.json": {q: p["null_odds"] for q, p in zip(ids, preds, strict=True)}}
+        for name, content in files.items():
+            atomic_write_json(directory / name, content)
+        return [directory / name for name in files]
 
     def read_unlabelled(self, path: str | Path, columns: Columns, tokenizer: Any) -> list[Example]:
         """Questions to answer; gold answers, where the file has them, are not needed."""

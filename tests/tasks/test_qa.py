@@ -145,6 +145,9 @@ def test_finetune_evaluate_predict_cli(tiny_model_dir, tmp_path, capsys):
     assert main(["evaluate", "--model", str(run), "--data", str(DATA / "squad_dev.json"), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert {"exact", "f1", "HasAns_f1", "NoAns_f1"} <= set(scores) and scores["total"] == 16
+    answers = json.loads((run / "predictions.json").read_text())
+    assert len(answers) == 16 and set(json.loads((run / "null_odds.json").read_text())) == set(answers)
+    assert len(json.loads((run / "nbest_predictions.json").read_text())["news1-q2"]) <= 20
     out = tmp_path / "pred.jsonl"
     assert main(["predict", "--model", str(run), "--input", str(DATA / "squad_dev.json"),
                  "--output", str(out)]) == 0
