@@ -178,7 +178,8 @@ def _add_model_routes(app: FastAPI, config: ServeConfig, model: Model) -> None:
     async def explain(request: Request) -> dict[str, Any]:
         """Word attributions and the top heads per pattern (with `attention`: the head view's data)."""
         available("explain")
-        req = schemas.explain_request(await read_body(request, config), config, engine.takes_pairs)
+        req = schemas.explain_request(await read_body(request, config), config, engine.takes_pairs,
+                                      engine.labels)
         (result,) = await model.explain.submit([req])
         return result
 

@@ -132,7 +132,9 @@ class ExplainRequest:
     attention: bool
 
 
-def explain_request(body: dict[str, Any], config: ServeConfig, pairs: bool) -> ExplainRequest:
+def explain_request(body: dict[str, Any], config: ServeConfig, pairs: bool,
+                    labels: list[str]) -> ExplainRequest:
+    """`target` is one of the model's `labels`, by name or index, or null for the predicted class."""
     if "inputs" not in body:
         raise RequestError(422, "inputs", "required")
     text = _text(body["inputs"], "inputs", config)
@@ -146,8 +148,12 @@ def explain_request(body: dict[str, Any], config: ServeConfig, pairs: bool) -> E
     elif pairs:
         raise RequestError(422, "pair", "this model takes text pairs: give the second text as 'pair'")
     target = body.get("target")
-    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, str))):
-        raise RequestError(422, "target", f"must be a label, a class index or null, got {_type(target)}")
+    if target is not None:
+        index = target if isinstance(target, int) and not isinstance(target, bool) else None
+        if target not in labels and (index is None or not 0 <= index < len(labels)):
+            raise RequestError(422, "target", f"{target!r} is not a class of this model; "
+                               f"give one of {labels} or its index, or null" if labels else
+                               "this model has no classes to explain; leave target null")
     return ExplainRequest(text, pair, target, _flag(body, "attention", False))
 
 
