@@ -138,17 +138,15 @@ def _read_text(path: Path, data: bytes, start: int, n: int, dim: int) -> tuple[l
     lines = data[start:].split(b"\n")
     if lines and not lines[-1].strip():
         lines.pop()
-    if len(lines) != n:
-        raise DataError(f"{path}, line 1: the header promises {n} vectors but the file has {len(lines)} "
-                        f"lines after it")
     words: dict[str, int] = {}
     vectors = np.empty((n, dim), dtype=np.float32)
-    for i, raw in enumerate(lines):
+    for i, raw in enumerate(lines[:n]):
         lineno = i + 2
         try:
             word, *values = raw.decode("utf-8").rstrip().split(" ")
         except UnicodeDecodeError as e:
-            raise DataError(f"{path}, line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+            raise DataError(f"{path}, line {lineno}: not UTF-8 text ({e.reason} at byte {e.start}); "
+                            f"a binary file? (name it .bin or pass binary=True)") from None
         if len(values) != dim:
             raise DataError(f"{path}, line {lineno}: the header says dimension {dim}, but {word!r} has "
                             f"{len(values)} numbers")
@@ -158,6 +156,9 @@ def _read_text(path: Path, data: bytes, start: int, n: int, dim: int) -> tuple[l
             bad = next(v for v in values if not _is_float(v))
             raise DataError(f"{path}, line {lineno}: {bad!r} is not a number (word {word!r})") from None
         _check_new(path, f"line {lineno}", word, words)
+    if len(lines) != n:
+        raise DataError(f"{path}, line 1: the header promises {n} vectors but the file has {len(lines)} "
+                        f"lines after it")
     return list(words), vectors
 
 
@@ -190,8 +191,8 @@ def _read_binary(path: Path, data: bytes, start: int, n: int, dim: int) -> tuple
         try:
             word = data[pos:space].decode("utf-8")
         except UnicodeDecodeError:
-            raise DataError(f"{path}: entry {i + 1} (byte {pos}) does not start with a UTF-8 word; "
-                            f"is this a text-format file (binary=False)?") from None
+            raise DataError(f"{path}: entry {i + 1} (byte {pos}) does not start with a UTF-8 word: is the "
+                            f"header's dimension ({dim}) wrong, or is this a text-format file?") from None
         _check_new(path, f"entry {i + 1} (byte {pos})", word, words)
         vectors[i] = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
         pos = space + 1 + width
