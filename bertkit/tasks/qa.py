@@ -43,7 +43,7 @@ Offsets = Sequence[tuple[int, int] | None]      # per token: its context charact
 
 # --- reading --------------------------------------------------------------------------------------
 
-def _example(path: Path, where: str, qid: str, question: str, context: str, texts: list[str],
+def _example(where: str, qid: str, question: str, context: str, texts: list[str],
              starts: list[int], require_labels: bool) -> Example:
     """One checked example; `where` is "file:line" (JSONL) or "file" (SQuAD JSON)."""
     name = f"{where} (question {qid!r})"
@@ -78,9 +78,13 @@ def read_squad(path: str | Path, require_labels: bool = True) -> list[Example]:
             for para in article.get("paragraphs", []):
                 for qa in para.get("qas", []):
                     answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-                    examples.append(_example(path, str(path), str(qa.get("id")), qa.get("question"),
-                                             para.get("context"), [a["text"] for a in answers],
-                                             [a["answer_start"] for a in answers], require_labels))
+                    try:
+                        texts, starts = [a["text"] for a in answers], [a["answer_start"] for a in answers]
+                    except (KeyError, TypeError):
+                        raise DataError(f"{path} (question {qa.get('id')!r}): each answer needs 'text' and "
+                                        "'answer_start'") from None
+                    examples.append(_example(str(path), str(qa.get("id")), qa.get("question"),
+                                             para.get("context"), texts, starts, require_labels))
         return examples
     examples = []
     for n, line in enumerate(_lines(path), 1):
@@ -93,7 +97,7 @@ def read_squad(path: str | Path, require_labels: bool = True) -> list[Example]:
         answers = row.get("answers") or {"text": [], "answer_start": []}
         if require_labels and "answers" not in row:
             raise DataError(f"{path}:{n}: no 'answers' (use empty lists for an unanswerable question)")
-        examples.append(_example(path, f"{path}:{n}", str(row.get("id", n)), row.get("question"),
+        examples.append(_example(f"{path}:{n}", str(row.get("id", n)), row.get("question"),
                                  row.get("context"), list(answers.get("text", [])),
                                  list(answers.get("answer_start", [])), require_labels))
     return examples
@@ -259,7 +263,7 @@ class QuestionAnswering(Task):
         """Questions (`texts`) with their contexts (`pairs`)."""
         if pairs is None:
             raise DataError("question answering needs a context for each question: give pairs")
-        return [_example(Path("<input>"), "<input>", str(i), q, c, [], [], False)
+        return [_example("<input>", str(i), q, c, [], [], False)
                 for i, (q, c) in enumerate(zip(texts, pairs, strict=True))]
 
 
