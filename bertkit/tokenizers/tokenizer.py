@@ -252,6 +252,11 @@ class Tokenizer:
             max_length = self.model_max_length if max_length is None else max_length
         if trunc is not None:
             self._check_room(max_length, stride, is_pair if add_special_tokens else None, windows)
+            if windows and is_pair and trunc == "longest_first":
+                # the runtime's overflow windows of a pair cut both texts and can exceed max_length
+                # (transformers refuses this too): slide over one text, keep the other whole
+                raise ConfigError("return_overflowing with a text pair needs truncation='only_first' or "
+                                  "'only_second' (the text to slide windows over)")
         settings = (trunc, pad, max_length, stride, pad_to_multiple_of)
         if settings == self._settings:
             return
