@@ -35,7 +35,8 @@ def feature_logits(model: torch.nn.Module, task: Task, features: Sequence[Featur
     """Logits of every feature (in order; per-token logits cut to the feature's length) and the mean
     loss when the features carry labels."""
     was_training = model.training
-    model.eval()
+    if was_training:        # switching modes drops the model's packed inference weights: only if needed
+        model.eval()
     out: list[np.ndarray | None] = [None] * len(features)
     losses, weights = 0.0, 0
     bar = tqdm(total=len(features), desc="predict", unit="input", disable=not progress, dynamic_ncols=True)
@@ -50,7 +51,8 @@ def feature_logits(model: torch.nn.Module, task: Task, features: Sequence[Featur
             n = len(features[k].input_ids)
             out[k] = logits[row, :n] if logits.ndim == 3 else logits[row]
     bar.close()
-    model.train(was_training)
+    if was_training:
+        model.train()
     return out, (losses / weights if weights else None)
 
 

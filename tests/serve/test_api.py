@@ -123,3 +123,12 @@ def test_encoder_directory_serves_embeddings_and_attention(encoder_dir):
         p = c.post("/predict", json={"inputs": ["a film"]})
         assert p.status_code == 422 and "/predict" in p.json()["error"]
         assert c.post("/answer", json={"inputs": ["a film"]}).status_code == 404
+
+
+def test_predicting_does_not_switch_the_model_mode(classifier_engine, monkeypatch):
+    """Every train()/eval() drops the packed inference weights; a server must not pay that per batch."""
+    model = classifier_engine.finetuned.model
+    calls = []
+    monkeypatch.setattr(model, "train", lambda mode=True: calls.append(mode))
+    classifier_engine.predict(TEXTS)
+    assert calls == [] and not model.training
