@@ -40,9 +40,11 @@ class Model:
     def __init__(self, engine: Engine, config: ServeConfig, metrics: Metrics):
         self.engine = engine
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="bertkit-model")
-        batch: Callable[..., Batcher] = lambda fn, size=config.max_batch_size: Batcher(  # noqa: E731
-            fn, self.executor, size, config.max_wait_ms / 1000, config.max_queue, config.batching,
-            metrics.batch)
+
+        def batch(fn: Callable[[list[Any]], list[Any]], size: int = config.max_batch_size) -> Batcher:
+            return Batcher(fn, self.executor, size, config.max_wait_ms / 1000, config.max_queue,
+                           config.batching, metrics.batch)
+
         self.predict = batch(self._predict)
         self.embed = batch(self._embed)
         self.answer = batch(self._answer)

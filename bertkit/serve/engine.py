@@ -13,7 +13,6 @@ the same encoder weights, embeddings; any other BERT directory serves embeddings
 
 from __future__ import annotations
 
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,8 +152,3 @@ def set_threads(threads: int | None) -> None:
     if threads is not None:
         torch.set_num_threads(threads)
 
-
-def page_sections() -> types.SimpleNamespace:
-    """A stand-in attention map for `html.attention_sections`, which only reads `n_windows`: the
-    page's head view is filled in by the browser after each explanation."""
-    return types.SimpleNamespace(n_windows=1)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import json
+import types
 from importlib import resources
 
 from fastapi import HTTPException
 
 from bertkit.explain.html import attention_sections
-from bertkit.serve.engine import Engine, page_sections
+from bertkit.serve.engine import Engine
 
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -28,6 +29,9 @@ _ASSETS = {
     "explain/views.js": ("bertkit.explain", "views.js"),
     "explain/views.css": ("bertkit.explain", "views.css"),
 }
+
+# `attention_sections` reads only `n_windows` of the map; the browser fills the views in later.
+_EMPTY_MAP = types.SimpleNamespace(n_windows=1)
 
 
 def _read(package: str, name: str) -> str:
@@ -44,7 +48,7 @@ class Page:
         data = json.dumps(settings).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         self.index = (_read("bertkit.serve", "index.html")
                       .replace("{{title}}", html.escape(f"bertkit: {engine.path.name} ({engine.task})"))
-                      .replace("{{attention_sections}}", attention_sections(page_sections()))
+                      .replace("{{attention_sections}}", attention_sections(_EMPTY_MAP))
                       .replace("{{settings}}", data))
         self.assets = {url: _read(*where) for url, where in _ASSETS.items()}
 
