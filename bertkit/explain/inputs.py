@@ -10,13 +10,13 @@ documented where it does so (attention.py, attributions.py).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bertkit.model.bert as bm
 from bertkit.errors import CheckpointError, ConfigError, DataError
+from bertkit.model.hf import ARCHITECTURES, head_class
 from bertkit.tokenizers import Tokenizer
 
 
@@ -157,33 +157,20 @@ def encoder_layers(model: Any) -> list[Any]:
     return list(layers)
 
 
-_HEADS = {
-    "ForSequenceClassification": "BertForSequenceClassification",
-    "ForTokenClassification": "BertForTokenClassification",
-    "ForMaskedLM": "BertForMaskedLM",
-    "ForPreTraining": "BertForPreTraining",
-}
-
-
 def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
     """Load (model, tokenizer) from a Hugging Face-layout directory, in eval mode.
 
-    The head class comes from config.json's `architectures` unless `head` names one
-    ("BertForSequenceClassification", ...); a directory without such a head gives a BertModel.
+    The head class comes from config.json's `architectures` (`bertkit.model.hf.head_class`: an
+    entry bertkit cannot build is an error naming it) unless `head` names one
+    ("BertForSequenceClassification", ...); a directory without such an entry gives a BertModel.
     """
     model_dir = Path(model_dir)
-    cfg_path = model_dir / "config.json"
-    if not cfg_path.is_file():
+    if not (model_dir / "config.json").is_file():
         raise CheckpointError(f"{model_dir}: no config.json (is this a model directory?)")
-    try:
-        archs = json.loads(cfg_path.read_text(encoding="utf-8")).get("architectures") or []
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{cfg_path}: not valid JSON ({e})") from None
     if head is None:
-        head = next((cls for a in archs for suffix, cls in _HEADS.items() if a.endswith(suffix)), "BertModel")
-    if not hasattr(bm, head):
-        choices = ", ".join(["BertModel", *_HEADS.values()])
-        raise ConfigError(f"unknown model class {head!r}; choose one of {choices}")
+        head = head_class(model_dir).__name__
+    if head not in ARCHITECTURES:
+        raise ConfigError(f"unknown model class {head!r}; choose one of {', '.join(ARCHITECTURES)}")
     model = getattr(bm, head).from_pretrained(model_dir)
     model.eval()
     return model, load_tokenizer(model_dir)

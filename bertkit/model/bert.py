@@ -398,6 +398,7 @@ class _BertClassifier(BertPreTrainedModel):
     a `loss_weights` argument to forward takes precedence for that call."""
 
     pooled: bool
+    labels_from = "classifier.weight"      # a config without num_labels/id2label: one row per label
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
@@ -509,3 +510,4 @@ class BertForMultipleChoice(BertPreTrainedModel):
         logits = self.classifier(self.dropout(out.pooler_output)).view(batch, choices)
         loss = None if labels is None else F.cross_entropy(logits, labels.view(-1))
         return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+

@@ -53,6 +53,9 @@ RENAMES: list[tuple[str, str]] = [
 ]
 HEAD_PREFIXES = ("mlm.", "nsp.", "classifier.", "qa_outputs.")      # bertkit names outside `.bert`
 HF_HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
+# config.json `architectures` names bertkit builds (classes of bert.py with the same names)
+ARCHITECTURES = ("BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
+                 "BertForTokenClassification", "BertForQuestionAnswering", "BertForMultipleChoice")
 
 
 def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
@@ -178,8 +181,9 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
         config = BertConfig.from_pretrained(directory)
     except BertkitError as e:
         raise CheckpointError(str(e)) from None
-    config = config.replace(**overrides)       # a misspelt override is a ConfigError
     state = read_state_dict(directory)
+    config = config.replace(**_num_labels_from_weights(cls, directory, state, overrides))
+    config = config.replace(**overrides)       # a misspelt override is a ConfigError
     model = cls(config)
     expected = model.state_dict()
     converted, unused = convert_hf_state_dict(state, expected)
@@ -205,6 +209,23 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
     model.load_report = {"missing": [to_hf_name(k) for k in missing], "unexpected": unexpected,
                          "mismatched": mismatched}
     return model
+
+
+def _num_labels_from_weights(cls: type, directory: Path, state: dict[str, torch.Tensor],
+                             overrides: dict[str, Any]) -> dict[str, Any]:
+    """{"num_labels": n} from the classifier's shape when config.json states neither `num_labels`
+    nor `id2label` (an older or hand-written config), for a class whose classifier has one row
+    per label (`cls.labels_from = "classifier.weight"`); else {}.
+
+    The label count is read from `num_labels`, then `id2label` (BertConfig.from_dict), then here.
+    """
+    key = getattr(cls, "labels_from", None)
+    if key is None or "num_labels" in overrides or key not in state or state[key].dim() != 2:
+        return {}
+    stated = json.loads((directory / "config.json").read_text("utf-8"))
+    if stated.get("num_labels") is not None or stated.get("id2label"):
+        return {}
+    return {"num_labels": int(state[key].shape[0])}
 
 
 def _may_be_missing(name: str) -> bool:
@@ -274,3 +295,25 @@ def save_pretrained(model: torch.nn.Module, directory: PathLike) -> None:
     tensors = {k: v.cpu() for k, v in export_state_dict(model).items()}
     atomic_write_bytes(directory / "model.safetensors", save(tensors, metadata={"format": "pt"}))
     atomic_write_json(directory / "config.json", config)
+
+
+def head_class(directory: PathLike) -> type:
+    """The bertkit class for a checkpoint directory, from config.json's `architectures`.
+
+    No `architectures` entry (a bare encoder) gives BertModel. An entry bertkit cannot build
+    (another model's class, or a transformers BERT head bertkit lacks such as BertLMHeadModel) is a
+    CheckpointError naming it, rather than a silent fallback to another head.
+    """
+    path = Path(directory) / "config.json"
+    try:
+        archs = json.loads(path.read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
+        raise CheckpointError(f"{path}: cannot read its architectures entry ({e})") from None
+    name = archs[0] if archs else "BertModel"
+    if name not in ARCHITECTURES:
+        raise CheckpointError(
+            f"{path}: architectures names {name!r}, which bertkit cannot build; it builds "
+            f"{', '.join(ARCHITECTURES)} (BertModel.from_pretrained loads any BERT checkpoint's encoder)")
+    from bertkit.model import bert  # here: bert.py imports this module
+
+    return getattr(bert, name)
