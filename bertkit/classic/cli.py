@@ -83,6 +83,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _context(args: argparse.Namespace) -> int:
+    from bertkit.explain.embeddings import plot_static_vs_contextual, static_vs_contextual
+    from bertkit.explain.inputs import load
+
+    wv = _vectors(args.vectors)
+    model, tok = load(args.model)
+    cmp = static_vs_contextual(model, tok, wv, args.word, args.sentences, args.layer)
+    for i, s in enumerate(args.sentences, 1):
+        print(f"  {i}  {s}")
+    for title, sims in [("static (word2vec) cosine", cmp["static_similarity"]),
+                        ("contextual (BERT, layer " + str("last" if args.layer is None else args.layer)
+                         + ") cosine", cmp["contextual_similarity"])]:
+        print(f"\n{title} of {args.word!r} between the sentences")
+        print("     " + "".join(f"{j:>8}" for j in range(1, len(sims) + 1)))
+        for i, row in enumerate(sims, 1):
+            print(f"  {i:>2} " + "".join(f"{x:8.3f}" for x in row))
+    if args.png:
+        near = [w for w, _ in wv.most_similar(args.word, 5)]
+        static = {w: wv[w] for w in [args.word, *near]}
+        contextual = {f"{args.word} @ {i}": v for i, v in enumerate(cmp["contextual_vectors"], 1)}
+        print(f"\nwrote {plot_static_vs_contextual(static, contextual, args.png)}")
+    return 0
+
+
 def _documents(path: str) -> tuple[list[str], list[str]]:
     """(names, texts): a directory's files one document each, or a file's non-blank lines."""
     from bertkit.io import iter_lines, read_text
@@ -127,7 +151,7 @@ def _vectorize(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("word2vec", help="train and query static word vectors (skip-gram, CBOW)")
     wsub = p.add_subparsers(dest="word2vec_command",
-                            metavar="{train,similar,analogy,similarity,evaluate}")
+                            metavar="{train,similar,analogy,similarity,evaluate,context}")
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
     t = wsub.add_parser("train", help="train word2vec on text files (one sentence per line)")
@@ -164,6 +188,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one or more models; several are scored on the words they all share")
     e.add_argument("--json", action="store_true", help="one JSON object instead of text")
     e.set_defaults(func=_evaluate)
+
+    c = wsub.add_parser("context", help="one word in several sentences: its static vector vs BERT's")
+    c.add_argument("word", metavar="WORD")
+    c.add_argument("sentences", nargs="+", metavar="SENTENCE")
+    c.add_argument("--vectors", required=True, help=vec_help)
+    c.add_argument("--model", required=True, metavar="DIR", help="a BERT model directory")
+    c.add_argument("--layer", type=int, default=None, help="hidden-states index (default: the last layer)")
+    c.add_argument("--png", help="also write a PCA plot of static and contextual vectors")
+    c.set_defaults(func=_context)
 
     q = sub.add_parser("similar", help="find the documents most similar to a query (TF-IDF cosine)")
     q.add_argument("queries", nargs="+", metavar="QUERY")

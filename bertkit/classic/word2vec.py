@@ -172,6 +172,7 @@ class _Trainer:
         self.total = self.cfg.epochs * len(corpus.ids)
         self.done = 0
         self.lock = threading.Lock()
+        self.error: BaseException | None = None  # the first failure of a worker thread
         self.progress = progress
 
     def run(self) -> None:
@@ -191,15 +192,26 @@ class _Trainer:
                     t.start()
                 for t in threads:
                     t.join()
+                if self.error is not None:
+                    raise self.error
         finally:
             torch.set_num_threads(threads_before)
             self.bar.close()
 
     def _next_job(self) -> tuple[int, int, tuple[int, int]] | None:
         with self.lock:
-            return next(self.jobs, None)
+            return None if self.error is not None else next(self.jobs, None)
 
     def _work(self) -> None:
+        try:
+            self._train_jobs()
+        except BaseException as e:  # handed to the main thread, which re-raises it
+            with self.lock:
+                self.error = self.error or e
+            if threading.current_thread() is threading.main_thread():
+                raise
+
+    def _train_jobs(self) -> None:
         torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it in each worker
         while (job := self._next_job()) is not None:
             epoch, chunk, (start, end) = job

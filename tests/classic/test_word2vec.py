@@ -174,3 +174,14 @@ def test_config_ranges():
         Word2VecConfig(architecture="glove")
     with pytest.raises(ConfigError, match="min_alpha"):
         Word2VecConfig(alpha=0.01, min_alpha=0.1)
+
+
+def test_a_failing_worker_thread_fails_the_run(monkeypatch):
+    import bertkit.classic.word2vec as w2v
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(w2v, "skipgram_step", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        Word2Vec.train(two_topic_sentences(200), Word2VecConfig(min_count=1, workers=2), progress=False)
