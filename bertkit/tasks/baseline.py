@@ -16,6 +16,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 
+from bertkit.classic.config import SparseConfig
+from bertkit.classic.sparse import vectorizer
 from bertkit.errors import ConfigError
 from bertkit.metrics import mrr_at_k
 from bertkit.tasks.readers import Columns, Example
@@ -30,7 +32,8 @@ def _texts(examples: Sequence[Example]) -> list[str]:
 
 
 def _vectorizer() -> TfidfVectorizer:
-    return TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=200_000)
+    """Words and word pairs, sublinear tf (bertkit.classic.sparse: the course's TF-IDF)."""
+    return vectorizer(SparseConfig(kind="tfidf", ngram=(1, 2), sublinear_tf=True, max_features=200_000))
 
 
 def _estimator(problem_type: str | None, C: float, seed: int) -> Any:
