@@ -18,6 +18,10 @@ index_select of the rows ~20%, the element-wise sigmoid/outer product ~20% -- an
 sampling (subsampling, windows, noise words) ~7%. Every step moves each example's 1 + 1 + K rows
 through memory several times (gather, score, step, scatter) where gensim's C loop touches them
 once, in cache; that, not Python, is the gap.
+
+Measured (2 workers, 5 epochs, one run, load average ~7 on 2 shared cores): skip-gram 41,200 vs
+107,376 words/s (0.38x), WordSim-353 0.383 vs 0.368, analogies 8.25% vs 8.20%; CBOW 142,386 vs
+558,298 words/s (0.26x), WordSim-353 0.310 vs 0.299, analogies 5.17% vs 6.59%.
 """
 
 from __future__ import annotations
