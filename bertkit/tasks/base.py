@@ -19,7 +19,7 @@ a task overrides what differs. To add a task: one module with a `Task` subclass,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,6 +44,9 @@ class Task:
     head: ClassVar[str] = "BertForSequenceClassification"   # a model class in bertkit.model
     main_metric: ClassVar[str] = "accuracy"         # picks the best checkpoint, drives early stopping
     min_labels: ClassVar[int] = 2                   # fewer labels in the training data is an error
+    # finetune options this task defaults differently (keys of bertkit.tasks.config.TASK_DEPENDENT);
+    # applied where the user did not set the option, and shown in `bertkit finetune --help`
+    defaults: ClassVar[Mapping[str, int]] = {}
 
     # --- reading and labels ---------------------------------------------------------------------
 

@@ -12,9 +12,19 @@ from dataclasses import dataclass
 
 from bertkit.options import check_options, option
 from bertkit.tasks.readers import Columns
-from bertkit.tasks.registry import TASKS
+from bertkit.tasks.registry import TASKS, get_task
 from bertkit.tasks.spec import AGGREGATES, TRUNCATIONS
 from bertkit.train.config import TrainConfig
+
+# Options whose default a task may change (`Task.defaults`, e.g. QA's 384/128 from run_squad.py):
+# the field is None until the task is known, then takes its task's value, else the one here.
+TASK_DEPENDENT: dict[str, int] = {"max_length": 128, "stride": 32}
+
+
+def _task_help(text: str, name: str) -> str:
+    """Help text stating the default and each task's own, e.g. "(default: 128; qa: 384)"."""
+    own = "".join(f"; {task.name}: {task.defaults[name]}" for task in TASKS.values() if name in task.defaults)
+    return f"{text} (default: {TASK_DEPENDENT[name]}{own})"
 
 
 def _finetune_defaults() -> TrainConfig:
@@ -36,10 +46,10 @@ class FinetuneConfig:
     columns: Columns = option(factory=Columns)
     tokenizer: str | None = option(None, "tokenizer directory (default: the model directory)", metavar="DIR")
     freeze: str | None = option(None, "embeddings | layers:K | encoder (feature extraction)")
-    max_length: int = option(128, "tokens per model input", low=8)
+    max_length: int | None = option(None, _task_help("tokens per model input", "max_length"), low=8)
     truncation: str = option("head", "how a longer text is cut: keep its head, tail, both, or slide "
                                      "windows over all of it", choices=TRUNCATIONS)
-    stride: int = option(32, "tokens shared by consecutive windows", low=0)
+    stride: int | None = option(None, _task_help("tokens shared by consecutive windows", "stride"), low=0)
     aggregate: str = option("mean", "how window logits combine into the document's", choices=AGGREGATES)
     class_weights: bool = option(False, "balanced class weights in the loss")
     scale_targets: bool = option(False, "standardise regression targets")
@@ -51,3 +61,7 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        defaults = get_task(self.task).defaults
+        for name, general in TASK_DEPENDENT.items():
+            if getattr(self, name) is None:
+                setattr(self, name, defaults.get(name, general))

@@ -159,6 +159,7 @@ class QuestionAnswering(Task):
     head = "BertForQuestionAnswering"
     main_metric = "f1"
     min_labels = 0
+    defaults = {"max_length": 384, "stride": 128}     # run_squad.py's max_seq_length and doc_stride
 
     def read(self, path: str | Path, columns: Columns, require_labels: bool = True) -> list[Example]:
         return read_squad(path, require_labels)

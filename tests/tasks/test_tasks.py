@@ -12,7 +12,7 @@ from bertkit.cli import build_parser
 from bertkit.errors import ConfigError
 from bertkit.options import from_args
 from bertkit.tasks.base import Task
-from bertkit.tasks.config import FinetuneConfig
+from bertkit.tasks.config import TASK_DEPENDENT, FinetuneConfig
 from bertkit.tasks.registry import TASKS, get_task
 from bertkit.tasks.spec import TaskSpec
 
@@ -70,8 +70,27 @@ def test_finetune_help_shows_every_option_with_its_default(capsys):
     for flag in ("--epochs", "--lr", "--batch-size", "--max-length", "--truncation", "--stride",
                  "--early-stopping-patience", "--layerwise-lr-decay", "--text-column", "--label-sep"):
         assert flag in text
-    for shown in ("(default: 5e-05)", "(default: 3)", "(default: 128)", "(default: head)", "(default: 0.1)"):
+    for shown in ("(default: 5e-05)", "(default: 3)", "(default: 128; qa: 384)", "(default: head)",
+                  "(default: 0.1)", "(default: 32; qa: 128)"):
         assert shown in text
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({}, (128, 32)),
+    ({"task": "qa"}, (384, 128)),                         # run_squad.py's max_seq_length, doc_stride
+    ({"task": "qa", "max_length": 256}, (256, 128)),      # what the user sets wins; the rest: the task's
+    ({"task": "ner", "stride": 16}, (128, 16)),
+])
+def test_a_task_states_its_own_defaults(kwargs, expected):
+    argv = [a for k, v in kwargs.items() for a in ("--" + k.replace("_", "-"), str(v))]
+    cfg = from_args(FinetuneConfig, _parse(*argv))
+    assert (cfg.max_length, cfg.stride) == expected
+    assert FinetuneConfig(model="m", out="o", **kwargs) == cfg          # the Python API alike
+
+
+def test_task_defaults_name_options_that_a_task_may_change():
+    for task in TASKS.values():
+        assert set(task.defaults) <= set(TASK_DEPENDENT), task.name
 
 
 @pytest.mark.parametrize("argv", [["--lr", "nan"], ["--lr", "-1"], ["--max-length", "4"], ["--stride", "-1"],
