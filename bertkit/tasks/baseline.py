@@ -1,7 +1,8 @@
 """The bag-of-words baseline every report compares with: TF-IDF + logistic regression (or ridge).
 
 Same files, same columns, same metrics as `bertkit evaluate`, so the gain of BERT over the model
-the course starts from is one subtraction.
+the course starts from is one subtraction. NER's baseline tags each word from its own and its
+neighbours' features instead (`bertkit/tasks/ner_baseline.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bertkit.classic.config import SparseConfig
 from bertkit.classic.sparse import vectorizer
 from bertkit.errors import ConfigError
 from bertkit.metrics import mrr_at_k
+from bertkit.tasks.ner_baseline import TokenBaseline
 from bertkit.tasks.readers import Columns, Example
 from bertkit.tasks.registry import get_task
 from bertkit.tasks.spec import TaskSpec
@@ -45,7 +47,7 @@ def _estimator(problem_type: str | None, C: float, seed: int) -> Any:
     if problem_type == "multi_label_classification":
         return OneVsRestClassifier(LogisticRegression(C=C, max_iter=2000, random_state=seed))
     raise ConfigError(f"the TF-IDF baseline is for tasks that label a whole text (classification, pair, "
-                      f"multilabel, regression), not {problem_type or 'this task'}")
+                      f"multilabel, regression), not {problem_type or 'this task'} (NER: TokenBaseline)")
 
 
 @dataclass
@@ -96,7 +98,7 @@ def baseline(task: str, train: str, dev: str, columns: Columns | None = None,
     labels = kind.label_names(train_ex, columns)
     kind.check_label_count(labels, train)
     kind.check_labels(dev_ex, labels, dev)
-    model = Baseline.fit(task, train_ex, labels, C)
+    model = (TokenBaseline if task == "ner" else Baseline).fit(task, train_ex, labels, C)
     return kind.score(model.spec, dev_ex, model.predict(dev_ex))
 
 

@@ -85,6 +85,10 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+BASELINE_MODELS = {"regression": "TF-IDF + ridge",
+                   "ner": "per-word logistic regression on word, affix, shape and neighbour features"}
+
+
 def _baseline(args: argparse.Namespace) -> int:
     from bertkit.tasks.baseline import baseline
 
@@ -92,8 +96,7 @@ def _baseline(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(metrics) + "\n")
     else:
-        model = "ridge" if TASKS[args.task].problem_type == "regression" else "logistic regression"
-        print(f"TF-IDF + {model} on {args.dev}")
+        print(f"{BASELINE_MODELS.get(args.task, 'TF-IDF + logistic regression')} on {args.dev}")
         _print_report(metrics)
     return 0
 
@@ -139,9 +142,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("baseline", help="TF-IDF + logistic regression (ridge) on the same files and metrics")
+    p = sub.add_parser("baseline", help="TF-IDF + logistic regression (ridge; NER: word features) on the "
+                                         "same files and metrics")
     p.add_argument("--task", default="classification",
-                   choices=[name for name, task in TASKS.items() if task.problem_type])
+                   choices=[name for name, task in TASKS.items() if task.problem_type or name == "ner"])
     p.add_argument("--train", required=True)
     p.add_argument("--dev", required=True)
     add_options(p, Columns)
