@@ -166,6 +166,10 @@ class Task:
         """Examples to predict from a file (`bertkit predict`); label columns may be absent."""
         return self.read(path, columns, require_labels=False)
 
+    def html_view(self, examples: Sequence[Example], preds: Sequence[dict[str, Any]]) -> str | None:
+        """An offline HTML page of the predictions (`bertkit predict --html`); None: this task has none."""
+        return None
+
     def annotate(self, example: Example, pred: dict[str, Any]) -> dict[str, Any]:
         """Add what needs the example as well as the output (e.g. entity character spans)."""
         return pred

@@ -79,9 +79,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from bertkit.tasks.predict import predict_file
 
-    rows = predict_file(args.model, args.input, args.output, args.batch_size)
+    rows = predict_file(args.model, args.input, args.output, args.batch_size, args.html)
     if args.output:
         print(f"{len(rows)} predictions written to {args.output}", file=sys.stderr)
+    if args.html:
+        print(f"page of the predictions: {args.html}", file=sys.stderr)
     return 0
 
 
@@ -140,6 +142,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help=".jsonl or .csv: the input's columns plus pred_* columns "
                                                    "(default: JSONL on stdout)")
     p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--html", default=None, metavar="FILE",
+                   help="also write an offline page of the predictions (QA: answers marked in their context)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("baseline", help="TF-IDF + logistic regression (ridge; NER: word features) on the "

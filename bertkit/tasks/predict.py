@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertkit.errors import DataError
+from bertkit.errors import ConfigError, DataError
 from bertkit.io import atomic_write_text
 from bertkit.tasks.evaluate import run
 from bertkit.tasks.readers import Example
@@ -88,18 +88,23 @@ def _check_output(input_path: Path, output: Path | None) -> None:
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output: str | Path | None = None,
-                 batch_size: int = 32) -> list[dict[str, Any]]:
+                 batch_size: int = 32, html: str | Path | None = None) -> list[dict[str, Any]]:
     """Predict every row of a CSV/TSV/JSONL (or CoNLL for NER) file; write JSONL or CSV (by suffix).
 
     Without `output`, JSONL goes to stdout. Each row keeps the input's columns and adds `pred_*`.
+    `html`: also write the task's offline page of the predictions (QA: answers in their context).
     """
     input_path = Path(input_path)
     output = None if output is None else Path(output)
     _check_output(input_path, output)
     ft = FineTuned.load(run_dir)
     kind = ft.spec.kind
+    if html is not None and kind.html_view([], []) is None:
+        raise ConfigError(f"--html: {kind.name} predictions have no HTML view (question answering has one)")
     examples = kind.read_unlabelled(input_path, ft.spec.columns, ft.tokenizer)
     preds = ft.predict_examples(examples, batch_size, progress=True)
+    if html is not None:
+        atomic_write_text(Path(html), kind.html_view(examples, preds))
     rows = [{**ex.row, **{f"pred_{k}": v for k, v in p.items()}}
             for ex, p in zip(examples, preds, strict=True)]
     if output is None:

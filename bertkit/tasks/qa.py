@@ -252,6 +252,12 @@ class QuestionAnswering(Task):
             atomic_write_json(directory / name, content)
         return [directory / name for name in files]
 
+    def html_view(self, examples: Sequence[Example], preds: Sequence[dict[str, Any]]) -> str:
+        """Each question with its answer marked in the context (bertkit/tasks/answer_view.py)."""
+        from bertkit.tasks.answer_view import answers_page
+
+        return answers_page(examples, preds)
+
     def read_unlabelled(self, path: str | Path, columns: Columns, tokenizer: Any) -> list[Example]:
         """Questions to answer; gold answers, where the file has them, are not needed."""
         examples = read_squad(path, require_labels=False)

@@ -150,7 +150,8 @@ def test_finetune_evaluate_predict_cli(tiny_model_dir, tmp_path, capsys):
     assert len(json.loads((run / "nbest_predictions.json").read_text())["news1-q2"]) <= 20
     out = tmp_path / "pred.jsonl"
     assert main(["predict", "--model", str(run), "--input", str(DATA / "squad_dev.json"),
-                 "--output", str(out)]) == 0
+                 "--output", str(out), "--html", str(tmp_path / "answers.html")]) == 0
+    assert (tmp_path / "answers.html").read_text().count('<section class="bk-qa"') == 16
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     contexts = {ex.meta["id"]: ex.pair for ex in read_squad(DATA / "squad_dev.json")}
     for r in rows:
