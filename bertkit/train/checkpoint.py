@@ -166,4 +166,8 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
-    load_model(model, str(path / "model.safetensors"))
+    """Load the weights `save_weights` wrote; a damaged file is a CheckpointError naming it."""
+    try:
+        load_model(model, str(path / "model.safetensors"))
+    except (OSError, RuntimeError, SafetensorError) as e:
+        raise CheckpointError(f"cannot load {path / 'model.safetensors'}: {e}") from e

@@ -55,10 +55,8 @@ def test_pre_norm_model_trace():
 def test_minilm_trace_matches_to_float32_precision(minilm):
     model, tok = minilm
     t = trace_attention(model, tok, "the cat sat on the mat", layer=2, head=5)
-    # float32 model vs float64 recomputation. The model's linear layers run on MKL or oneDNN, chosen by
-    # timing at first use; they round differently: measured 5.3e-7 (MKL) and 8.8e-7 (oneDNN), and 1e-6
-    # was exceeded once in a full run.
-    assert relative_diff(t) <= 2e-6
+    # float32 model vs float64 recomputation; the trace hooks the layer, so the plain kernels run
+    assert relative_diff(t) <= 1e-6
 
 
 def test_formats_and_bad_indices():

@@ -388,3 +388,13 @@ def test_full_disk_while_writing_the_final_model(tmp_path):
         trainer.fit()
     left = {p.name for p in (tmp_path / "run").iterdir()}
     assert ".final.tmp" not in left and "model.safetensors" not in left  # nothing half-written is left
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_resume_from_a_corrupt_checkpoint_names_the_file(tmp_path, damage):
+    _fit(tmp_path, save_every=3)
+    weights = tmp_path / "run" / "checkpoints" / "step-6" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x07" * 64)
+    with pytest.raises(CheckpointError, match=r"step-6"):
+        _fit(tmp_path, resume=True, max_steps=8)
