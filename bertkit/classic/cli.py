@@ -149,6 +149,11 @@ def _vectorize(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    _register_word2vec(sub)
+    _register_sparse(sub)
+
+
+def _register_word2vec(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("word2vec", help="train and query static word vectors (skip-gram, CBOW)")
     wsub = p.add_subparsers(dest="word2vec_command",
                             metavar="{train,similar,analogy,similarity,evaluate,context}")
@@ -198,6 +203,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--png", help="also write a PCA plot of static and contextual vectors")
     c.set_defaults(func=_context)
 
+
+def _register_sparse(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("similar", help="find the documents most similar to a query (TF-IDF cosine)")
     q.add_argument("queries", nargs="+", metavar="QUERY")
     q.add_argument("--index", required=True, metavar="DOCS",
