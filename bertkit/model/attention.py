@@ -1,4 +1,5 @@
-"""The one multi-head attention of bertkit, for padded and for packed (unpadded) batches.
+"""The one multi-head attention of bertkit, for padded and for packed (unpadded) batches, for the
+encoder (bidirectional), the decoder (causal, with a KV cache) and encoder-decoder (cross) attention.
 
 Two paths compute the same thing (tested equal, with and without a causal mask):
 - fast: `F.scaled_dot_product_attention` (fused kernels, no (seq, seq) matrix kept);
@@ -10,6 +11,10 @@ hidden), so the linear layers and the FFN never compute on padding. Only the sco
 needs sequences: they are sorted by length and cut into a few buckets, each padded to its own
 longest sequence for one batched SDPA call (few large calls rather than one per sequence: each
 call has a fixed cost, and a bucket pads only to its own longest sequence).
+
+Decoding (`KVCache`): each layer keeps the keys and values of the tokens already seen, so a new
+token costs one query against them instead of recomputing the whole prefix; cross-attention keys
+and values come from the encoder's output and are computed once per generation.
 """
 
 from __future__ import annotations
@@ -104,19 +109,61 @@ def _bucket(starts: list[int], lengths: list[int], total: int, dtype: torch.dtyp
     return Bucket(length, source.to(device, non_blocking=True), target.to(device, non_blocking=True), mask)
 
 
-class MultiHeadAttention(nn.Module):
-    """Self-attention: q, k, v projections, scaled dot-product per head, output projection."""
+@dataclass
+class KVCache:
+    """One attention layer's keys and values so far, each (batch, heads, seen, head_dim).
 
-    def __init__(self, config: BertConfig):
+    Self-attention appends each step's keys and values; cross-attention fills it once from the
+    encoder's output. `reorder` follows beam search when it keeps, drops or copies hypotheses.
+    """
+
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add this step's (batch, heads, new, d) keys/values; return all of them so far."""
+        if self.k is not None:
+            k, v = torch.cat((self.k, k), dim=-2), torch.cat((self.v, v), dim=-2)
+        self.k, self.v = k, v
+        return k, v
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep the batch rows at `index` (batch',), in that order."""
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
+
+
+def causal_mask(n_queries: int, n_keys: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(queries, keys) additive mask: 0 where a query may look, −∞ on the keys after it.
+
+    The queries are the last `n_queries` of the `n_keys` positions (decoding with a cache: one new
+    query sees every key so far), so query i sees keys 0 .. n_keys - n_queries + i. E.g. 3 x 3:
+        [[0, -inf, -inf],
+         [0,    0, -inf],
+         [0,    0,    0]]
+    """
+    future = torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).triu(n_keys - n_queries + 1)
+    return torch.zeros(n_queries, n_keys, dtype=dtype, device=device).masked_fill(future, float("-inf"))
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: q, k, v projections, scaled dot-product per head, output projection.
+
+    Built from a BertConfig, or from `hidden` size, `n_heads` and attention `dropout` (the decoders).
+    """
+
+    def __init__(self, config: BertConfig | int, n_heads: int = 1, dropout: float = 0.0):
         super().__init__()
-        self.n_heads = config.num_attention_heads
-        self.head_dim = config.head_dim
-        hidden = config.hidden_size
+        if isinstance(config, int):
+            hidden, self.n_heads, self.dropout = config, n_heads, dropout
+        else:
+            hidden, self.n_heads = config.hidden_size, config.num_attention_heads
+            self.dropout = config.attention_probs_dropout_prob
+        self.head_dim = hidden // self.n_heads
         self.q = nn.Linear(hidden, hidden)
         self.k = nn.Linear(hidden, hidden)
         self.v = nn.Linear(hidden, hidden)
         self.out = nn.Linear(hidden, hidden)
-        self.dropout = config.attention_probs_dropout_prob
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """(..., seq, hidden) -> (..., heads, seq, head_dim)"""
@@ -126,20 +173,20 @@ class MultiHeadAttention(nn.Module):
                causal: bool = False, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Scaled dot-product attention on (batch, heads, seq, head_dim) tensors.
 
-        `mask` is additive and broadcastable to (batch, heads, seq, seq); `causal` also hides every
-        later position from each query. Returns the context and, when `need_weights`, the attention
-        probabilities (batch, heads, seq, seq).
+        `mask` is additive and broadcastable to (batch, heads, queries, keys); `causal` also hides
+        every later position from each query (`causal_mask`). Returns the context and, when
+        `need_weights`, the attention probabilities (batch, heads, queries, keys).
         """
         p = self.dropout if self.training else 0.0
+        n_q, n_k = q.shape[-2], k.shape[-2]
+        if causal and mask is None and n_q == n_k and not need_weights:   # the fused causal kernel
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True), None
         if causal:
-            n = q.shape[-2]
-            future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)     # (seq, seq)
-            causal_mask = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill(
-                future, torch.finfo(q.dtype).min)
-            mask = causal_mask if mask is None else torch.minimum(mask, causal_mask)
+            future = causal_mask(n_q, n_k, q.dtype, q.device)               # (queries, keys)
+            mask = future if mask is None else torch.minimum(mask, future)
         if not need_weights:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)   # (batch, heads, seq, seq)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)   # (batch, heads, queries, keys)
         if mask is not None:
             scores = scores + mask
         probs = scores.softmax(dim=-1)
@@ -147,11 +194,39 @@ class MultiHeadAttention(nn.Module):
         return context, probs
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, packing: Packing | None = None,
-                output_attentions: bool = False, causal: bool = False,
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`."""
-        context, probs = self.context(self.project_qkv(x), mask, packing, output_attentions, causal)
-        return self.out(context), probs
+                output_attentions: bool = False, causal: bool = False, memory: torch.Tensor | None = None,
+                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (batch, seq, hidden) with an additive `mask`, or packed (total, hidden) with `packing`.
+
+        Decoder uses: `memory` (batch, src_seq, hidden), the encoder's output, makes it
+        cross-attention (queries from x, keys and values from memory; `mask` then masks the
+        source's padding); `cache` keeps keys and values across decoding steps.
+        """
+        if memory is None and cache is None:
+            context, probs = self.context(self.project_qkv(x), mask, packing, output_attentions, causal)
+            return self.out(context), probs
+        q, k, v = self.decoder_qkv(x, memory, cache)                       # (batch, heads, seq, d)
+        context, probs = self.attend(q, k, v, mask, causal and memory is None, output_attentions)
+        return self.out(context.transpose(1, 2).flatten(2)), probs
+
+    def decoder_qkv(self, x: torch.Tensor, memory: torch.Tensor | None, cache: KVCache | None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q from x; k, v from x (self-attention, appended to `cache`) or from `memory`
+        (cross-attention: computed at the first step, then read back from `cache`)."""
+        if memory is None:
+            q, k, v = (self.split_heads(t) for t in self.project_qkv(x).chunk(3, dim=-1))
+            if cache is not None:
+                k, v = cache.append(k, v)                                  # (batch, heads, seen, d)
+            return q, k, v
+        q = self.split_heads(self.q(x))
+        if cache is not None and cache.k is not None:
+            return q, cache.k, cache.v
+        weight = torch.cat((self.k.weight, self.v.weight))                 # (2 * hidden, hidden)
+        k, v = (self.split_heads(t) for t in F.linear(memory, weight, torch.cat((self.k.bias, self.v.bias)))
+                .chunk(2, dim=-1))
+        if cache is not None:
+            cache.k, cache.v = k, v
+        return q, k, v
 
     def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
         """q, k and v side by side, (..., 3 * hidden), as one GEMM over their weights concatenated.

@@ -63,11 +63,19 @@ def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
     return re.compile(pattern), dst.replace("{i}", r"\1")
 
 
-_TO_HF = [_compile(a, b) for a, b in RENAMES]
-_FROM_HF = [_compile(b, a) for a, b in RENAMES]
+Rules = list[tuple[re.Pattern, str]]
 
 
-def _rename(name: str, rules: list[tuple[re.Pattern, str]]) -> str | None:
+def compile_table(renames: list[tuple[str, str]]) -> tuple[Rules, Rules]:
+    """An architecture's (bertkit, transformers) name table -> (to-HF rules, from-HF rules) for `rename`."""
+    return [_compile(a, b) for a, b in renames], [_compile(b, a) for a, b in renames]
+
+
+_TO_HF, _FROM_HF = compile_table(RENAMES)
+
+
+def rename(name: str, rules: Rules) -> str | None:
+    """`name` renamed by the first rule of `compile_table` that matches, or None."""
     for pattern, repl in rules:
         if pattern.match(name):
             return pattern.sub(repl, name, count=1)
@@ -77,7 +85,7 @@ def _rename(name: str, rules: list[tuple[re.Pattern, str]]) -> str | None:
 def to_hf_name(name: str) -> str:
     """bertkit state-dict name -> transformers name (`bert.` prefix kept as is)."""
     prefix, rest = ("bert.", name[5:]) if name.startswith("bert.") else ("", name)
-    hf = _rename(rest, _TO_HF)
+    hf = rename(rest, _TO_HF)
     if hf is None:
         raise KeyError(f"no transformers name for {name!r}")
     return prefix + hf
@@ -88,7 +96,7 @@ def from_hf_name(name: str) -> str | None:
     prefix, rest = ("bert.", name[5:]) if name.startswith("bert.") else ("", name)
     rest = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", rest)
     rest = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", rest)
-    ours = _rename(rest, _FROM_HF)
+    ours = rename(rest, _FROM_HF)
     return None if ours is None else prefix + ours
 
 
@@ -292,7 +300,12 @@ def save_pretrained(model: torch.nn.Module, directory: PathLike) -> None:
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]
     config["tie_word_embeddings"] = True
-    tensors = {k: v.cpu() for k, v in export_state_dict(model).items()}
+    write_checkpoint(directory, export_state_dict(model), config)
+
+
+def write_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
+    """model.safetensors (weights under transformers' names), then config.json, each atomically."""
+    tensors = {k: v.cpu() for k, v in tensors.items()}
     atomic_write_bytes(directory / "model.safetensors", save(tensors, metadata={"format": "pt"}))
     atomic_write_json(directory / "config.json", config)
 
