@@ -131,25 +131,34 @@ def test_question_longer_than_max_length_is_an_error(tiny_model_dir, tmp_path):
         get_task("qa").features(tok, ex, TaskSpec("qa", max_length=32, stride=8))
 
 
+def _articles(path: Path, out: Path, n: int = 8) -> Path:
+    """The first `n` articles of a SQuAD file (the CLI test runs on these, to stay fast)."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out.write_text(json.dumps({**doc, "data": doc["data"][:n]}), encoding="utf-8")
+    return out
+
+
 def test_finetune_evaluate_predict_cli(tiny_model_dir, tmp_path, capsys):
-    """The whole path on the fixture: finetune --task qa, evaluate (EM/F1, v2.0 splits), predict."""
+    """The whole path on the fixture's first articles: finetune --task qa, evaluate (EM/F1, v2.0
+    splits), predict (JSONL and the answer page)."""
     from bertkit.cli import main
 
     run = tmp_path / "run"
-    assert main(["finetune", "--task", "qa", "--model", str(tiny_model_dir), "--train",
-                 str(DATA / "squad_train.json"), "--dev", str(DATA / "squad_dev.json"), "--out", str(run),
+    train, dev = (_articles(DATA / f"squad_{s}.json", tmp_path / f"{s}.json") for s in ("train", "dev"))
+    assert main(["finetune", "--task", "qa", "--model", str(tiny_model_dir), "--train", str(train),
+                 "--dev", str(dev), "--out", str(run),
                  "--max-length", "96", "--stride", "32", "--epochs", "1", "--batch-size", "8"]) == 0
     spec = json.loads((run / "task.json").read_text())
     assert spec["task"] == "qa" and spec["thresholds"] is not None     # v2.0: a tuned null threshold
     capsys.readouterr()
-    assert main(["evaluate", "--model", str(run), "--data", str(DATA / "squad_dev.json"), "--json"]) == 0
+    assert main(["evaluate", "--model", str(run), "--data", str(dev), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert {"exact", "f1", "HasAns_f1", "NoAns_f1"} <= set(scores) and scores["total"] == 16
     answers = json.loads((run / "predictions.json").read_text())
     assert len(answers) == 16 and set(json.loads((run / "null_odds.json").read_text())) == set(answers)
     assert len(json.loads((run / "nbest_predictions.json").read_text())["news1-q2"]) <= 20
     out = tmp_path / "pred.jsonl"
-    assert main(["predict", "--model", str(run), "--input", str(DATA / "squad_dev.json"),
+    assert main(["predict", "--model", str(run), "--input", str(dev),
                  "--output", str(out), "--html", str(tmp_path / "answers.html")]) == 0
     assert (tmp_path / "answers.html").read_text().count('<section class="bk-qa"') == 16
     rows = [json.loads(line) for line in out.read_text().splitlines()]
