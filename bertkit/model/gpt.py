@@ -1,0 +1,311 @@
+"""A GPT language model (Radford et al. 2019, "Language Models are Unsupervised Multitask Learners"):
+a stack of pre-LN decoder blocks with causal self-attention (the one attention of attention.py),
+learned positions, GELU, and the output layer tied to the input embeddings. Reads and writes the
+Hugging Face GPT-2 layout (one key table, `RENAMES`, below).
+
+    ids -> word + position embeddings -> [x + attn(ln(x)), x + ffn(ln(x))] x n_layer -> ln -> @ wteᵀ
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bertkit.errors import CheckpointError, ConfigError
+from bertkit.io import PathLike, decode_utf8
+from bertkit.model import hf
+from bertkit.model.attention import KVCache, MultiHeadAttention, additive_mask
+from bertkit.model.generation import DecodingState, generate
+from bertkit.model.layers import activation
+
+# name -> (n_layer, n_embd, n_head); GPT-2's four sizes are Radford et al. 2019, Table 2.
+GPT_PRESETS: dict[str, tuple[int, int, int]] = {
+    "tiny": (2, 128, 2),
+    "mini": (4, 256, 4),
+    "small": (12, 768, 12),     # "gpt2", 124M
+    "medium": (24, 1024, 16),   # "gpt2-medium", 355M
+    "large": (36, 1280, 20),    # "gpt2-large", 774M
+    "xl": (48, 1600, 25),       # "gpt2-xl", 1.5B
+}
+
+
+@dataclass
+class GPTConfig:
+    """GPT-2's config.json fields under their Hugging Face names (`model_type: gpt2`)."""
+
+    vocab_size: int = 50257
+    n_positions: int = 1024           # the context window
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: int | None = None        # None: 4 * n_embd
+    activation_function: str = "gelu_new"   # GPT-2's tanh GELU
+    resid_pdrop: float = 0.1
+    embd_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    bos_token_id: int | None = 50256
+    eos_token_id: int | None = 50256
+    pad_token_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)   # other HF keys, kept
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"GPTConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
+
+    @property
+    def inner(self) -> int:
+        return self.n_inner or 4 * self.n_embd
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> GPTConfig:
+        """A config of one of the `GPT_PRESETS` sizes; keyword arguments override any field."""
+        if name not in GPT_PRESETS:
+            raise ConfigError(f"unknown GPT preset {name!r}; choose one of {', '.join(GPT_PRESETS)}")
+        n_layer, n_embd, n_head = GPT_PRESETS[name]
+        return cls(**{"n_layer": n_layer, "n_embd": n_embd, "n_head": n_head, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **d, "model_type": "gpt2"}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        extra = {k: v for k, v in d.items() if k not in names and k != "model_type"}
+        return cls(**{k: v for k, v in d.items() if k in names}, extra=extra)
+
+    @classmethod
+    def from_pretrained(cls, directory: PathLike) -> GPTConfig:
+        """Read `directory/config.json` of a bertkit or Hugging Face GPT-2 directory."""
+        path = Path(directory) / "config.json"
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file (is {directory} a model directory?)")
+        try:
+            d = json.loads(decode_utf8(path.read_bytes(), path))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        if not isinstance(d, dict) or d.get("model_type") != "gpt2":
+            raise ConfigError(f"{path}: model_type is {d.get('model_type')!r}, not 'gpt2'")
+        try:
+            return cls.from_dict(d)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+
+@dataclass
+class CausalLMOutput:
+    logits: Tensor                   # (batch, seq, vocab)
+    loss: Tensor | None = None       # mean next-token cross-entropy when labels are given
+
+
+class FeedForward(nn.Module):
+    """up-projection, activation, down-projection (sized by the decoder configs' own fields)."""
+
+    def __init__(self, hidden: int, inner: int, act: str):
+        super().__init__()
+        self.up = nn.Linear(hidden, inner)
+        self.down = nn.Linear(inner, hidden)
+        self.act = activation(act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.act(self.up(x)))
+
+
+class Block(nn.Module):
+    """A pre-LN decoder block: x + attn(ln(x)) with the causal mask, then x + ffn(ln(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = MultiHeadAttention(config.n_embd, config.n_head, config.attn_pdrop)
+        self.ffn_norm = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ffn = FeedForward(config.n_embd, config.inner, config.activation_function)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+        a, _ = self.attn(self.attn_norm(x), mask, causal=True, cache=cache)
+        x = x + self.dropout(a)
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+class GPTLanguageModel(nn.Module):
+    """The decoder-only LM: `forward` gives next-token logits (and the loss with `labels`);
+    `generate` continues prompts (see generation.py)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.word = nn.Embedding(config.vocab_size, config.n_embd)
+        self.position = nn.Embedding(config.n_positions, config.n_embd)
+        self.dropout = nn.Dropout(config.embd_pdrop)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.final_norm = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.apply(self._init)
+        for layer in self.layers:   # GPT-2: residual projections scaled by 1/√(2·n_layer)
+            for proj in (layer.attn.out, layer.ffn.down):
+                nn.init.normal_(proj.weight, 0.0, config.initializer_range / math.sqrt(2 * config.n_layer))
+
+    def _init(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, self.config.initializer_range)
+        if isinstance(module, nn.Linear):
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def context_window(self) -> int:
+        return self.config.n_positions
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None,
+                position_ids: Tensor | None = None, cache: list[KVCache] | None = None) -> CausalLMOutput:
+        """input_ids (batch, seq) -> logits (batch, seq, vocab).
+
+        `attention_mask` (batch, past + seq) 1/0 hides padding keys (left-padded prompts);
+        `cache` holds each layer's keys/values of the `past` tokens already seen. With `labels`
+        (batch, seq), -100 ignored, the loss is that of predicting token t+1 from tokens ≤ t.
+        """
+        batch, seq = input_ids.shape
+        past = cache[0].k.shape[-2] if cache is not None and cache[0].k is not None else 0
+        if past + seq > self.config.n_positions:
+            raise ValueError(f"{past + seq} tokens do not fit the context window of "
+                             f"{self.config.n_positions} positions (n_positions)")
+        if position_ids is None:
+            position_ids = torch.arange(past, past + seq, device=input_ids.device).expand(batch, seq)
+        x = self.dropout(self.word(input_ids) + self.position(position_ids))   # (batch, seq, n_embd)
+        mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, None if cache is None else cache[i])
+        logits = self.final_norm(x) @ self.word.weight.T                      # tied output layer
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                   ignore_index=-100)
+        return CausalLMOutput(logits=logits, loss=loss)
+
+    # decoding (generation.py drives these two)
+    def start_decoding(self, input_ids: Tensor, attention_mask: Tensor | None,
+                       use_cache: bool) -> tuple[Tensor, DecodingState]:
+        """The prompt is the start of the output; the state holds one cache per layer."""
+        caches = [KVCache() for _ in self.layers] if use_cache else []
+        return input_ids, DecodingState(caches=caches, key_mask=attention_mask)
+
+    def decode_next(self, tokens: Tensor, state: DecodingState) -> Tensor:
+        """Logits (batch, vocab) for the token after `tokens` (batch, seq); with a cache only the
+        tokens not seen yet are fed."""
+        new = tokens[:, state.seen:] if state.caches else tokens
+        mask = state.key_mask
+        if mask is not None and mask.shape[1] < tokens.shape[1]:      # generated tokens are real
+            mask = torch.cat((mask, mask.new_ones(mask.shape[0], tokens.shape[1] - mask.shape[1])), 1)
+            state.key_mask = mask
+        positions = None
+        if mask is not None:   # left padding: positions count real tokens only, as transformers does
+            positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, -new.shape[1]:]
+        out = self(new, attention_mask=mask, position_ids=positions, cache=state.caches or None)
+        state.seen = tokens.shape[1]
+        return out.logits[:, -1]
+
+    generate = generate
+
+    # Hugging Face GPT-2 checkpoints
+    @classmethod
+    def from_pretrained(cls, directory: PathLike) -> GPTLanguageModel:
+        """Load a bertkit or Hugging Face GPT-2 directory (GPT2LMHeadModel or GPT2Model weights)."""
+        directory = Path(directory)
+        try:
+            config = GPTConfig.from_pretrained(directory)
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from None
+        model = cls(config)
+        state = from_hf_state_dict(hf.read_state_dict(directory), directory)
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = [f"{k}: {tuple(t.shape)} in the checkpoint, {tuple(expected[k].shape)} in the model"
+                 for k, t in state.items() if k in expected and t.shape != expected[k].shape]
+        if missing or unexpected or wrong:
+            raise CheckpointError(f"{directory}: the weights do not match config.json: "
+                                  f"missing {missing[:4]}, unexpected {unexpected[:4]}, shapes {wrong[:4]}")
+        model.load_state_dict(state)
+        return model
+
+    def save_pretrained(self, directory: PathLike) -> None:
+        """config.json + model.safetensors that transformers.AutoModelForCausalLM loads."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {**self.config.to_dict(), "architectures": ["GPT2LMHeadModel"], "tie_word_embeddings": True}
+        hf.write_checkpoint(directory, to_hf_state_dict(self.state_dict()), config)
+
+
+# (bertkit, transformers) names of GPT2LMHeadModel. `c_attn` holds q, k and v side by side: the
+# pseudo-names `c_attn.q/k/v` are its three thirds (split on import, joined on export).
+RENAMES: list[tuple[str, str]] = [
+    ("word.", "transformer.wte."),
+    ("position.", "transformer.wpe."),
+    ("layers.{i}.attn_norm.", "transformer.h.{i}.ln_1."),
+    ("layers.{i}.attn.q.", "transformer.h.{i}.attn.c_attn.q."),
+    ("layers.{i}.attn.k.", "transformer.h.{i}.attn.c_attn.k."),
+    ("layers.{i}.attn.v.", "transformer.h.{i}.attn.c_attn.v."),
+    ("layers.{i}.attn.out.", "transformer.h.{i}.attn.c_proj."),
+    ("layers.{i}.ffn_norm.", "transformer.h.{i}.ln_2."),
+    ("layers.{i}.ffn.up.", "transformer.h.{i}.mlp.c_fc."),
+    ("layers.{i}.ffn.down.", "transformer.h.{i}.mlp.c_proj."),
+    ("final_norm.", "transformer.ln_f."),
+]
+SKIPPED = (".attn.bias", ".attn.masked_bias", "lm_head.weight")   # causal-mask buffers; the tied head
+CONV1D = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
+_TO_HF, _FROM_HF = hf.compile_table(RENAMES)
+
+
+def from_hf_state_dict(state: dict[str, Tensor], source: PathLike = "checkpoint") -> dict[str, Tensor]:
+    """transformers GPT-2 tensors -> bertkit names: Conv1D (in, out) weights transposed to Linear's
+    (out, in), c_attn split into q, k, v, the mask buffers and the tied lm_head dropped."""
+    out: dict[str, Tensor] = {}
+    for name, t in state.items():
+        name = name if name.startswith(("transformer.", "lm_head.")) else "transformer." + name
+        if name.endswith(SKIPPED):
+            continue
+        if name.endswith(CONV1D):
+            t = t.T
+        if ".attn.c_attn." in name:
+            stem, kind = name.rsplit(".", 1)                         # kind: weight | bias
+            parts = dict(zip("qkv", t.chunk(3, dim=0), strict=True))
+        else:
+            stem, kind, parts = name.rsplit(".", 1)[0], name.rsplit(".", 1)[1], {"": t}
+        for part, tensor in parts.items():
+            hf_name = f"{stem}.{part}.{kind}" if part else f"{stem}.{kind}"
+            ours = hf.rename(hf_name, _FROM_HF)
+            if ours is None:
+                raise CheckpointError(f"{source}: {name} is not a GPT-2 weight bertkit knows")
+            out[ours] = tensor.contiguous()
+    return out
+
+
+def to_hf_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """bertkit names -> transformers GPT-2 tensors (the inverse of `from_hf_state_dict`)."""
+    out: dict[str, Tensor] = {}
+    for name, t in state.items():
+        out[hf.rename(name, _TO_HF)] = t.detach()
+    for name in [k for k in out if ".attn.c_attn.q." in k]:
+        stem, kind = name.split(".attn.c_attn.q.")
+        out[f"{stem}.attn.c_attn.{kind}"] = torch.cat(
+            [out.pop(f"{stem}.attn.c_attn.{p}.{kind}") for p in "qkv"])
+    return {k: (t.T if k.endswith(CONV1D) else t).contiguous().clone() for k, t in out.items()}
