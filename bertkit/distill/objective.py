@@ -58,8 +58,10 @@ class Distiller(nn.Module):
 
 
 def distill_metrics(out: DistillOutput, batch: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Training accuracy, the soft and hard losses, and agreement with the teacher's top class."""
+    """Training accuracy, the soft and hard losses, agreement with the teacher's top class, and the
+    real (unpadded) tokens, which the loop turns into tokens/s."""
     metrics = dict(label_accuracy(out, batch)) if "labels" in batch else {}
+    metrics["tokens"] = (batch["attention_mask"].sum(), 1)
     metrics["soft_loss"] = (out.soft_loss, 1)
     if out.hard_loss is not None:
         metrics["hard_loss"] = (out.hard_loss, 1)
