@@ -94,7 +94,8 @@ def main() -> None:
     kd, plain = runs["student_distilled"], runs["student_hard_labels"]
     print(json.dumps({
         "benchmark": "distill", "teacher": "all-MiniLM-L6-v2 fine-tuned (6 layers)",
-        "student_layers": [0, 2, 4], "train": args.train, "dev": len(dev_rows), "teacher_accuracy": teacher_acc,
+        "student_layers": [0, 2, 4], "train": args.train, "dev": len(dev_rows),
+        "teacher_accuracy": teacher_acc,
         **runs, "tfidf_accuracy": tfidf, "kept_fraction": kd["accuracy"] / teacher_acc,
         "sentences_per_s": {k: round(v, 1) for k, v in tput.items()},
         "speedup": tput["student"] / tput["teacher"],
