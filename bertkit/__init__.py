@@ -20,6 +20,11 @@ _PUBLIC = {
     "BertForQuestionAnswering": "bertkit.model",
     "BertForMultipleChoice": "bertkit.model",
     "Embedder": "bertkit.model",
+    "GPTConfig": "bertkit.model",
+    "GPTLanguageModel": "bertkit.model",
+    "TransformerConfig": "bertkit.model",
+    "Seq2SeqTransformer": "bertkit.model",
+    "load_model": "bertkit.model",
     "BertkitError": "bertkit.errors",
 }
 

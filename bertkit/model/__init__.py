@@ -11,6 +11,10 @@ _EXPORTS = {
     "PRESETS": "bertkit.model.config",
     "BertConfig": "bertkit.model.config",
     "Embedder": "bertkit.model.embedder",
+    **dict.fromkeys(["GPTConfig", "GPTLanguageModel", "GPT_PRESETS"], "bertkit.model.gpt"),
+    **dict.fromkeys(["TransformerConfig", "Seq2SeqTransformer"], "bertkit.model.seq2seq"),
+    "load_model": "bertkit.model.auto",
+    "generate": "bertkit.model.generation",
     "sinusoidal_positions": "bertkit.model.layers",
 }
 __all__ = sorted(_EXPORTS)
