@@ -4,6 +4,7 @@
 
 `config.py` holds the options, `engine.py` loads the model at start-up and runs it (plain Python,
 no web), `batching.py` gathers concurrent requests into one batch on a worker thread, `schemas.py`
-checks request bodies, `metrics.py` counts for Prometheus, and `app.py` ties them into a FastAPI
-application with a page at `/` (`static/`). docs/serving.md describes the endpoints.
+checks request bodies, `metrics.py` counts for Prometheus, `page.py` serves the page at `/`
+(`static/`, reusing the explanation views of `bertkit/explain/static/`), and `app.py` ties them
+into a FastAPI application. docs/serving.md describes the endpoints.
 """
