@@ -1,0 +1,184 @@
+"""generate(): greedy and beam search equal to transformers', the KV cache changes nothing, beam
+search equal to a textbook one, sampling reproducible, top-k / top-p on hand-made distributions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import transformers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bertkit import GPTConfig, GPTLanguageModel
+from bertkit.model.generation import DecodingState, generate, top_k_filter, top_p_filter
+
+EOS = 98
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A random tiny GPT-2 in transformers and the same weights in bertkit."""
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=99, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                  bos_token_id=EOS, eos_token_id=EOS, pad_token_id=EOS)
+    ref = transformers.GPT2LMHeadModel(cfg).eval()
+    directory = tmp_path_factory.mktemp("gpt2")
+    ref.save_pretrained(directory)
+    return GPTLanguageModel.from_pretrained(directory).eval(), ref
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    return torch.randint(0, 98, (3, 5), generator=torch.Generator().manual_seed(1))
+
+
+def test_greedy_equals_transformers_with_and_without_cache(pair, prompts):
+    model, ref = pair
+    ours = model.generate(prompts, max_new_tokens=20)
+    theirs = ref.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=20,
+                          do_sample=False)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(model.generate(prompts, max_new_tokens=20, use_cache=False), ours)
+
+
+def test_left_padded_batch_equals_transformers(pair, prompts):
+    model, ref = pair
+    mask = torch.ones_like(prompts)
+    mask[1, :2] = 0
+    mask[2, :4] = 0
+    ids = prompts.masked_fill(mask == 0, EOS)
+    ours = model.generate(ids, attention_mask=mask, max_new_tokens=12)
+    theirs = ref.generate(ids, attention_mask=mask, max_new_tokens=12, do_sample=False)
+    assert torch.equal(ours, theirs)
+    alone = model.generate(prompts[2:, 4:], max_new_tokens=12)              # the same prompt unpadded
+    assert torch.equal(ours[2, 4:], alone[0])
+
+
+@pytest.mark.parametrize("length_penalty, eos", [(1.0, EOS), (1.0, 3), (2.0, 3), (0.0, 60), (-1.0, 60)])
+def test_beam_search_equals_transformers(pair, prompts, length_penalty, eos):
+    model, ref = pair
+    ours = model.generate(prompts, max_new_tokens=15, num_beams=3, length_penalty=length_penalty,
+                          eos_token_id=eos)
+    theirs = ref.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=15, num_beams=3,
+                          length_penalty=length_penalty, do_sample=False, eos_token_id=eos, pad_token_id=eos)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(model.generate(prompts, max_new_tokens=15, num_beams=3, length_penalty=length_penalty,
+                                      eos_token_id=eos, use_cache=False), ours)
+
+
+@pytest.mark.parametrize("early_stopping", [True, "never"])
+def test_beam_search_early_stopping_equals_transformers(pair, prompts, early_stopping):
+    model, ref = pair
+    eos = int(model.generate(prompts, max_new_tokens=3)[0, -1])      # a token the beams do reach
+    ours = model.generate(prompts, max_new_tokens=12, num_beams=4, eos_token_id=eos,
+                          early_stopping=early_stopping)
+    theirs = ref.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=12, num_beams=4,
+                          do_sample=False, eos_token_id=eos, pad_token_id=eos, early_stopping=early_stopping)
+    assert torch.equal(ours, theirs)
+
+
+class MarkovModel(torch.nn.Module):
+    """A 'model' whose next-token logits depend on the last token only (a fixed random table)."""
+
+    def __init__(self, vocab: int, seed: int):
+        super().__init__()
+        self.table = torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(seed))
+        self.config = GPTConfig.preset("tiny", vocab_size=vocab, eos_token_id=None)
+        self.context_window = 100
+
+    def start_decoding(self, input_ids, attention_mask, use_cache):
+        return input_ids, DecodingState()
+
+    def decode_next(self, tokens, state):
+        return self.table[tokens[:, -1]]
+
+
+def reference_beam_search(model: MarkovModel, prompt: list[int], steps: int, beams: int) -> list[int]:
+    """The textbook beam search: extend every hypothesis by every token, keep the `beams` best."""
+    hyps = [(0.0, prompt)]
+    for _ in range(steps):
+        grown = []
+        for score, seq in hyps:
+            logp = torch.log_softmax(model.table[seq[-1]], -1).tolist()
+            grown += [(score + lp, seq + [t]) for t, lp in enumerate(logp)]
+        hyps = sorted(grown, key=lambda h: -h[0])[:beams]
+    return hyps[0][1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(vocab=st.integers(3, 8), seed=st.integers(0, 10_000), steps=st.integers(1, 6), beams=st.integers(2, 5))
+def test_beam_search_equals_the_textbook_one(vocab, seed, steps, beams):
+    model = MarkovModel(vocab, seed)
+    ours = generate(model, torch.tensor([[0]]), max_new_tokens=steps, num_beams=beams, eos_token_id=None)
+    assert ours[0].tolist() == reference_beam_search(model, [0], steps, beams)
+
+
+def test_beam_search_wide_enough_is_exhaustive():
+    model = MarkovModel(3, 7)
+    ours = generate(model, torch.tensor([[1]]), max_new_tokens=3, num_beams=27, eos_token_id=None)
+    logp = torch.log_softmax(model.table, -1)
+    best = max(((a, b, c) for a in range(3) for b in range(3) for c in range(3)),
+               key=lambda s: logp[1, s[0]] + logp[s[0], s[1]] + logp[s[1], s[2]])
+    assert ours[0, 1:].tolist() == list(best)
+
+
+def test_sampling_is_reproducible_with_a_seed(pair, prompts):
+    model, _ = pair
+    kw = dict(max_new_tokens=15, do_sample=True, temperature=1.5, top_k=20, top_p=0.9)
+    a = model.generate(prompts, seed=3, **kw)
+    assert torch.equal(a, model.generate(prompts, seed=3, **kw))
+    assert torch.equal(a, model.generate(prompts, seed=3, use_cache=False, **kw))
+    assert not torch.equal(a, model.generate(prompts, seed=4, **kw))
+    greedy = model.generate(prompts, max_new_tokens=15)
+    assert torch.equal(model.generate(prompts, max_new_tokens=15, do_sample=True, top_k=1, seed=0), greedy)
+
+
+def test_top_k_filter_on_a_hand_made_distribution():
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
+    inf = float("-inf")
+    assert top_k_filter(logits, 2).tolist() == [[inf, 3.0, 2.0, inf]]
+    assert torch.equal(top_k_filter(logits, 0), logits)
+
+
+def test_top_p_filter_on_a_hand_made_distribution():
+    logits = torch.tensor([[0.15, 0.5, 0.05, 0.3]]).log()
+    kept = lambda p: top_p_filter(logits, p).isfinite()[0].tolist()   # noqa: E731
+    assert kept(0.4) == [False, True, False, False]      # 0.5 alone reaches 0.4
+    assert kept(0.7) == [False, True, False, True]       # 0.5 + 0.3
+    assert kept(0.9) == [True, True, False, True]        # 0.5 + 0.3 + 0.15
+    assert kept(1.0) == [True, True, True, True]
+
+
+def test_sampled_frequencies_follow_the_filtered_distribution():
+    class Fixed(MarkovModel):
+        def decode_next(self, tokens, state):
+            return torch.tensor([0.15, 0.5, 0.05, 0.3]).log().expand(tokens.shape[0], 4)
+
+    model = Fixed(4, 0)
+    out = generate(model, torch.zeros(4000, 1, dtype=torch.long), max_new_tokens=1, do_sample=True, top_p=0.7,
+                   seed=0, eos_token_id=None)[:, 1]
+    freq = torch.bincount(out, minlength=4) / 4000.0
+    assert freq[0] == 0 and freq[2] == 0                  # outside the nucleus
+    assert math.isclose(freq[1].item(), 0.5 / 0.8, abs_tol=0.03)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(temperature=0.0), "temperature"),
+    (dict(num_beams=0), "num_beams"), (dict(max_new_tokens=0), "max_new_tokens"),
+    (dict(max_new_tokens=100), "context window of 64"),
+])
+def test_bad_arguments_are_clear_errors(pair, prompts, kwargs, message):
+    model, _ = pair
+    with pytest.raises(ValueError, match=message):
+        model.generate(prompts, **{"max_new_tokens": 5, **kwargs})
+    with pytest.raises(ValueError, match="seq >= 1"):
+        model.generate(prompts[:, :0], max_new_tokens=5)
+
+
+def test_tokens_are_streamed_as_they_come(pair, prompts):
+    model, _ = pair
+    seen = []
+    out = model.generate(prompts[:1], max_new_tokens=6, eos_token_id=None, on_token=seen.append)
+    assert torch.cat(seen).tolist() == out[0, 5:].tolist()

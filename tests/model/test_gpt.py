@@ -1,0 +1,98 @@
+"""GPTLanguageModel: parity with transformers' GPT2LMHeadModel, the HF directory both ways, config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import transformers
+
+from bertkit import GPTConfig, GPTLanguageModel, load_model
+from bertkit.errors import CheckpointError, ConfigError
+from bertkit.model.gpt import from_hf_state_dict, to_hf_state_dict
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=99, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                  bos_token_id=98, eos_token_id=98)
+    ref = transformers.GPT2LMHeadModel(cfg).eval()
+    directory = tmp_path_factory.mktemp("gpt2")
+    ref.save_pretrained(directory)
+    return directory, ref
+
+
+def test_logits_equal_transformers(hf_dir):
+    directory, ref = hf_dir
+    model = GPTLanguageModel.from_pretrained(directory).eval()
+    ids = torch.randint(0, 99, (3, 17), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours, theirs = model(ids, labels=ids), ref(ids, labels=ids)
+    assert (ours.logits - theirs.logits).abs().max() <= 1e-5
+    assert abs(ours.loss.item() - theirs.loss.item()) <= 1e-5
+
+
+def test_saved_directory_loads_in_auto_model_for_causal_lm(hf_dir, tmp_path):
+    model = GPTLanguageModel.from_pretrained(hf_dir[0]).eval()
+    model.save_pretrained(tmp_path)
+    back = transformers.AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert type(back).__name__ == "GPT2LMHeadModel"
+    ids = torch.randint(0, 99, (2, 9))
+    with torch.no_grad():
+        assert (back(ids).logits - model(ids).logits).abs().max() <= 1e-5
+    assert type(load_model(tmp_path)) is GPTLanguageModel
+
+
+def test_key_table_round_trip_and_buffers_skipped(hf_dir):
+    _, ref = hf_dir
+    state = ref.state_dict()
+    state["transformer.h.0.attn.bias"] = torch.ones(1, 1, 64, 64)      # older checkpoints' mask buffers
+    state["transformer.h.0.attn.masked_bias"] = torch.tensor(-1e4)
+    ours = from_hf_state_dict(state)
+    assert "layers.0.attn.q.weight" in ours and not any("bias" in k and "attn.bias" in k for k in ours)
+    # Conv1D stores (in, out): c_attn's weight is (32, 96), our q is (32, 32) taken from its first third
+    assert torch.equal(ours["layers.0.attn.q.weight"], state["transformer.h.0.attn.c_attn.weight"][:, :32].T)
+    back = to_hf_state_dict(ours)
+    expected = {k for k in ref.state_dict() if k != "lm_head.weight"}
+    assert set(back) == expected
+    assert all(torch.equal(back[k], ref.state_dict()[k]) for k in back)
+
+
+def test_tied_embeddings_and_presets():
+    model = GPTLanguageModel(GPTConfig.preset("tiny", vocab_size=50))
+    assert model.num_parameters() == sum(p.numel() for p in model.state_dict().values())   # no lm_head copy
+    with torch.device("meta"):              # sizes only, no memory
+        small = GPTLanguageModel(GPTConfig.preset("small"))
+    # the released GPT-2 small ("gpt2") has 124,439,808 parameters (Radford et al. 2019, Table 2: "117M")
+    assert small.num_parameters() == 124_439_808
+    with pytest.raises(ConfigError, match="n_head"):
+        GPTConfig(n_embd=30, n_head=4)
+    with pytest.raises(ConfigError, match="unknown GPT preset"):
+        GPTConfig.preset("huge")
+
+
+def test_context_window_and_bad_directories(tmp_path):
+    model = GPTLanguageModel(GPTConfig.preset("tiny", vocab_size=50, n_positions=8))
+    with pytest.raises(ValueError, match="context window of 8"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+    GPTLanguageModel(GPTConfig.preset("tiny", vocab_size=50)).save_pretrained(tmp_path / "a")
+    config = (tmp_path / "a" / "config.json").read_text().replace('"vocab_size": 50', '"vocab_size": 60')
+    (tmp_path / "a" / "config.json").write_text(config)
+    with pytest.raises(CheckpointError, match="do not match config.json"):
+        GPTLanguageModel.from_pretrained(tmp_path / "a")
+
+
+def test_loss_decreases_with_training():
+    torch.manual_seed(0)
+    model = GPTLanguageModel(GPTConfig.preset("tiny", vocab_size=20, n_positions=32, resid_pdrop=0.0,
+                                              embd_pdrop=0.0, attn_pdrop=0.0))
+    ids = torch.arange(32).remainder(5)[None].repeat(4, 1)           # a repeating pattern
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = model(ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
