@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from bertkit import __version__, demo
 from bertkit.classic import cli as classic_cli
 from bertkit.data import cli as data_cli
+from bertkit.deploy import cli as deploy_cli
 from bertkit.distill import cli as distill_cli
 from bertkit.errors import BertkitError, ConfigError
 from bertkit.explain import cli as explain_cli
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     train_cli,        # pretrain
     tasks_cli,        # finetune, evaluate, baseline, predict
     distill_cli,      # distill
+    deploy_cli,       # export
     model_cli,        # embed
     explain_cli,      # explain [heads|trace]
     classic_cli,      # word2vec train|similar|analogy|similarity|evaluate, similar, vectorize
