@@ -152,6 +152,24 @@ def onnx_session(path: str | Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+class OnnxClassifier(nn.Module):
+    """An exported graph behind the classifier's call signature, so bertkit's evaluation and prediction
+    code (`bertkit.tasks.evaluate`, `FineTuned`) runs it unchanged: logits from onnxruntime, no loss."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.session = onnx_session(path, threads)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, **_: Any) -> Any:
+        from bertkit.model.bert import ClassifierOutput
+
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        feeds = {k: (v if v is not None else torch.zeros_like(input_ids) if k == "token_type_ids"
+                     else torch.ones_like(input_ids)).numpy() for k, v in feeds.items()}
+        return ClassifierOutput(None, torch.from_numpy(self.session.run(["logits"], feeds)[0]))
+
+
 def compare_with_torch(model: nn.Module, path: Path, tolerance: float | None = TOLERANCE) -> float:
     """Max |onnxruntime - PyTorch| logit difference on two batches of shapes unlike the traced one.
 

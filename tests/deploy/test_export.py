@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from bertkit.cli import main
-from bertkit.deploy.export import example_inputs, export_onnx, logit_difference, onnx_session, quantize_int8
+from bertkit.deploy.export import (
+    OnnxClassifier,
+    example_inputs,
+    export_onnx,
+    logit_difference,
+    onnx_session,
+    quantize_int8,
+)
 from bertkit.errors import ConfigError
 from bertkit.model import (
     BertConfig,
@@ -79,3 +86,13 @@ def test_cli(tmp_path, capsys):
     assert main(["export", "--onnx", str(run), "--out", str(tmp_path / "onnx"), "--int8"]) == 0
     out = capsys.readouterr().out
     assert "model.onnx" in out and "model_int8.onnx" in out and "max |onnxruntime - torch|" in out
+
+
+def test_onnx_classifier_runs_behind_the_models_call_signature(tmp_path):
+    model, run = _saved(BertForSequenceClassification, tmp_path)
+    result = export_onnx(run, tmp_path / "onnx", check=False)
+    inputs = example_inputs(3, 11, CFG.vocab_size)
+    out = OnnxClassifier(result.files["fp32"])(**inputs)
+    with torch.no_grad():
+        torch.testing.assert_close(out.logits, model(**inputs).logits, atol=1e-4, rtol=0)
+    assert out.loss is None and result.max_abs_diff == {}
