@@ -102,3 +102,26 @@ class PretrainConfig:
             raise ConfigError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
         if self.dropout is not None and self.dropout >= 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def _lm_defaults() -> TrainConfig:
+    """GPT pretraining's defaults: nanoGPT's peak lr for small models, cosine decay, 5% warmup."""
+    return TrainConfig(lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1, warmup_ratio=0.05, schedule="cosine")
+
+
+@dataclass
+class LMPretrainConfig:
+    """`bertkit pretrain-gpt`: a GPT language model on packed shards (next-token prediction)."""
+
+    preset: str = option("tiny", "model size: tiny, mini, small (GPT-2 124M), medium, large, xl")
+    seq_len: int = option(128, "tokens per training window (also the model's context window)", low=8)
+    dropout: float = option(0.0, "residual, embedding and attention dropout in [0, 1)", low=0.0, high=1.0)
+    eval_data: str | None = option(None, "shards of held-out text: loss and perplexity every --eval-every "
+                                         "steps and at the end", metavar="SHARDS")
+    eval_windows: int = option(64, "held-out windows per evaluation", low=1)
+    train: TrainConfig = option(factory=_lm_defaults)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.dropout >= 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
