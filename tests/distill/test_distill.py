@@ -65,3 +65,14 @@ def test_a_layer_the_teacher_lacks_is_refused(teacher_run, sentiment, tmp_path):
     with pytest.raises(ConfigError, match="layers 0 to 3"):
         distill(DistillConfig(teacher=str(teacher_run), out=str(tmp_path / "s"), train_file=str(sentiment[0]),
                               layers="0,4"))
+
+
+def test_cli(teacher_run, sentiment, tmp_path, capsys):
+    from bertkit.cli import main
+
+    args = ["distill", "--teacher", str(teacher_run), "--train", str(sentiment[0]),
+            "--dev", str(sentiment[1]), "--out", str(tmp_path / "s"), "--layers", "1,3", "--max-steps", "3",
+            "--batch-size", "16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 layers from the teacher's [1, 3]" in out and '"teacher"' in out
