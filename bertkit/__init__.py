@@ -25,6 +25,8 @@ _PUBLIC = {
     "TransformerConfig": "bertkit.model",
     "Seq2SeqTransformer": "bertkit.model",
     "load_model": "bertkit.model",
+    "RobertaModel": "bertkit.model",
+    "DistilBertModel": "bertkit.model",
     "BertkitError": "bertkit.errors",
 }
 

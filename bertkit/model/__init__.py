@@ -14,6 +14,8 @@ _EXPORTS = {
     **dict.fromkeys(["GPTConfig", "GPTLanguageModel", "GPT_PRESETS"], "bertkit.model.gpt"),
     **dict.fromkeys(["TransformerConfig", "Seq2SeqTransformer"], "bertkit.model.seq2seq"),
     "load_model": "bertkit.model.auto",
+    "RobertaModel": "bertkit.model.roberta",
+    "DistilBertModel": "bertkit.model.distilbert",
     "generate": "bertkit.model.generation",
     "sinusoidal_positions": "bertkit.model.layers",
 }
