@@ -143,9 +143,10 @@ def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int 
 def _check_length(model, tokens: Tensor, max_new_tokens: int) -> None:
     limit = model.context_window
     if tokens.shape[1] + max_new_tokens > limit:
+        room = (f"keep at most the prompt's last {limit - max_new_tokens} tokens, or ask for fewer new tokens"
+                if max_new_tokens < limit else f"ask for fewer than {limit} new tokens")
         raise ValueError(f"{tokens.shape[1]} tokens + max_new_tokens={max_new_tokens} exceed the model's "
-                         f"context window of {limit} positions; shorten the prompt (or keep its last "
-                         f"{limit - max_new_tokens} tokens) or ask for fewer new tokens")
+                         f"context window of {limit} positions: {room}")
 
 
 @dataclass
