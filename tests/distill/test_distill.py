@@ -76,3 +76,20 @@ def test_cli(teacher_run, sentiment, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "2 layers from the teacher's [1, 3]" in out and '"teacher"' in out
+
+
+def test_an_interrupted_distillation_resumes_exactly(teacher_run, sentiment, tmp_path):
+    import shutil
+
+    from bertkit.train.checkpoint import list_checkpoints
+
+    def run(out, resume=False):
+        return distill(DistillConfig(teacher=str(teacher_run), out=str(out), train_file=str(sentiment[0]),
+                                     layers="2", train=TrainConfig(lr=1e-3, max_steps=6, save_every=3,
+                                                                   batch_size=16, resume=resume)))
+
+    whole = run(tmp_path / "whole").run_dir
+    cut = run(tmp_path / "cut").run_dir
+    shutil.rmtree(list_checkpoints(cut / "checkpoints")[-1][1])     # as if killed after step 3
+    run(cut, resume=True)
+    assert (whole / "model.safetensors").read_bytes() == (cut / "model.safetensors").read_bytes()
