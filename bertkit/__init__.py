@@ -27,6 +27,7 @@ _PUBLIC = {
     "load_model": "bertkit.model",
     "RobertaModel": "bertkit.model",
     "DistilBertModel": "bertkit.model",
+    "AlbertModel": "bertkit.model",
     "BertkitError": "bertkit.errors",
 }
 

@@ -16,6 +16,7 @@ _EXPORTS = {
     "load_model": "bertkit.model.auto",
     "RobertaModel": "bertkit.model.roberta",
     "DistilBertModel": "bertkit.model.distilbert",
+    "AlbertModel": "bertkit.model.albert",
     "generate": "bertkit.model.generation",
     "sinusoidal_positions": "bertkit.model.layers",
 }

@@ -18,6 +18,7 @@ LOADERS: dict[str, str] = {
     "gpt2": "bertkit.model.gpt:GPTLanguageModel.from_pretrained",
     "roberta": "bertkit.model.roberta:RobertaModel.from_pretrained",
     "distilbert": "bertkit.model.distilbert:DistilBertModel.from_pretrained",
+    "albert": "bertkit.model.albert:AlbertModel.from_pretrained",
 }
 
 
