@@ -87,3 +87,20 @@ def test_generate_cli_refuses_a_mismatched_tokenizer(run, tmp_path, capsys, mini
     Tokenizer.from_pretrained(minilm_dir).save(tmp_path)              # a 30522-token WordPiece
     assert main(["generate", "--model", str(tmp_path), "The"]) == 2
     assert "do not belong together" in capsys.readouterr().err
+
+
+def test_resume_from_a_checkpoint_is_bitwise_identical(shards, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    cfg = LMPretrainConfig(preset="tiny", seq_len=32, dropout=0.1)
+    kw = dict(lr=3e-3, max_steps=8, batch_size=8, save_every=4, log_every=2, warmup_steps=2)
+    pretrain_gpt(shards / "train", tmp_path / "ref", cfg, TrainConfig(**kw))
+    shutil.copytree(tmp_path / "ref", tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "checkpoints" / "step-8")          # as if killed after step 4's save
+    (tmp_path / "run" / "model.safetensors").unlink()
+    torch.manual_seed(123)
+    pretrain_gpt(shards / "train", tmp_path / "run", cfg, TrainConfig(**kw, resume=True))
+    ref, run = (load_file(tmp_path / d / "model.safetensors") for d in ("ref", "run"))
+    assert all(torch.equal(ref[k], run[k]) for k in ref)
