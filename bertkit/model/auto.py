@@ -16,6 +16,7 @@ from bertkit.io import PathLike
 LOADERS: dict[str, str] = {
     "bert": "bertkit.model.auto:load_bert",
     "gpt2": "bertkit.model.gpt:GPTLanguageModel.from_pretrained",
+    "bertkit-transformer": "bertkit.model.seq2seq:Seq2SeqTransformer.from_pretrained",
     "roberta": "bertkit.model.roberta:RobertaModel.from_pretrained",
     "distilbert": "bertkit.model.distilbert:DistilBertModel.from_pretrained",
     "albert": "bertkit.model.albert:AlbertModel.from_pretrained",

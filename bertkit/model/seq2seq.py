@@ -11,20 +11,25 @@ attention.py: causal in the decoder's self-attention, cross-attention with `memo
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.errors import ConfigError
+from bertkit.errors import CheckpointError, ConfigError
+from bertkit.io import PathLike, decode_utf8
+from bertkit.model import hf
 from bertkit.model.attention import KVCache, MultiHeadAttention, additive_mask
 from bertkit.model.config import BertConfig
 from bertkit.model.generation import DecodingState, generate
 from bertkit.model.layers import EncoderLayer, FeedForward, sinusoidal_positions
 
+MODEL_TYPE = "bertkit-transformer"     # config.json's model_type (load_model's key)
 # name -> (layers per stack, d_model, heads, d_ff); base and big: Vaswani et al. 2017, Table 3.
 TRANSFORMER_PRESETS: dict[str, tuple[int, int, int, int]] = {
     "tiny": (2, 64, 4, 256),
@@ -72,7 +77,18 @@ class TransformerConfig:
                       "n_heads": heads, "d_ff": d_ff, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "model_type": "transformer"}
+        return {**dataclasses.asdict(self), "model_type": MODEL_TYPE}
+
+    @classmethod
+    def from_pretrained(cls, directory: PathLike) -> TransformerConfig:
+        """Read `directory/config.json` as `Seq2SeqTransformer.save_pretrained` wrote it."""
+        path = Path(directory) / "config.json"
+        try:
+            d = json.loads(decode_utf8(path.read_bytes(), path))
+            names = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in d.items() if k in names})
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise ConfigError(f"{path}: not a Seq2SeqTransformer config ({e})") from None
 
     def layer_config(self) -> BertConfig:
         """The sizes in the names layers.py's EncoderLayer and FeedForward read (post-LN, ReLU)."""
@@ -205,6 +221,24 @@ class Seq2SeqTransformer(nn.Module):
         return logits[:, -1]
 
     generate = generate
+
+    def save_pretrained(self, directory: PathLike) -> None:
+        """config.json (model_type "bertkit-transformer") + model.safetensors, each atomically.
+        transformers has no class for this exact model, so the directory is bertkit's own."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().clone().contiguous() for k, v in self.state_dict().items()}
+        hf.write_checkpoint(directory, state, self.config.to_dict())
+
+    @classmethod
+    def from_pretrained(cls, directory: PathLike) -> Seq2SeqTransformer:
+        model = cls(TransformerConfig.from_pretrained(directory))
+        state = hf.read_state_dict(directory)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise CheckpointError(f"{directory}: the weights do not match config.json: {e}") from None
+        return model
 
 
 def shift_right(labels: Tensor, start_id: int, pad_id: int) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertkit import Seq2SeqTransformer, TransformerConfig
+from bertkit import Seq2SeqTransformer, TransformerConfig, load_model
 from bertkit.errors import ConfigError
 from bertkit.model.seq2seq import shift_right, transformer_lr
 
@@ -30,6 +30,16 @@ def test_learning_rate_schedule_of_the_paper():
     assert transformer_lr(1000, d, warmup) == pytest.approx(peak / 4)        # linear increase
     assert transformer_lr(16000, d, warmup) == pytest.approx(peak / 2)       # then ∝ 1/√step
     assert max(transformer_lr(s, d, warmup) for s in range(1, 20000, 7)) <= peak
+
+
+def test_save_and_load_model(tmp_path):
+    torch.manual_seed(0)
+    model = Seq2SeqTransformer(TransformerConfig.preset("tiny", vocab_size=10, share_embeddings=False)).eval()
+    model.save_pretrained(tmp_path)
+    back = load_model(tmp_path).eval()
+    assert type(back) is Seq2SeqTransformer and back.config == model.config
+    src = torch.randint(3, 10, (2, 5))
+    assert torch.equal(back(src, labels=src).logits, model(src, labels=src).logits)
 
 
 def test_config_checks_and_shift_right():
