@@ -35,6 +35,7 @@ from bertkit.errors import ConfigError
 KERNELS = ("auto", "onednn", "plain")
 
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # module -> {name: PackedLinear}
+ROW_MULTIPLE = 64   # oneDNN sees row counts rounded up to this (see PackedLinear.__call__)
 
 
 @functools.cache
@@ -93,12 +94,29 @@ class PackedLinear:
 
     def __call__(self, x: torch.Tensor, act: str = "none",
                  residual: torch.Tensor | None = None) -> torch.Tensor:
-        """x Wᵀ + b, then `act` ("none", "gelu", "gelu_tanh", "relu"), or + `residual` (no act)."""
+        """x Wᵀ + b, then `act` ("none", "gelu", "gelu_tanh", "relu"), or + `residual` (no act).
+
+        The rows (tokens) are padded to a multiple of ROW_MULTIPLE: oneDNN keeps state for every
+        row count it sees, so a server fed batches of ever-new sizes grew without bound; with
+        rounded shapes memory stays flat (and the kernels it picks for them are no slower).
+        """
+        rows = x.shape[:-1].numel()
+        pad = -rows % ROW_MULTIPLE
+        x2 = _pad_rows(x, pad)
         if residual is not None:
-            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
-        algorithm = "tanh" if act == "gelu_tanh" else ("none" if act == "gelu" else "")
-        name = "gelu" if act.startswith("gelu") else act
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, name, [], algorithm)
+            y = torch.ops.mkldnn._linear_pointwise.binary(x2, _pad_rows(residual, pad), self.weight,
+                                                          self.bias, "add")
+        else:
+            algorithm = "tanh" if act == "gelu_tanh" else ("none" if act == "gelu" else "")
+            name = "gelu" if act.startswith("gelu") else act
+            y = torch.ops.mkldnn._linear_pointwise(x2, self.weight, self.bias, name, [], algorithm)
+        return y[:rows].reshape(*x.shape[:-1], y.shape[-1])
+
+
+def _pad_rows(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """`x` as (rows, features) with `pad` zero rows appended."""
+    x2 = x.reshape(-1, x.shape[-1])
+    return torch.nn.functional.pad(x2, (0, 0, 0, pad)) if pad else x2
 
 
 def packed(owner: nn.Module, name: str, linears: list[nn.Linear]) -> PackedLinear:

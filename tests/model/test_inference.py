@@ -151,3 +151,28 @@ def test_hooks_and_attention_weights_take_the_plain_path():
     with torch.inference_mode():
         model(ids, mask)
     assert len(seen) == 3 and model.layers[0].ffn not in inference._packed
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(1, 5), (37,), (3, 64), (2, 41)])
+@pytest.mark.parametrize("act", ["none", "gelu", "residual"])
+def test_packed_linear_rounds_rows_and_equals_f_linear(monkeypatch, shape, act):
+    # oneDNN keeps state per row count; rounding the rows keeps a server's memory flat under
+    # batches of ever-new sizes, and must not change the result
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(16, 24)
+    x = torch.randn(*shape, 16)
+    residual = torch.randn(*shape, 24) if act == "residual" else None
+    seen = []
+    real = inference._pad_rows
+    monkeypatch.setattr(inference, "_pad_rows", lambda t, pad: seen.append(real(t, pad).shape[0]) or
+                        real(t, pad))
+    with torch.no_grad():
+        got = inference.PackedLinear().get([lin])(x, act="gelu" if act == "gelu" else "none",
+                                                  residual=residual)
+        want = torch.nn.functional.linear(x, lin.weight, lin.bias)
+        want = torch.nn.functional.gelu(want) if act == "gelu" else want
+        want = want + residual if residual is not None else want
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert seen and all(n % inference.ROW_MULTIPLE == 0 for n in seen)
