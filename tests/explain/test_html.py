@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import types
 
 import numpy as np
@@ -19,10 +18,6 @@ from bertkit.explain.attention import extract_attention
 from bertkit.explain.attributions import integrated_gradients
 from bertkit.explain.html import render_page
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-
 
 def test_page_is_self_contained(minilm):
     model, tok = minilm
@@ -30,17 +25,6 @@ def test_page_is_self_contained(minilm):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "default-src 'none'" in page                      # the browser may fetch nothing
     assert "<script src" not in page and "<link" not in page
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

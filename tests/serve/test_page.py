@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 
 import pytest
 
@@ -16,27 +15,12 @@ from bertkit.serve.app import create_app
 from bertkit.serve.config import ServeConfig
 from tests.serve.conftest import serving
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-
 
 @pytest.fixture(scope="module")
 def server(classifier_run, classifier_engine):
     app = create_app(ServeConfig(model=str(classifier_run), explain_steps=4), classifier_engine)
     with serving(app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture()
