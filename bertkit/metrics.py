@@ -4,6 +4,9 @@ Classification: accuracy, precision/recall/F1 (macro, micro, per class), Matthew
 Regression: Pearson and Spearman correlation. Token classification: entity-level F1 with
 seqeval's (conlleval's) chunking of BIO and BIOES tags. Retrieval: MRR@k. Extractive QA: SQuAD
 exact match and F1, with v2.0's no-answer splits and best threshold.
+
+scikit-learn and scipy are imported inside the functions that use them: the task registry, and so
+`bertkit --help`, imports this module, and those two would add about a second to every command.
 """
 
 from __future__ import annotations
