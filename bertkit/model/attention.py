@@ -214,7 +214,9 @@ class MultiHeadAttention(nn.Module):
         """q from x; k, v from x (self-attention, appended to `cache`) or from `memory`
         (cross-attention: computed at the first step, then read back from `cache`)."""
         if memory is None:
-            q, k, v = (self.split_heads(t) for t in self.project_qkv(x).chunk(3, dim=-1))
+            # three GEMMs: decoding feeds one token a step, where concatenating the weights first
+            # (project_qkv) would copy them every step for no gain
+            q, k, v = self.split_heads(self.q(x)), self.split_heads(self.k(x)), self.split_heads(self.v(x))
             if cache is not None:
                 k, v = cache.append(k, v)                                  # (batch, heads, seen, d)
             return q, k, v
