@@ -175,4 +175,11 @@ def test_packed_linear_rounds_rows_and_equals_f_linear(monkeypatch, shape, act):
         want = want + residual if residual is not None else want
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    assert seen and all(n % inference.ROW_MULTIPLE == 0 for n in seen)
+    assert seen and all(n == inference.round_rows(n) for n in seen)
+
+
+def test_rows_round_to_few_sizes_with_little_padding():
+    sizes = {inference.round_rows(n) for n in range(1, 4097)}
+    assert all(n <= inference.round_rows(n) <= max(n + 7, n * 9 / 8) for n in range(1, 4097))
+    assert len(sizes) <= 8 * 13           # about 8 per doubling up to 4096
+    assert [inference.round_rows(n) for n in (1, 8, 32, 33, 1000)] == [8, 8, 32, 40, 1024]
