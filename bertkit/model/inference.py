@@ -35,6 +35,8 @@ from bertkit.errors import ConfigError
 KERNELS = ("auto", "onednn", "plain")
 
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # module -> {name: PackedLinear}
+EXACT_SHAPES = 64                 # row counts run unpadded before rounding starts (PackedLinear.__call__)
+_exact_rows: set[int] = set()
 
 
 @functools.cache
@@ -95,12 +97,17 @@ class PackedLinear:
                  residual: torch.Tensor | None = None) -> torch.Tensor:
         """x Wᵀ + b, then `act` ("none", "gelu", "gelu_tanh", "relu"), or + `residual` (no act).
 
-        The rows (tokens) are padded up to one of a few sizes (`round_rows`): oneDNN keeps state
-        for every row count it sees, so a server fed batches of ever-new sizes grew without bound;
-        with rounded shapes its memory levels off.
+        oneDNN keeps state for every row (token) count it sees, so a server fed batches of ever-new
+        sizes grew without bound. The first EXACT_SHAPES row counts run as they are (a loop that
+        repeats its shapes pays nothing); past that, rows are padded up to one of a few sizes
+        (`round_rows`, at most 1/8 more), so the shapes, and the memory, stay bounded.
         """
         rows = x.shape[:-1].numel()
-        pad = round_rows(rows) - rows
+        if rows in _exact_rows or len(_exact_rows) < EXACT_SHAPES:
+            _exact_rows.add(rows)
+            pad = 0
+        else:
+            pad = round_rows(rows) - rows
         x2 = _pad_rows(x, pad)
         if residual is not None:
             y = torch.ops.mkldnn._linear_pointwise.binary(x2, _pad_rows(residual, pad), self.weight,

@@ -157,12 +157,13 @@ def test_hooks_and_attention_weights_take_the_plain_path():
 @pytest.mark.parametrize("shape", [(1, 5), (37,), (3, 64), (2, 41)])
 @pytest.mark.parametrize("act", ["none", "gelu", "residual"])
 def test_packed_linear_rounds_rows_and_equals_f_linear(monkeypatch, shape, act):
-    # oneDNN keeps state per row count; rounding the rows keeps a server's memory flat under
-    # batches of ever-new sizes, and must not change the result
+    # oneDNN keeps state per row count; once EXACT_SHAPES counts were seen, rows are rounded, which
+    # keeps a server's memory bounded under batches of ever-new sizes, and must not change the result
     torch.manual_seed(0)
     lin = torch.nn.Linear(16, 24)
     x = torch.randn(*shape, 16)
     residual = torch.randn(*shape, 24) if act == "residual" else None
+    monkeypatch.setattr(inference, "_exact_rows", set(range(10_000, 10_000 + inference.EXACT_SHAPES)))
     seen = []
     real = inference._pad_rows
     monkeypatch.setattr(inference, "_pad_rows", lambda t, pad: seen.append(real(t, pad).shape[0]) or
@@ -183,3 +184,18 @@ def test_rows_round_to_few_sizes_with_little_padding():
     assert all(n <= inference.round_rows(n) <= max(n + 7, n * 9 / 8) for n in range(1, 4097))
     assert len(sizes) <= 8 * 13           # about 8 per doubling up to 4096
     assert [inference.round_rows(n) for n in (1, 8, 32, 33, 1000)] == [8, 8, 32, 40, 1024]
+
+
+@needs_onednn
+def test_first_row_counts_run_exact(monkeypatch):
+    monkeypatch.setattr(inference, "_exact_rows", set())
+    pads = []
+    real = inference._pad_rows
+    monkeypatch.setattr(inference, "_pad_rows", lambda t, pad: pads.append(pad) or real(t, pad))
+    linear = inference.PackedLinear().get([torch.nn.Linear(8, 8)])
+    with torch.no_grad():
+        for rows in range(1, inference.EXACT_SHAPES + 3):
+            linear(torch.randn(rows, 8))
+    assert pads[: inference.EXACT_SHAPES] == [0] * inference.EXACT_SHAPES
+    assert pads[inference.EXACT_SHAPES:] == [inference.round_rows(n) - n for n in
+                                            range(inference.EXACT_SHAPES + 1, inference.EXACT_SHAPES + 3)]
