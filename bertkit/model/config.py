@@ -31,6 +31,20 @@ ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
+def read_config_json(directory: PathLike) -> tuple[Path, dict[str, Any]]:
+    """(path, contents) of `directory/config.json`; ConfigError naming the file, line and column."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file (is {directory} a model directory?)")
+    try:
+        d = json.loads(decode_utf8(path.read_bytes(), path))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return path, d
+
+
 @dataclass
 class BertConfig:
     vocab_size: int = 30522
@@ -149,15 +163,7 @@ class BertConfig:
     @classmethod
     def from_pretrained(cls, directory: PathLike) -> BertConfig:
         """Read `directory/config.json` (a bertkit or Hugging Face BERT model directory)."""
-        path = Path(directory) / "config.json"
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such file (is {directory} a model directory?)")
-        try:
-            d = json.loads(decode_utf8(path.read_bytes(), path))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
+        path, d = read_config_json(directory)
         model_type = d.get("model_type", "bert")
         if model_type != "bert":
             raise ConfigError(

@@ -9,7 +9,6 @@ Hugging Face GPT-2 layout (one key table, `RENAMES`, below).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bertkit.errors import CheckpointError, ConfigError
-from bertkit.io import PathLike, decode_utf8
+from bertkit.io import PathLike
 from bertkit.model import hf
 from bertkit.model.attention import KVCache, MultiHeadAttention, additive_mask
+from bertkit.model.config import read_config_json
 from bertkit.model.generation import DecodingState, generate
 from bertkit.model.layers import activation
 
@@ -94,14 +94,8 @@ class GPTConfig:
     @classmethod
     def from_pretrained(cls, directory: PathLike) -> GPTConfig:
         """Read `directory/config.json` of a bertkit or Hugging Face GPT-2 directory."""
-        path = Path(directory) / "config.json"
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such file (is {directory} a model directory?)")
-        try:
-            d = json.loads(decode_utf8(path.read_bytes(), path))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        if not isinstance(d, dict) or d.get("model_type") != "gpt2":
+        path, d = read_config_json(directory)
+        if d.get("model_type") != "gpt2":
             raise ConfigError(f"{path}: model_type is {d.get('model_type')!r}, not 'gpt2'")
         try:
             return cls.from_dict(d)
