@@ -88,6 +88,10 @@ class Baseline:
         return self.spec.kind.decode(self.spec, list(self.outputs(examples)))
 
 
+# The baseline each task names (`Task.baseline`): TF-IDF for texts, word features for NER tags.
+BASELINES = {"tfidf": Baseline, "word_features": TokenBaseline}
+
+
 def baseline(task: str, train: str, dev: str, columns: Columns | None = None,
              C: float = 1.0) -> dict[str, Any]:
     """Fit on `train`, score on `dev` with the task's metrics."""
@@ -98,7 +102,7 @@ def baseline(task: str, train: str, dev: str, columns: Columns | None = None,
     labels = kind.label_names(train_ex, columns)
     kind.check_label_count(labels, train)
     kind.check_labels(dev_ex, labels, dev)
-    model = (TokenBaseline if task == "ner" else Baseline).fit(task, train_ex, labels, C)
+    model = BASELINES[kind.baseline].fit(task, train_ex, labels, C)
     return kind.score(model.spec, dev_ex, model.predict(dev_ex))
 
 

@@ -56,6 +56,7 @@ def entity_spans(text: str, spans: Sequence[tuple[int, int]], tags: Sequence[str
 
 class Ner(Task):
     name = "ner"
+    baseline = "word_features"
     description = "a tag per word (named entities)"
     head = "BertForTokenClassification"
     main_metric = "f1"
