@@ -34,18 +34,19 @@ _MISSING = dataclasses.MISSING
 def option(default: Any = _MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
            flag: str | None = None, aliases: Sequence[str] = (), choices: Sequence[Any] | None = None,
            low: float | None = None, high: float | None = None, low_open: bool = False,
-           metavar: str | None = None, parse: Callable[[str], Any] | None = None,
+           high_open: bool = False, metavar: str | None = None, parse: Callable[[str], Any] | None = None,
            cli: bool = True) -> Any:
     """A dataclass field with CLI metadata.
 
     flag: the CLI name (default `--field-name`; for a bool that defaults to True, `--no-field-name`;
     a `bool | None` that defaults to None gets both `--field-name` and `--no-field-name`).
     aliases: older or shorter spellings that still work. low/high: the valid closed range
-    (low_open=True makes the lower bound exclusive); floats must also be finite.
+    (low_open/high_open make a bound exclusive); floats must also be finite.
     parse: turns the CLI string into the value (e.g. a comma-separated list). cli=False: Python only.
     """
     meta = {"help": help, "flag": flag, "aliases": tuple(aliases), "choices": choices, "low": low,
-            "high": high, "low_open": low_open, "metavar": metavar, "parse": parse, "cli": cli}
+            "high": high, "low_open": low_open, "high_open": high_open, "metavar": metavar, "parse": parse,
+            "cli": cli}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -65,8 +66,8 @@ def check_value(name: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
     low, high = meta.get("low"), meta.get("high")
     if low is not None and (value <= low if meta.get("low_open") else value < low):
         raise ConfigError(f"{name} must be {'>' if meta.get('low_open') else '>='} {low}; got {value}")
-    if high is not None and value > high:
-        raise ConfigError(f"{name} must be <= {high}; got {value}")
+    if high is not None and (value >= high if meta.get("high_open") else value > high):
+        raise ConfigError(f"{name} must be {'<' if meta.get('high_open') else '<='} {high}; got {value}")
 
 
 def check_options(obj: Any) -> None:

@@ -96,3 +96,18 @@ def test_optional_bool_has_three_states(argv: list[str], expected: bool | None) 
     p = argparse.ArgumentParser()
     add_options(p, ThreeState)
     assert from_args(ThreeState, p.parse_args(argv)).lowercase is expected
+
+
+@dataclass
+class Fraction:
+    rate: float = option(0.15, "a fraction in (0, 1)", low=0.0, low_open=True, high=1.0, high_open=True)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
+def test_open_bounds_exclude_their_ends(value: float) -> None:
+    with pytest.raises(ConfigError, match=r"rate must be (>|<) "):
+        Fraction(rate=value)
+    assert Fraction(rate=0.999).rate == 0.999

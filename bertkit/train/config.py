@@ -26,7 +26,7 @@ class TrainConfig:
     eps: float = option(1e-8, "Adam epsilon", low=0.0, low_open=True)
     warmup_steps: int = option(0, "linear warmup steps (wins over --warmup-ratio when > 0)", low=0)
     warmup_ratio: float = option(0.0, "warmup as a fraction of all optimizer steps, in [0, 1)", low=0.0,
-                                high=1.0)
+                                high=1.0, high_open=True)
     schedule: str = option("linear", "learning-rate schedule after warmup", choices=SCHEDULES)
     max_steps: int | None = option(None, "stop after N optimizer steps (wins over --epochs)", low=1)
     epochs: float = option(1.0, "passes over the training data (fractions allowed)", low=0.0, low_open=True)
@@ -57,8 +57,6 @@ class TrainConfig:
         check_options(self)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1); got {self.betas}")
-        if self.warmup_ratio >= 1.0:
-            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite exclude each other: continue the run, or start afresh")
 
@@ -77,7 +75,7 @@ class PretrainConfig:
                          choices=("bert", "roberta"))
     seq_len: int = option(128, "tokens per sequence", low=8)
     mask_rate: float = option(0.15, "fraction of tokens to mask, in (0, 1)", low=0.0, low_open=True,
-                              high=1.0)
+                              high=1.0, high_open=True)
     whole_word: bool = option(False, "whole-word masking")
     dynamic_masking: bool = option(
         True, "the same masks every epoch, as BERT (default: new masks every epoch)",
@@ -86,7 +84,7 @@ class PretrainConfig:
     max_predictions: int | None = option(
         None, "at most N masked tokens per sequence (BERT's max_predictions_per_seq)", low=1)
     dropout: float | None = option(None, "hidden and attention dropout in [0, 1) (default: the model's)",
-                                   low=0.0, high=1.0)
+                                   low=0.0, high=1.0, high_open=True)
     init_from: str | None = option(None, "continue pretraining from a (Hugging Face) BERT directory",
                                    metavar="DIR")
     add_tokens: str | None = option(None, "with --init-from: add these domain tokens (one per line); "
@@ -98,10 +96,6 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        if self.mask_rate >= 1.0:
-            raise ConfigError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
-        if self.dropout is not None and self.dropout >= 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 def _lm_defaults() -> TrainConfig:
@@ -115,7 +109,8 @@ class LMPretrainConfig:
 
     preset: str = option("tiny", "model size: tiny, mini, small (GPT-2 124M), medium, large, xl")
     seq_len: int = option(128, "tokens per training window (also the model's context window)", low=8)
-    dropout: float = option(0.0, "residual, embedding and attention dropout in [0, 1)", low=0.0, high=1.0)
+    dropout: float = option(0.0, "residual, embedding and attention dropout in [0, 1)", low=0.0, high=1.0,
+                            high_open=True)
     eval_data: str | None = option(None, "shards of held-out text: loss and perplexity every --eval-every "
                                          "steps and at the end", metavar="SHARDS")
     eval_windows: int = option(64, "held-out windows per evaluation", low=1)
@@ -123,5 +118,3 @@ class LMPretrainConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        if self.dropout >= 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
