@@ -31,7 +31,7 @@ from bertkit.errors import DataError
 from bertkit.io import atomic_write_json
 from bertkit.tasks.base import Task, feature_groups, softmax
 from bertkit.tasks.features import Feature
-from bertkit.tasks.readers import Columns, Example, _lines
+from bertkit.tasks.readers import Columns, Example, read_jsonl
 
 if TYPE_CHECKING:
     from bertkit.tasks.spec import TaskSpec
@@ -87,14 +87,10 @@ def read_squad(path: str | Path, require_labels: bool = True) -> list[Example]:
                                              para.get("context"), texts, starts, require_labels))
         return examples
     examples = []
-    for n, line in enumerate(_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n}: not valid JSON ({e})") from None
+    for n, row in read_jsonl(path):
         answers = row.get("answers") or {"text": [], "answer_start": []}
+        if not isinstance(answers, dict):
+            raise DataError(f"{path}:{n}: 'answers' must be an object with 'text' and 'answer_start' lists")
         if require_labels and "answers" not in row:
             raise DataError(f"{path}:{n}: no 'answers' (use empty lists for an unanswerable question)")
         examples.append(_example(f"{path}:{n}", str(row.get("id", n)), row.get("question"),

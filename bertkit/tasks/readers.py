@@ -80,6 +80,22 @@ def file_format(path: Path) -> str:
     raise DataError(f"{path}: unknown file type; use .csv, .tsv, .jsonl or .conll (CoNLL for NER)")
 
 
+def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file; each line must be an object."""
+    rows = []
+    for n, line in enumerate(_lines(Path(path)), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{n}: each JSONL line must be an object, got {type(obj).__name__}")
+        rows.append((n, obj))
+    return rows
+
+
 def read_rows(path: str | Path, header: list[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
     """(line number, row dict) of a CSV/TSV (header row, unless `header` names the columns) or JSONL."""
     path = Path(path)
@@ -88,17 +104,7 @@ def read_rows(path: str | Path, header: list[str] | None = None) -> list[tuple[i
         raise DataError(f"{path}: CoNLL files hold NER data; read them with read_conll")
     rows: list[tuple[int, dict[str, Any]]] = []
     if fmt == "jsonl":
-        for n, line in enumerate(_lines(path), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{n}: each JSONL line must be an object, got {type(obj).__name__}")
-            rows.append((n, obj))
-        return rows
+        return read_jsonl(path)
     text = read_text(path).removeprefix(BOM)
     # StringIO(newline="") splits rows on \n and \r only (str.splitlines would also split on \x1e, \x85...)
     reader = csv.DictReader(io.StringIO(text, newline=""), fieldnames=header,

@@ -170,3 +170,13 @@ def test_finetune_evaluate_predict_cli(tiny_model_dir, tmp_path, capsys):
     model = transformers.AutoModelForQuestionAnswering.from_pretrained(run)
     assert isinstance(model, transformers.BertForQuestionAnswering)
 
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("[1, 2]", r":1: each JSONL line must be an object"),
+    ('{"id": "q", "question": "?", "context": "c", "answers": "c"}', ":1: 'answers' must be an object")])
+def test_bad_jsonl_rows_name_the_line(tmp_path, line, message):
+    path = tmp_path / "qa.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_squad(path)
