@@ -65,7 +65,8 @@ def run(ctx: Any) -> None:
                                          dev_file=str(data / "dev.csv"), out=str(out / "run"),
                                          max_length=max_length,
                                          train=TrainConfig(lr=lr, warmup_ratio=0.1, epochs=1,
-                                                           batch_size=batch_size, log_every=5)))
+                                                           batch_size=batch_size, log_every=5,
+                                                           overwrite=True)))
     took = time.perf_counter() - start
     print(f"\n{'':24}{'accuracy':>10}{'macro F1':>10}")
     print(f"{'TF-IDF + logistic reg.':24}{base_scores['accuracy']:>10.3f}{base_scores['f1_macro']:>10.3f}")
