@@ -13,7 +13,7 @@ from bertkit.errors import ConfigError
 from bertkit.model.config import PRESETS
 from bertkit.options import check_options, option
 
-SCHEDULES = ("linear", "cosine", "constant")
+SCHEDULES = ("linear", "cosine", "constant", "inverse_sqrt")
 
 
 @dataclass

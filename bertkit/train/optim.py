@@ -69,7 +69,12 @@ def make_optimizer(
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """The multiplier of the base lr after `step` optimizer steps (Hugging Face's conventions)."""
+    """The multiplier of the base lr after `step` optimizer steps (Hugging Face's conventions).
+
+    inverse_sqrt is the schedule of "Attention Is All You Need" (§5.3, as transformers'
+    get_inverse_sqrt_schedule): linear warmup, then sqrt(warmup / step); with base lr
+    d_model^-0.5 · warmup^-0.5 it is the paper's d_model^-0.5 · min(step^-0.5, step · warmup^-1.5).
+    """
     if schedule not in SCHEDULES:
         raise ConfigError(f"schedule: unknown {schedule!r}; choose from {', '.join(SCHEDULES)}")
 
@@ -78,6 +83,8 @@ def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[i
             return step / max(1, warmup_steps)
         if schedule == "constant":
             return 1.0
+        if schedule == "inverse_sqrt":
+            return math.sqrt(max(1, warmup_steps) / max(1, step))
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         if schedule == "linear":
             return max(0.0, 1.0 - progress)
