@@ -60,21 +60,28 @@ def _matrix_text(a: np.ndarray, max_rows: int, max_cols: int, row_labels: list[s
     lw = max((len(x) for x in labels), default=0) if labels else 0
     out = []
     for i, row in enumerate(shown):
-        cells = " ".join(f"{v:8.3f}" for v in row) + (" …" if cols > max_cols else "")
+        cells = " ".join(_cell(v) for v in row) + (" …" if cols > max_cols else "")
         out.append((f"{labels[i]:>{lw}} " if labels else "") + cells)
     if rows > max_rows:
         out.append(" " * (lw + 1 if labels else 0) + "…")
     return "\n".join(out)
 
 
+def _cell(v: float, width: int = 8) -> str:
+    """A matrix entry; the causal mask's −∞ written as the course writes it."""
+    return f"{'−∞' if v == float('-inf') else f'{v:.3f}':>{width}}"
+
+
 def _row_labels(trace, step) -> list[str] | None:
+    if step.rows is not None:
+        return step.rows
     return trace.tokens if step.value.shape[0] == len(trace.tokens) else None
 
 
 def format_trace(trace, fmt: str = "terminal", max_cols: int = 8, max_rows: int = 12) -> str:
     """The trace in `fmt` ("terminal", "markdown" or "html"), matrices cut to max_rows x max_cols."""
-    head = (f"Self-attention of layer {trace.layer}, head {trace.head} (d = {trace.head_dim}) on "
-            f"{len(trace.tokens)} tokens: {' '.join(trace.tokens)}")
+    head = trace.title or (f"Self-attention of layer {trace.layer}, head {trace.head} (d = {trace.head_dim}) "
+                           f"on {len(trace.tokens)} tokens: {' '.join(trace.tokens)}")
     check = (f"every step checked against the model's forward pass: max |difference| "
              f"{trace.max_model_diff():.1e}")
     if fmt == "terminal":
@@ -99,7 +106,7 @@ def format_trace(trace, fmt: str = "terminal", max_cols: int = 8, max_rows: int 
             table = _matrix_html(s.value, max_rows, max_cols, _row_labels(trace, s))
             parts.append(f"<h2>{i}. {html.escape(s.name)}</h2><p>{html.escape(s.formula)}; shape "
                          f"{s.shape}{html.escape(ok)}</p>{table}")
-        return render_page("The self-attention trace", extra_html="\n".join(parts))
+        return render_page("The attention trace", extra_html="\n".join(parts))
     raise ConfigError(f"unknown format {fmt!r}; choose terminal, markdown or html")
 
 
@@ -109,7 +116,7 @@ def _matrix_html(a: np.ndarray, max_rows: int, max_cols: int, labels: list[str] 
     for i, row in enumerate(a[:max_rows]):
         lab = f"<th>{html.escape(labels[i])}</th>" if labels else ""
         more = "<td>…</td>" if a.shape[1] > max_cols else ""
-        rows.append(f"<tr>{lab}{''.join(f'<td>{v:.3f}</td>' for v in row[:max_cols])}{more}</tr>")
+        rows.append(f"<tr>{lab}{''.join(f'<td>{_cell(v, 0)}</td>' for v in row[:max_cols])}{more}</tr>")
     if a.shape[0] > max_rows:
         rows.append("<tr><td>…</td></tr>")
     return f"<table class='bk-table'>{''.join(rows)}</table>"
