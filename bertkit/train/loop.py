@@ -9,6 +9,11 @@ or anything with a `loss` field). `metrics_fn(out, batch)` names what else to lo
 (sum, count) pairs per micro-batch; the loop adds them up on the device and syncs only when it
 writes a log line. The data is a batch source (`bertkit.train.batches`): `epoch -> batches`.
 
+A loss that is a mean over a varying number of units (masked tokens, real tokens) is weighted by
+them when the objective says how (`loss_terms`): a step's loss is then each term's mean over all its
+units in the step, across micro-batches and processes, so 2 processes x 8 train exactly like
+1 x 16 and gradient accumulation exactly like the bigger batch, whatever the counts per batch.
+
 Exact resume: a checkpoint holds model, optimizer, scheduler, every RNG state and the data
 position (epoch, micro-batch); data order is a pure function of (seed, epoch), and evaluation
 runs on a forked RNG, so a run killed at any moment and resumed ends with bitwise the same weights
@@ -25,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -54,10 +59,23 @@ from bertkit.train.logging import MetricsLog, plot_loss
 from bertkit.train.optim import make_optimizer, make_scheduler
 from bertkit.train.resume import check_resume, clear_run, earlier_run
 
-__all__ = ["MetricsFn", "TrainConfig", "TrainResult", "Trainer"]
+__all__ = ["LossTerms", "MetricsFn", "TrainConfig", "TrainResult", "Trainer"]
 
 # metrics_fn(out, batch) -> {name: (sum, count)}; "tokens" (count ignored) becomes tokens_per_s.
 MetricsFn = Callable[[Any, Batch], Mapping[str, tuple[torch.Tensor, "torch.Tensor | int"]]]
+
+
+class LossTerms(Protocol):
+    """An objective's loss as named terms, each the mean over some units of a micro-batch.
+
+    `counts(batch)` says how many units each term averages over, from the batch alone (it is
+    needed before the forward pass); `means(out, batch)` gives each term's mean from the model's
+    output. The loop weights each micro-batch's term by its share of the step's units.
+    """
+
+    def counts(self, batch: Batch) -> Mapping[str, torch.Tensor | int]: ...
+
+    def means(self, out: Any, batch: Batch) -> Mapping[str, torch.Tensor]: ...
 
 
 @dataclass
@@ -102,6 +120,8 @@ class Trainer:
     on_log(record): called with every record written to metrics.jsonl.
     setup: whatever else shapes the run (model config, data fingerprint, ...), JSON-able; stored
     in each checkpoint, and a resume with a different setup is refused naming every changed key.
+    loss_terms: see `LossTerms`; without it each micro-batch's loss counts equally.
+    eval_fn runs on the main process only; the others receive its metrics.
     """
 
     def __init__(
@@ -116,6 +136,7 @@ class Trainer:
         save_model: Callable[[nn.Module, Path], None] | None = None,
         on_log: Callable[[dict[str, Any]], None] | None = None,
         setup: Mapping[str, Any] | None = None,
+        loss_terms: LossTerms | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -136,6 +157,7 @@ class Trainer:
         self.save_model = save_model or _default_save
         self.on_log = on_log
         self.setup = dict(setup or {})
+        self.loss_terms = loss_terms
         self.device = next(model.parameters()).device
         self.rank, self.world = dist.rank(), dist.world_size()
         self.main = self.rank == 0
@@ -236,15 +258,18 @@ class Trainer:
         """Train on `batches` until the epoch ends, the run is done or early stopping fires."""
         cfg, st = self.config, self.state
         params = [p for p in self.model.parameters() if p.requires_grad]
-        accum = 0
+        step_batches: list[Batch] = []
         for batch in batches:
-            batch = _to_device(batch, self.device)
-            accum += 1
-            self._forward_backward(ddp, batch, window, sync=accum == cfg.grad_accum)
+            step_batches.append(_to_device(batch, self.device))
             st["micro"] += 1
-            if accum < cfg.grad_accum:
+            if len(step_batches) < cfg.grad_accum:
                 continue
-            accum = 0
+            weights = self._weights(step_batches)
+            first = st["micro"] - len(step_batches)
+            for i, (micro, weight) in enumerate(zip(step_batches, weights, strict=True)):
+                self._forward_backward(ddp, micro, weight, window, index=first + i,
+                                       sync=i == len(step_batches) - 1)
+            step_batches = []
             if cfg.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             self.optimizer.step()
@@ -258,27 +283,54 @@ class Trainer:
                 return
         # data of unknown length ran out; a partial accumulation is dropped
         st["epoch"], st["micro"] = st["epoch"] + 1, 0
-        self.optimizer.zero_grad(set_to_none=True)
 
-    def _forward_backward(self, ddp: nn.Module, batch: Batch, window: _Window, sync: bool) -> None:
-        """One micro-batch: loss / grad_accum backward (DDP all-reduces on the last of a step)."""
+    def _weights(self, step_batches: list[Batch]) -> list[Any]:
+        """Per micro-batch, what its loss is scaled by before backward.
+
+        Without loss terms: None (the loss is divided by grad_accum). With them, per term: the micro-batch's units x world /
+        the step's units over all processes (DDP averages gradients over the world), so each term
+        is its mean over every unit of the step. One small all-reduce per step when distributed.
+        """
+        if self.loss_terms is None:
+            return [None] * len(step_batches)
+        dtype = torch.float64 if self.device.type != "mps" else torch.float32
+        local = [{name: torch.as_tensor(n, dtype=dtype, device=self.device)
+                  for name, n in self.loss_terms.counts(b).items()} for b in step_batches]
+        names = sorted(local[0])
+        totals = dist.all_reduce_sum(torch.stack([sum(c[name] for c in local) for name in names]))
+        world = float(self.world)
+        return [{name: (c[name] * world / totals[j].clamp_min(1)).float() for j, name in enumerate(names)}
+                for c in local]
+
+    def _forward_backward(self, ddp: nn.Module, batch: Batch, weight: Any, window: _Window, index: int,
+                          sync: bool) -> None:
+        """Micro-batch number `index` of the epoch: its weighted loss backward (DDP all-reduces on
+        the last of a step)."""
         no_sync = ddp.no_sync() if ddp is not self.model and not sync else contextlib.nullcontext()
         with no_sync:
             out = ddp(**batch)
             loss = _loss_of(out)
             if not torch.isfinite(loss.detach()):
-                self._raise_non_finite(loss)
-            (loss / self.config.grad_accum).backward()
+                self._raise_non_finite(loss, index)
+            if isinstance(weight, dict):
+                means = self.loss_terms.means(out, batch)
+                if set(means) != set(weight):
+                    raise ConfigError(f"loss_terms.means gave {sorted(means)} but counts gave "
+                                      f"{sorted(weight)}")
+                terms = [means[name] * weight[name] for name in weight]
+                sum(terms[1:], terms[0]).backward()
+            else:
+                (loss / self.config.grad_accum).backward()
         with torch.no_grad():
             window.add(loss, self.metrics_fn(out, batch) if self.metrics_fn is not None else {})
 
-    def _raise_non_finite(self, loss: torch.Tensor) -> None:
+    def _raise_non_finite(self, loss: torch.Tensor, index: int) -> None:
         st = self.state
         last = list_checkpoints(self.ckpt_root)
         kept = f"; the last good checkpoint is {last[-1][1]}" if last else "; no checkpoint was written yet"
         raise TrainingError(
             f"the loss is {loss.item()} at step {st['global_step'] + 1} (epoch {st['epoch']}, batch "
-            f"{st['micro']}); lower the learning rate or check that batch{kept}"
+            f"{index}); lower the learning rate or check that batch{kept}"
         )
 
     def _after_step(self, total: int, window: _Window, bar: Any) -> bool:
@@ -323,12 +375,15 @@ class Trainer:
     def _evaluate(self) -> bool:
         """Run eval_fn on a forked RNG; track the best; return True when early stopping fires."""
         cfg, st = self.config, self.state
-        saved_rng = rng_state()
-        self.model.eval()
-        with torch.no_grad():
-            metrics = dict(self.eval_fn(self.model))
-        self.model.train()
-        set_rng_state(saved_rng)
+        metrics = None
+        if self.main:
+            saved_rng = rng_state()
+            self.model.eval()
+            with torch.no_grad():
+                metrics = dict(self.eval_fn(self.model))
+            self.model.train()
+            set_rng_state(saved_rng)
+        metrics = dist.broadcast(metrics)
         self._log({"split": "eval", "step": st["global_step"], "epoch": st["epoch"], **metrics})
         key = cfg.metric_for_best
         if key is None:

@@ -195,6 +195,52 @@ def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
         torch.testing.assert_close(pa, pb, rtol=0, atol=1e-6)
 
 
+class MaskedTokens:
+    """Loss terms of TinyMLM: its loss is a mean over the masked tokens."""
+
+    @staticmethod
+    def counts(batch):
+        return {"mlm": (batch["labels"] != -100).sum()}
+
+    @staticmethod
+    def means(out, batch):
+        return {"mlm": out.mlm_loss}
+
+
+def _train_tiny_mlm(out, batch_size, grad_accum, loss_terms):
+    torch.manual_seed(0)
+    model = TinyMLM(dropout=0.0)
+    cfg = TrainConfig(lr=1e-2, max_steps=4, batch_size=batch_size, grad_accum=grad_accum, log_every=1)
+    Trainer(model, cfg, ToyData(), out, loss_terms=loss_terms).fit()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_token_weighted_accumulation_equals_the_bigger_batch_with_unequal_counts(tmp_path):
+    data = ToyData()
+    counts = [int((data[i]["labels"] != -100).sum()) for i in range(len(data))]
+    assert len(set(counts)) > 3  # the masked counts per sequence differ: a plain mean of means is off
+    big = _train_tiny_mlm(tmp_path / "big", 16, 1, MaskedTokens())
+    small = _train_tiny_mlm(tmp_path / "small", 8, 2, MaskedTokens())
+    for a, b in zip(big, small, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
+    # the mean of the two micro-batch means is a different objective, and the test can tell
+    unweighted = _train_tiny_mlm(tmp_path / "unweighted", 8, 2, None)
+    assert max(float((a - b).abs().max()) for a, b in zip(big, unweighted, strict=True)) > 1e-4
+    # one micro-batch per step: the weighted loss is the model's own loss, bit for bit
+    plain = _train_tiny_mlm(tmp_path / "plain", 16, 1, None)
+    assert all(torch.equal(a, b) for a, b in zip(big, plain, strict=True))
+
+
+def test_loss_terms_that_disagree_with_their_counts_are_named(tmp_path):
+    class Wrong(MaskedTokens):
+        @staticmethod
+        def means(out, batch):
+            return {"masked": out.mlm_loss}
+
+    with pytest.raises(ConfigError, match=r"\['masked'\].*\['mlm'\]"):
+        _train_tiny_mlm(tmp_path / "run", 8, 1, Wrong())
+
+
 def test_best_model_and_early_stopping(tmp_path):
     scores = iter([0.5, 0.7, 0.6, 0.65, 0.6, 0.9])
     snapshots = []
