@@ -7,6 +7,7 @@ defaults and checks. This module imports no torch, so `bertkit --help` stays fas
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from bertkit.errors import ConfigError
@@ -66,13 +67,48 @@ def _pretrain_defaults() -> TrainConfig:
     return TrainConfig(lr=5e-4, eps=1e-6, warmup_ratio=0.06)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A pretraining recipe: a preset of choices, declared once here and nowhere else.
+
+    examples: "bert" (sentence pairs) or "roberta" (packed full sentences, data/examples.py);
+    objective: "mlm+nsp", "mlm", or "electra" (replaced-token detection, train/electra.py);
+    norm_position / dropout: the model built from scratch (None: the preset's); train: TrainConfig
+    fields the recipe sets where the caller left pretraining's defaults.
+    """
+
+    examples: str
+    objective: str = "mlm"
+    norm_position: str | None = None
+    dropout: float | None = None
+    train: tuple[tuple[str, object], ...] = ()
+    from_scratch_only: bool = False
+
+
+# Cramming (Geiping & Goldstein 2022, "Cramming: Training a Language Model on a Single GPU in One
+# Day"): pre-LN, no NSP, no dropout while pretraining, a short one-cycle schedule (linear up, linear
+# down) with a high peak lr, packed sequences. ELECTRA (Clark et al. 2020): the same, with
+# replaced-token detection learning from every token, not only the masked 15%.
+_CRAMMING_TRAIN = (("lr", 1e-3), ("warmup_ratio", 0.1))
+RECIPES: dict[str, Recipe] = {
+    "bert": Recipe("bert", "mlm+nsp"),
+    "roberta": Recipe("roberta"),
+    "cramming": Recipe("roberta", norm_position="pre", dropout=0.0, train=_CRAMMING_TRAIN,
+                       from_scratch_only=True),
+    "electra": Recipe("roberta", "electra", norm_position="pre", dropout=0.0, train=_CRAMMING_TRAIN,
+                      from_scratch_only=True),
+}
+
+
 @dataclass
 class PretrainConfig:
     """What pretraining adds to TrainConfig: model size, recipe and masking."""
 
     preset: str = option("mini", "model size (Google's BERT sizes)", choices=tuple(PRESETS))
-    recipe: str = option("bert", "bert: sentence pairs + NSP; roberta: packed full sentences, MLM only",
-                         choices=("bert", "roberta"))
+    recipe: str = option("bert", "bert: sentence pairs + NSP; roberta: packed full sentences, MLM only; "
+                                 "cramming: roberta + pre-LN, no dropout, one-cycle lr 1e-3; electra: "
+                                 "cramming's choices + replaced-token detection (from scratch)",
+                         choices=tuple(RECIPES))
     seq_len: int = option(128, "tokens per sequence", low=8)
     mask_rate: float = option(0.15, "fraction of tokens to mask, in (0, 1)", low=0.0, low_open=True,
                               high=1.0, high_open=True)
@@ -89,6 +125,12 @@ class PretrainConfig:
                                    metavar="DIR")
     add_tokens: str | None = option(None, "with --init-from: add these domain tokens (one per line); "
                                           "prepare the data with the same --add-tokens", metavar="FILE")
+    head_warmup_steps: int | None = option(
+        None, "with --init-from: the first N steps train only the MLM head (and any added token "
+              "rows), the encoder frozen (default: a fifth of the steps when the checkpoint has "
+              "no MLM head, else 0)", low=0)
+    rtd_weight: float = option(50.0, "electra: loss = MLM + this x replaced-token detection", low=0.0,
+                               low_open=True)
     eval_data: str | None = option(None, "shards of a held-out split, evaluated every --eval-every steps",
                                    metavar="SHARDS")
     eval_examples: int = option(512, "held-out examples per evaluation", low=1)
@@ -96,6 +138,16 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        recipe = RECIPES[self.recipe]
+        if self.init_from and recipe.from_scratch_only:
+            raise ConfigError(f"recipe {self.recipe!r} builds a new (pre-LN) model from scratch; with "
+                              f"--init-from use --recipe roberta (or bert)")
+        if self.head_warmup_steps and not self.init_from:
+            raise ConfigError("head_warmup_steps is for --init-from (a checkpoint whose head is new)")
+        defaults = _pretrain_defaults()
+        changes = {k: v for k, v in recipe.train if getattr(self.train, k) == getattr(defaults, k)}
+        if changes:
+            self.train = dataclasses.replace(self.train, **changes)
 
 
 def _lm_defaults() -> TrainConfig:

@@ -2,9 +2,15 @@
 
 The loop is the shared `Trainer`; what makes this pretraining is the batches (masked pairs or
 packed sentences from `bertkit.data`), the model (BertForPreTraining with NSP for the "bert"
-recipe, BertForMaskedLM for "roberta") and what is logged (`pretraining_metrics`). The RUN
-directory ends up a Hugging Face model directory (config.json, model.safetensors, tokenizer.json)
-next to checkpoints/, metrics.jsonl and loss.png.
+recipe, BertForMaskedLM for "roberta" and "cramming", generator + discriminator for "electra";
+the recipes are declared in train/config.py `RECIPES`) and what is logged. The RUN directory ends
+up a Hugging Face model directory (config.json, model.safetensors, tokenizer.json) next to
+checkpoints/, metrics.jsonl and loss.png.
+
+Continued pretraining (`init_from`) of a checkpoint without an MLM head (a sentence-embedding
+model such as all-MiniLM-L6-v2) starts with a head-only phase: the new head is learned against
+the frozen encoder before the encoder moves (`HeadWarmup`), so the encoder's first updates follow
+a meaningful MLM loss instead of a random head's gradients.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from bertkit.io import iter_lines
 from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
 from bertkit.tokenizers import Tokenizer
 from bertkit.train import distributed as dist
-from bertkit.train.config import PretrainConfig, TrainConfig
+from bertkit.train.checkpoint import list_checkpoints, read_trainer_state
+from bertkit.train.config import RECIPES, PretrainConfig, TrainConfig
+from bertkit.train.electra import ElectraForPreTraining, electra_eval_fn, electra_metrics
 from bertkit.train.loop import Trainer, TrainResult
 
-__all__ = ["PretrainConfig", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
+__all__ = ["HeadWarmup", "PretrainConfig", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
            "pretrain", "pretraining_metrics", "read_token_file"]
 
 
@@ -67,19 +75,25 @@ def add_domain_tokens(model: nn.Module, tokenizer, tokens: list[str]) -> int:
     return added
 
 
+def _dropout(p: float | None) -> dict[str, float]:
+    return {} if p is None else {"hidden_dropout_prob": p, "attention_probs_dropout_prob": p}
+
+
 def build_model(cfg: PretrainConfig, shards: ShardSet, tokenizer) -> nn.Module:
-    cls = BertForPreTraining if cfg.recipe == "bert" else BertForMaskedLM
-    drop = {} if cfg.dropout is None else {"hidden_dropout_prob": cfg.dropout,
-                                           "attention_probs_dropout_prob": cfg.dropout}
+    recipe = RECIPES[cfg.recipe]
+    cls = BertForPreTraining if recipe.objective == "mlm+nsp" else BertForMaskedLM
+    drop = _dropout(cfg.dropout if cfg.dropout is not None else recipe.dropout)
     if cfg.init_from:
         model = cls.from_pretrained(cfg.init_from, **drop)
         if cfg.add_tokens:
             add_domain_tokens(model, tokenizer, read_token_file(cfg.add_tokens))
     else:
+        norm = {"norm_position": recipe.norm_position} if recipe.norm_position else {}
         config = BertConfig.preset(cfg.preset, vocab_size=shards.vocab_size,
                                    pad_token_id=shards.special_ids.get("pad", 0),
-                                   max_position_embeddings=max(512, cfg.seq_len), **drop)
-        model = cls(config)
+                                   max_position_embeddings=max(512, cfg.seq_len), **drop, **norm)
+        electra = recipe.objective == "electra"
+        model = ElectraForPreTraining(config, cfg.rtd_weight) if electra else cls(config)
     if model.config.vocab_size != shards.vocab_size:
         raise DataError(f"the model's vocab_size is {model.config.vocab_size} but the shards in "
                         f"{shards.dir} use a {shards.vocab_size}-token vocabulary; prepare the data "
@@ -92,7 +106,7 @@ def make_dataset(cfg: PretrainConfig, shards: ShardSet, tokenizer, seed: int,
     table = None
     if cfg.whole_word:
         table = continuation_table(tokenizer.get_vocab(), tokenizer.all_special_ids)
-    return PretrainingDataset(shards, cfg.recipe, cfg.seq_len, mask_rate=cfg.mask_rate,
+    return PretrainingDataset(shards, RECIPES[cfg.recipe].examples, cfg.seq_len, mask_rate=cfg.mask_rate,
                               whole_word=cfg.whole_word, continuation=table, dynamic=dynamic,
                               dupe_factor=cfg.dupe_factor, max_predictions=cfg.max_predictions, seed=seed)
 
@@ -152,6 +166,75 @@ def pretraining_metrics(out: Any, batch: dict[str, torch.Tensor]) -> dict[str, t
     return metrics
 
 
+class HeadWarmup:
+    """The head-only phase of continued pretraining: for the first `steps` optimizer steps the
+    encoder (embeddings included) runs without gradients, so only the MLM head (and NSP head)
+    learn; then everything trains. Hooks, not a wrapper: the model and its state dict are unchanged.
+
+    The decoder is tied to the word embeddings; in the head phase it reads them detached, so the
+    embeddings stay as they are. The phase is counted in training forward passes (micro-batches),
+    `done` of them already behind a resumed run.
+    """
+
+    def __init__(self, model: nn.Module, steps: int, grad_accum: int = 1, done_steps: int = 0) -> None:
+        self.left = (steps - done_steps) * grad_accum
+        self.active = False
+        self._grad_was = True
+        self.handles = [model.bert.register_forward_pre_hook(self._enter),
+                        model.bert.register_forward_hook(self._exit),
+                        model.mlm.register_forward_pre_hook(self._detach_decoder)]
+
+    def _enter(self, module: nn.Module, args: Any) -> None:
+        self.active = module.training and self.left > 0
+        if self.active:
+            self._grad_was = torch.is_grad_enabled()
+            torch.set_grad_enabled(False)
+
+    def _exit(self, module: nn.Module, args: Any, out: Any) -> None:
+        if self.active:
+            torch.set_grad_enabled(self._grad_was)
+            self.left -= 1
+
+    def _detach_decoder(self, module: nn.Module, args: tuple) -> tuple | None:
+        if self.active:
+            hidden, word_embeddings = args
+            return hidden, word_embeddings.detach()
+        return None
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def has_mlm_head(directory: str | os.PathLike) -> bool:
+    """Whether a Hugging Face BERT directory's weights include the MLM head (cls.predictions.*)."""
+    from safetensors import safe_open
+
+    path = Path(directory) / "model.safetensors"
+    if not path.is_file():
+        return True     # a .bin checkpoint: assume a full pretraining checkpoint
+    with safe_open(str(path), "pt") as f:
+        return any(k.startswith("cls.predictions.") for k in f.keys())
+
+
+def total_steps(train: TrainConfig, n_examples: int) -> int:
+    """The optimizer steps of a run, as the loop plans them (one process)."""
+    if train.max_steps is not None:
+        return train.max_steps
+    per_epoch = math.ceil(n_examples / train.batch_size) // train.grad_accum
+    return max(1, round(train.epochs * per_epoch))
+
+
+def head_warmup_steps(cfg: PretrainConfig, train: TrainConfig, n_examples: int) -> int:
+    """The head-only steps: as set, or by default a fifth of the run for a checkpoint without an
+    MLM head (the choice measured in benchmarks/bench_adaptation.py), none otherwise."""
+    if not cfg.init_from:
+        return 0
+    if cfg.head_warmup_steps is not None:
+        return cfg.head_warmup_steps
+    return 0 if has_mlm_head(cfg.init_from) else total_steps(train, n_examples) // 5
+
+
 def data_fingerprint(shards: ShardSet) -> str:
     """A hash of the shards' contents (their checksums) and vocabulary."""
     parts = [shards.meta.get("tokenizer_hash")]
@@ -159,9 +242,12 @@ def data_fingerprint(shards: ShardSet) -> str:
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:16]
 
 
-def run_setup(cfg: PretrainConfig, model: nn.Module, shards: ShardSet) -> dict[str, Any]:
+def run_setup(cfg: PretrainConfig, model: nn.Module, shards: ShardSet,
+              head_warmup: int = 0) -> dict[str, Any]:
     """Everything besides TrainConfig that a resume must find unchanged."""
     options = {k: v for k, v in asdict(cfg).items() if k != "train"}
+    if cfg.init_from:
+        options["head_warmup_steps"] = head_warmup       # the resolved default
     return {"pretrain": options, "model": model.config.to_dict(), "data": data_fingerprint(shards)}
 
 
@@ -180,20 +266,45 @@ def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Pretr
         model = build_model(cfg, ShardSet(data_dir, verify=False), tokenizer)
     shards = ShardSet(data_dir, tokenizer_hash=vocab_hash(tokenizer.runtime))
     dataset = make_dataset(cfg, shards, tokenizer, train.seed, cfg.dynamic_masking)
+    electra = isinstance(model, ElectraForPreTraining)
     eval_fn = None
     if cfg.eval_data:
         held_out = ShardSet(cfg.eval_data, tokenizer_hash=vocab_hash(tokenizer.runtime))
-        eval_fn = mlm_eval_fn(make_dataset(cfg, held_out, tokenizer, 12345, dynamic=False),
-                              cfg.eval_examples, train.batch_size)
+        make_eval = electra_eval_fn if electra else mlm_eval_fn
+        eval_fn = make_eval(make_dataset(cfg, held_out, tokenizer, 12345, dynamic=False),
+                            cfg.eval_examples, train.batch_size)
 
     def save(m: nn.Module, directory: Path) -> None:
-        m.save_pretrained(directory)
+        kept = m.discriminator if electra else m        # ELECTRA keeps the discriminator
+        config = kept.config
+        if cfg.dropout is None and RECIPES[cfg.recipe].dropout is not None and not cfg.init_from:
+            # no dropout was a pretraining choice: fine-tuning gets BERT's default back
+            kept.config = config.replace(**_dropout(BertConfig().hidden_dropout_prob))
+        try:
+            kept.save_pretrained(directory)
+        finally:
+            kept.config = config
         tokenizer.save(directory)
 
+    warm = head_warmup_steps(cfg, train, len(dataset))
+    done = 0
+    checkpoints = list_checkpoints(Path(out_dir) / "checkpoints") if train.resume else []
+    if checkpoints:
+        done = checkpoints[-1][0]
+        saved = read_trainer_state(checkpoints[-1][1]).get("setup") or {}
+        if "head_warmup_steps" not in saved.get("pretrain", {}):
+            warm = 0                # a RUN from before the head-only phase: resume it as it ran
+    hooks = HeadWarmup(model, warm, train.grad_accum, min(warm, done)) if warm else None
     if dist.is_main():
+        head = f"; the first {warm} steps train the MLM head only" if warm else ""
         print(f"pretraining a {cfg.preset if not cfg.init_from else cfg.init_from} BERT "
               f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) on {len(dataset):,} "
-              f"{cfg.recipe} examples of <= {cfg.seq_len} tokens from {data_dir}", flush=True)
-    trainer = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn, metrics_fn=pretraining_metrics,
-                      save_model=save, setup=run_setup(cfg, model, shards))
-    return model, trainer.fit()
+              f"{cfg.recipe} examples of <= {cfg.seq_len} tokens from {data_dir}{head}", flush=True)
+    trainer = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn,
+                      metrics_fn=electra_metrics if electra else pretraining_metrics,
+                      save_model=save, setup=run_setup(cfg, model, shards, warm))
+    try:
+        return model, trainer.fit()
+    finally:
+        if hooks is not None:
+            hooks.remove()

@@ -1,0 +1,230 @@
+"""Pretraining recipes: the Cramming and ELECTRA presets, ELECTRA's replaced-token labels, the
+head-only phase of continued pretraining, and bitwise-exact resume of both."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from bertkit.data.shards import ShardSet, prepare
+from bertkit.errors import ConfigError
+from bertkit.model import BertConfig, BertForMaskedLM, BertModel
+from bertkit.tokenizers import Tokenizer
+from bertkit.train.config import TrainConfig
+from bertkit.train.electra import ElectraForPreTraining, replace_tokens
+from bertkit.train.pretrain import PretrainConfig, build_model, head_warmup_steps, make_dataset, pretrain
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, corpus_en, minilm_dir):
+    """~12 KB of the English news corpus in MiniLM's vocabulary."""
+    root = tmp_path_factory.mktemp("recipes")
+    text = corpus_en.read_text(encoding="utf-8")[:12_000].rsplit("\n", 1)[0]
+    (root / "en.txt").write_text(text + "\n", encoding="utf-8")
+    prepare([root / "en.txt"], minilm_dir, root / "shards", workers=1, progress=False)
+    return root / "shards"
+
+
+@pytest.fixture(scope="module")
+def headless(tmp_path_factory, minilm_dir):
+    """A tiny BERT checkpoint without an MLM head (like all-MiniLM-L6-v2), MiniLM's tokenizer."""
+    out = tmp_path_factory.mktemp("headless")
+    torch.manual_seed(3)
+    BertModel(BertConfig.preset("tiny", vocab_size=30522)).save_pretrained(out)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if (minilm_dir / name).is_file():
+            shutil.copy(minilm_dir / name, out / name)
+    return out
+
+
+def _train(**kw) -> TrainConfig:
+    base = dict(batch_size=4, max_steps=6, log_every=1, save_every=1, keep_last=10, seed=1)
+    return TrainConfig(**{**base, **kw})
+
+
+# ---- the presets ------------------------------------------------------------------------------
+
+
+def test_recipe_presets_set_their_choices_and_keep_explicit_ones(shards, minilm_dir):
+    cram = PretrainConfig(recipe="cramming")
+    assert (cram.train.lr, cram.train.warmup_ratio, cram.train.schedule) == (1e-3, 0.1, "linear")
+    mine = PretrainConfig(recipe="cramming", train=TrainConfig(lr=3e-4, eps=1e-6, warmup_ratio=0.06))
+    assert mine.train.lr == 3e-4                          # a caller's own lr is not overridden
+    assert PretrainConfig().train.lr == 5e-4 and PretrainConfig(recipe="roberta").train.lr == 5e-4
+
+    tok = Tokenizer.from_pretrained(minilm_dir)
+    data = ShardSet(shards)
+    model = build_model(PretrainConfig(recipe="cramming", preset="tiny"), data, tok)
+    assert type(model) is BertForMaskedLM                  # no NSP head
+    assert model.config.norm_position == "pre" and model.bert.final_norm is not None
+    assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.0
+    roberta = build_model(PretrainConfig(recipe="roberta", preset="tiny"), data, tok)
+    assert roberta.config.norm_position == "post"
+    electra = build_model(PretrainConfig(recipe="electra", preset="mini"), data, tok)
+    assert isinstance(electra, ElectraForPreTraining)
+    assert len(electra.generator.bert.layers) == 1 and len(electra.discriminator.layers) == 4
+    assert electra.generator.bert.embeddings is electra.discriminator.embeddings
+
+    with pytest.raises(ConfigError, match="from scratch"):
+        PretrainConfig(recipe="electra", init_from=str(minilm_dir))
+    with pytest.raises(ConfigError, match="head_warmup_steps is for --init-from"):
+        PretrainConfig(head_warmup_steps=3)
+
+
+def test_cramming_run_saves_a_bert_with_fine_tuning_dropout(shards, tmp_path):
+    cfg = PretrainConfig(recipe="cramming", preset="tiny", seq_len=32,
+                         train=_train(max_steps=3, save_every=None))
+    with pytest.warns(UserWarning, match="pre-LN"):
+        pretrain(shards, tmp_path / "run", cfg)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["norm_position"] == "pre"
+    assert saved["hidden_dropout_prob"] == 0.1     # no dropout while pretraining only
+    state = json.loads((tmp_path / "run" / "checkpoints" / "step-3" / "trainer_state.json").read_text())
+    assert state["setup"]["model"]["hidden_dropout_prob"] == 0.0
+
+
+# ---- ELECTRA ----------------------------------------------------------------------------------
+
+
+def test_replace_tokens_worked_example():
+    cls, m, a, b, c, x = 101, 103, 7, 8, 9, 42
+    ids = torch.tensor([[cls, m, b, m]])
+    labels = torch.tensor([[-100, a, -100, c]])
+    corrupted, replaced = replace_tokens(ids, labels, torch.tensor([a, x]))
+    assert corrupted.tolist() == [[cls, a, b, x]]
+    assert replaced.tolist() == [[False, False, False, True]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_replaced_is_exactly_where_the_sample_differs_from_the_original(seed):
+    g = torch.Generator().manual_seed(seed)
+    original = torch.randint(0, 6, (3, 10), generator=g)
+    masked = torch.rand(3, 10, generator=g) < 0.4
+    labels = torch.where(masked, original, torch.full_like(original, -100))
+    inputs = torch.where(masked, torch.full_like(original, 5), original)      # 5 = [MASK]
+    sampled = torch.randint(0, 6, (int(masked.sum()),), generator=g)          # small vocab: many ties
+    corrupted, replaced = replace_tokens(inputs, labels, sampled)
+    assert torch.equal(corrupted[~masked], original[~masked])
+    assert torch.equal(corrupted[masked], sampled)
+    assert torch.equal(replaced, corrupted != original)
+    assert not replaced[~masked].any()
+
+
+def test_electra_forward_labels_and_loss(shards, minilm_dir):
+    cfg = PretrainConfig(recipe="electra", preset="tiny", seq_len=32)
+    model = build_model(cfg, ShardSet(shards), Tokenizer.from_pretrained(minilm_dir))
+    data = make_dataset(cfg, ShardSet(shards), Tokenizer.from_pretrained(minilm_dir), 0, True)
+    batch = torch.utils.data.default_collate([data[i] for i in range(4)])
+    torch.manual_seed(5)
+    out = model(**batch)
+    # the same draw again, by hand: the generator's samples at the masked positions
+    torch.manual_seed(5)
+    gen = model.generator(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
+    sampled = torch.multinomial(torch.softmax(gen.logits.float(), -1), 1).squeeze(-1)
+    masked = batch["labels"] != -100
+    expected = torch.zeros_like(masked)
+    expected[masked] = sampled != batch["labels"][masked]
+    assert torch.equal(out.replaced, expected)
+    assert out.replaced.any()                           # an untrained generator replaces most
+    assert torch.allclose(out.loss, out.mlm_loss + 50.0 * out.rtd_loss)
+    # every real token is judged: the RTD loss is the mean over attention_mask positions
+    real = batch["attention_mask"].bool()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(out.rtd_logits[real],
+                                                               expected[real].float())
+    assert torch.allclose(out.rtd_loss, bce)
+
+
+def _final(run):
+    return load_file(run / "model.safetensors")
+
+
+def _interrupt_and_resume(run, cfg_of, at: int):
+    """Drop every checkpoint after step `at` and the final model, as if killed there; resume."""
+    for ckpt in (run / "checkpoints").iterdir():
+        if int(ckpt.name.split("-")[1]) > at:
+            shutil.rmtree(ckpt)
+    (run / "model.safetensors").unlink()
+    pretrain(run.parent / "shards_link", run, cfg_of(resume=True))
+
+
+def test_electra_resume_is_bitwise_exact(shards, tmp_path):
+    def cfg_of(**kw):
+        return PretrainConfig(recipe="electra", preset="tiny", seq_len=32, train=_train(max_steps=4, **kw))
+
+    (tmp_path / "shards_link").symlink_to(shards)
+    with pytest.warns(UserWarning, match="pre-LN"):
+        pretrain(tmp_path / "shards_link", tmp_path / "straight", cfg_of(save_every=None))
+        pretrain(tmp_path / "shards_link", tmp_path / "cut", cfg_of(save_every=2))
+        _interrupt_and_resume(tmp_path / "cut", lambda **kw: cfg_of(save_every=2, **kw), at=2)
+    a, b = _final(tmp_path / "straight"), _final(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    records = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert {"mlm_loss", "rtd_loss", "rtd_accuracy", "replaced"} <= set(records[-1])
+    # the kept encoder is the discriminator: a plain BERT directory without the generator
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["architectures"] == ["BertModel"]
+    assert not any("generator" in k for k in a)
+
+
+# ---- continued pretraining: the head-only phase -----------------------------------------------
+
+
+def _weights(ckpt):
+    return load_file(ckpt / "model.safetensors")
+
+
+def test_head_warmup_trains_the_head_first_then_everything(shards, headless, tmp_path):
+    cfg = PretrainConfig(recipe="roberta", init_from=str(headless), head_warmup_steps=3, seq_len=32,
+                         train=_train(lr=1e-3))
+    with pytest.warns(UserWarning, match="newly initialised"):
+        pretrain(shards, tmp_path / "run", cfg)
+    steps = {n: _weights(tmp_path / "run" / "checkpoints" / f"step-{n}") for n in (1, 3, 4, 6)}
+    start = BertModel.from_pretrained(headless).state_dict()
+    encoder = [k for k in steps[1] if k.startswith("bert.")]
+    head = [k for k in steps[1] if k.startswith("mlm.")]
+    assert encoder and head
+    for n in (1, 3):       # the head-only phase: every encoder weight (embeddings too) as loaded
+        for k in encoder:
+            assert torch.equal(steps[n][k], start[k.removeprefix("bert.")]), (n, k)
+    assert all(not torch.equal(steps[1][k], steps[3][k]) for k in head)
+    # then everything trains
+    changed = [k for k in encoder if not torch.equal(steps[4][k], steps[3][k])]
+    assert "bert.embeddings.word.weight" in changed
+    assert any(".layers.1." in k for k in changed)
+
+
+def test_head_warmup_default(headless, minilm_dir, tmp_path):
+    (tmp_path / "full").mkdir()
+    BertForMaskedLM(BertConfig.preset("tiny", vocab_size=30522)).save_pretrained(tmp_path / "full")
+    train = TrainConfig(max_steps=10)
+    assert head_warmup_steps(PretrainConfig(init_from=str(headless)), train, 999) == 2   # a fifth
+    assert head_warmup_steps(PretrainConfig(init_from=str(tmp_path / "full")), train, 999) == 0
+    assert head_warmup_steps(PretrainConfig(init_from=str(headless), head_warmup_steps=7), train, 999) == 7
+    assert head_warmup_steps(PretrainConfig(), train, 999) == 0
+    by_epochs = TrainConfig(epochs=2.0, batch_size=10)
+    assert head_warmup_steps(PretrainConfig(init_from=str(headless)), by_epochs, 101) == 22 // 5
+
+
+def test_head_warmup_resume_inside_the_phase_is_bitwise_exact(shards, headless, tmp_path):
+    def cfg_of(**kw):
+        return PretrainConfig(recipe="roberta", init_from=str(headless), seq_len=32, head_warmup_steps=2,
+                              train=_train(max_steps=4, **kw))
+
+    (tmp_path / "shards_link").symlink_to(shards)
+    with pytest.warns(UserWarning, match="newly initialised"):
+        pretrain(tmp_path / "shards_link", tmp_path / "straight", cfg_of(save_every=None))
+        pretrain(tmp_path / "shards_link", tmp_path / "cut", cfg_of())
+        _interrupt_and_resume(tmp_path / "cut", cfg_of, at=1)
+    a, b = _final(tmp_path / "straight"), _final(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
