@@ -1,13 +1,21 @@
-"""`bertkit explain`: one command, three modes chosen by the first word.
+"""`bertkit explain`: one command, four modes chosen by the first word.
 
     bertkit explain --model RUN "some text" --out report.html   # attributions + attention views
     bertkit explain heads --model DIR "text one" "text two"     # top heads per attention pattern
     bertkit explain trace --model DIR "a short text" --layer 0 --head 1 [--format terminal]
     bertkit explain trace --toy "the cat sat"                   # the course's 8-dim, 2-head model
+    bertkit explain trace --toy --arch gpt "the cat sat"        # masked self-attention
+    bertkit explain trace --toy --arch seq2seq "um dois" --target-text "one two"   # + cross-attention
+    bertkit explain embeddings --model DIR --vectors W2V bank "the river bank" "a bank loan"
 
-`explain` takes free text, so the modes are not argparse sub-commands: if the first word is `heads`
-or `trace` it selects that mode, otherwise every word is the text to explain (to explain the text
-"heads" itself, pass `--mode report`).
+GPT and encoder-decoder directories are recognised from config.json: the report then shows their
+decoder self-attention (causal) and cross-attention heads, and the trace walks the masked
+self-attention (and cross-attention, over the source TEXT with --target-text as the decoder's text;
+default: the model's own greedy output).
+
+`explain` takes free text, so the modes are not argparse sub-commands: if the first word is `heads`,
+`trace` or `embeddings` it selects that mode, otherwise every word is the text to explain (to
+explain the text "heads" itself, pass `--mode report`).
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from bertkit.errors import ConfigError, DataError
 from bertkit.io import atomic_write_text, check_output_file
 from bertkit.options import add_options, option
 
-MODES = ("report", "heads", "trace")
+ARCHS = ("auto", "bert", "gpt", "seq2seq")
+MODES = ("report", "heads", "trace", "embeddings")
 
 
 @dataclass
@@ -81,7 +90,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("heads and trace")
     add_options(t, TraceOptions)
     t.add_argument("--toy", action="store_true", help="trace a tiny random model: hidden 8, 2 heads")
+    t.add_argument("--arch", choices=ARCHS, default="auto",
+                   help="bert, gpt or seq2seq: the --toy model, or a check of --model's (default: auto, "
+                        "from the model; bert for --toy)")
+    t.add_argument("--target-text", help="encoder-decoder models: the decoder's text (TEXT is the source; "
+                                         "default: the model's greedy output)")
     t.add_argument("--trace-out", help="trace: write to this file instead of stdout")
+    e = p.add_argument_group("embeddings: WORD SENTENCE SENTENCE... (static word2vec vs contextual BERT)")
+    e.add_argument("--vectors", help="word2vec vectors: a .txt/.bin file or a `word2vec train` directory")
+    e.add_argument("--hidden-layer", type=int, default=None,
+                   help="hidden-states index of the contextual vectors (0 = embeddings; default: the last)")
+    e.add_argument("--plot-words", nargs="+", metavar="WORD",
+                   help="other words to plot (default: the word's 5 nearest static neighbours)")
+    e.add_argument("--plot", help="write the 2-D PCA plot of static and contextual vectors to this PNG")
     p.set_defaults(func=_run)
 
 
@@ -91,7 +112,7 @@ def _split_mode(args: argparse.Namespace) -> tuple[str, list[str]]:
         if words and words[0] == args.mode:
             words = words[1:]
         return args.mode, words
-    if words and words[0] in ("heads", "trace"):
+    if words and words[0] in MODES[1:]:
         return words[0], words[1:]
     return "report", words
 
@@ -103,29 +124,59 @@ def _run(args: argparse.Namespace) -> int:
     if args.model is None and not (mode == "trace" and args.toy):
         toy = " (or --toy)" if mode == "trace" else ""
         raise ConfigError(f"explain {mode}: --model DIR is required{toy}")
-    outputs = {"report": ("out", "json", "png"), "heads": ("json",), "trace": ("trace_out",)}[mode]
+    outputs = {"report": ("out", "json", "png"), "heads": ("json",), "trace": ("trace_out",),
+               "embeddings": ("plot",)}[mode]
     for name in outputs:            # before the model runs, not after minutes of gradients
         if getattr(args, name):
             check_output_file(getattr(args, name), f"--{name.replace('_', '-')}")
-    return {"report": _report, "heads": _heads, "trace": _trace}[mode](args, words)
+    return {"report": _report, "heads": _heads, "trace": _trace, "embeddings": _embeddings}[mode](args, words)
+
+
+def _load(args: argparse.Namespace):
+    """(model, tokenizer) of --model, or the --toy model of --arch; --arch checks --model's kind."""
+    from bertkit.explain.decoder import architecture
+    from bertkit.explain.inputs import load
+
+    if getattr(args, "toy", False):
+        from bertkit.explain.trace import toy_model
+        from bertkit.explain.trace_decoder import toy_gpt, toy_seq2seq
+
+        return {"auto": toy_model, "bert": toy_model, "gpt": toy_gpt, "seq2seq": toy_seq2seq}[args.arch]()
+    model, tok = load(args.model)
+    if args.arch != "auto" and architecture(model) != args.arch:
+        raise ConfigError(f"--arch {args.arch}: {args.model} holds a {architecture(model)} model "
+                          f"({type(model).__name__})")
+    return model, tok
 
 
 def _report(args: argparse.Namespace, words: list[str]) -> int:
+    from bertkit.explain.decoder import architecture
     from bertkit.explain.report import explain_text
 
     text = " ".join(words)
-    result = explain_text(args.model, text, pair=args.pair, target=args.target, n_steps=args.steps,
-                          baseline=args.baseline, internal_batch_size=args.batch_size,
+    model, tok = _load(args)
+    if architecture(model) != "bert" and (args.target is not None or args.json):
+        raise ConfigError(f"a {type(model).__name__} has no classifier to attribute: --target and --json are "
+                          "for BERT classifiers (its report shows its attention)")
+    result = explain_text(model, text, tok, pair=args.pair, target_text=args.target_text, target=args.target,
+                          n_steps=args.steps, baseline=args.baseline, internal_batch_size=args.batch_size,
                           token_index=args.token, layer=args.ig_layer, progress=True)
     path = result.save(args.out)
-    if result.attribution is not None:
+    if isinstance(result.attention, list):
+        kinds = ", ".join(v.label.split(" (")[0] for v in result.attention)
+        print(f"{type(model).__name__}: the report shows its attention ({kinds})")
+    elif result.attribution is not None:
         print(result.attribution.to_terminal(colour=sys.stdout.isatty()))
         if args.json:
             atomic_write_text(args.json, result.attribution.to_json() + "\n")
     else:
         print(f"{args.model} has no classification head: the report shows attention only")
     if args.png:
-        result.attention.save_png(args.png)
+        views = result.attention if isinstance(result.attention, list) else [result.attention]
+        for i, view in enumerate(views):     # the first at --png, the others beside it by kind
+            png = Path(args.png)
+            png = png if i == 0 else png.with_name(f"{png.stem}-{view.kind}{png.suffix}")
+            print(f"png: {view.save_png(png).resolve()}")
     print(f"report: {Path(path).resolve()}")
     return 0
 
@@ -145,15 +196,29 @@ def _heads(args: argparse.Namespace, words: list[str]) -> int:
 
 
 def _trace(args: argparse.Namespace, words: list[str]) -> int:
-    from bertkit.explain.inputs import load
-    from bertkit.explain.trace import toy_model, trace_attention
+    from bertkit.explain.trace import trace_attention
 
-    model, tok = toy_model() if args.toy else load(args.model)
+    model, tok = _load(args)
     text = " ".join(words)
-    out = trace_attention(model, tok, text, args.layer, args.head).format(args.format)
+    out = trace_attention(model, tok, text, args.layer, args.head, args.target_text).format(args.format)
     if args.trace_out:
         atomic_write_text(args.trace_out, out + "\n")
         print(f"trace: {Path(args.trace_out).resolve()}")
     else:
         print(out)
+    return 0
+
+
+def _embeddings(args: argparse.Namespace, words: list[str]) -> int:
+    from bertkit.explain.embeddings import compare_embeddings
+
+    if len(words) < 3:
+        raise DataError("explain embeddings: give a WORD and at least two SENTENCEs that contain it, e.g. "
+                        "bank \"We sat on the river bank.\" \"The bank lent us money.\"")
+    if not args.vectors:
+        raise ConfigError("explain embeddings: --vectors is required (a `bertkit word2vec train` output)")
+    model, tok = _load(args)
+    report = compare_embeddings(model, tok, args.vectors, words[0], words[1:], args.hidden_layer,
+                                args.plot_words, args.plot)
+    print(report)
     return 0

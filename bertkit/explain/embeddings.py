@@ -1,6 +1,9 @@
 """Embedding inspection: nearest tokens in the input embedding matrix, how much one word's
 contextual vector changes between two sentences (e.g. "bank" by a river vs "bank" for money), and
 the same word's static (word2vec) vector beside its contextual ones, with a PCA plot.
+
+`compare_embeddings` is `bertkit explain embeddings`; `bertkit word2vec context` calls the same
+`static_vs_contextual` and `plot_static_vs_contextual`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertkit.errors import DataError
+from bertkit.errors import ConfigError, DataError
 from bertkit.explain.inputs import base_model, encode
 
 
@@ -71,12 +74,22 @@ def static_vs_contextual(model: Any, tokenizer: Any, static: Any, word: str, sen
     the contextual vectors (n, hidden) and both (n, n) cosine-similarity matrices.
     """
     vector = static[word]  # a DataError names the word when it is not in the vocabulary
+    per_sentence = np.stack([static[word] for _ in sentences])   # a lookup ignores the sentence
     contextual = torch.stack([word_vector(model, tokenizer, s, word, layer) for s in sentences])
-    unit = torch.nn.functional.normalize(contextual.float(), dim=-1)
-    n = len(sentences)
     return {"word": word, "sentences": list(sentences), "static_vector": vector,
-            "contextual_vectors": contextual.numpy(), "static_similarity": np.ones((n, n)),
-            "contextual_similarity": (unit @ unit.T).numpy()}
+            "contextual_vectors": contextual.numpy(), "static_similarity": cosine_matrix(per_sentence),
+            "contextual_similarity": cosine_matrix(contextual.numpy())}
+
+
+def cosine_matrix(x: np.ndarray) -> np.ndarray:
+    """(n, n) cosine similarities of the rows of x, in float64, as aᵀb / √(|a|²|b|²), one dot product
+    per pair: for two equal rows that is exactly 1.0 (IEEE rounding gives √(s²) = s), which a
+    blocked matrix product or a product of norms does not promise."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    dots = np.array([[float(np.dot(x[i], x[j])) for j in range(n)] for i in range(n)])
+    sq = np.diag(dots)
+    return dots / np.sqrt(sq[:, None] * sq[None, :])
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:
@@ -106,3 +119,65 @@ def plot_static_vs_contextual(static: dict[str, np.ndarray], contextual: dict[st
             ax.annotate(label, (x, y), fontsize=9, xytext=(3, 3), textcoords="offset points")
         ax.set_title(f"{title}: PCA to 2-D")
     return save_figure(fig, path)
+
+
+def _load_vectors(vectors: Any) -> Any:
+    """WordVectors as given, or read from a word2vec file or a `word2vec train` directory."""
+    from bertkit.classic.vectors import WordVectors
+
+    if isinstance(vectors, WordVectors):
+        return vectors
+    path = Path(vectors)
+    return WordVectors.load(path / "vectors.bin" if path.is_dir() else path)
+
+
+def plot_points(static: Any, cmp: dict[str, Any], words: list[str], model: Any, tokenizer: Any,
+                layer: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """What the PCA plot shows: each word's one static vector ("bank"), and its contextual vector in
+    every sentence that has it ("bank @ 2" for sentence 2)."""
+    word = cmp["word"]
+    static_points = {w: static[w] for w in [word, *words]}
+    contextual = {f"{word} @ {i}": v for i, v in enumerate(cmp["contextual_vectors"], 1)}
+    for w in words:
+        for i, sentence in enumerate(cmp["sentences"], 1):
+            try:
+                contextual[f"{w} @ {i}"] = word_vector(model, tokenizer, sentence, w, layer).numpy()
+            except DataError:            # not a word of this sentence: nothing to plot
+                continue
+    return static_points, contextual
+
+
+def format_comparison(cmp: dict[str, Any], layer: int | None = None) -> str:
+    """The sentences, then the static and the contextual cosine matrices of the word."""
+    lines = [f"{cmp['word']!r} in {len(cmp['sentences'])} sentences"]
+    lines += [f"  {i}  {s}" for i, s in enumerate(cmp["sentences"], 1)]
+    where = "last layer" if layer is None else f"hidden states {layer}"
+    tables = [("static (word2vec) cosine: the same vector in every sentence", cmp["static_similarity"]),
+              (f"contextual (BERT, {where}) cosine", cmp["contextual_similarity"])]
+    for title, sims in tables:
+        lines += ["", title, "     " + "".join(f"{j:>8}" for j in range(1, len(sims) + 1))]
+        lines += [f"  {i:>2} " + "".join(f"{x:8.3f}" for x in row) for i, row in enumerate(sims, 1)]
+    return "\n".join(lines)
+
+
+def compare_embeddings(model: Any, tokenizer: Any, vectors: Any, word: str, sentences: list[str],
+                       layer: int | None = None, plot_words: list[str] | None = None,
+                       plot: str | Path | None = None) -> str:
+    """`bertkit explain embeddings`: the text comparing `word`'s static vector (`vectors`: a
+    WordVectors, a word2vec file or a `word2vec train` directory) with BERT's in `sentences`, and,
+    with `plot`, a PNG of the PCA projections of a few words (`plot_words`, default the word's five
+    nearest static neighbours)."""
+    from bertkit.explain.decoder import architecture
+
+    if architecture(model) != "bert":
+        raise ConfigError(f"contextual vectors come from a BERT encoder; {type(model).__name__} is a decoder")
+    if len(sentences) < 2:
+        raise DataError("give at least two sentences to compare the word's vectors across")
+    static = _load_vectors(vectors)
+    cmp = static_vs_contextual(model, tokenizer, static, word, sentences, layer)
+    text = format_comparison(cmp, layer)
+    if plot is not None:
+        words = plot_words if plot_words is not None else [w for w, _ in static.most_similar(word, 5)]
+        points = plot_points(static, cmp, [w for w in words if w != word], model, tokenizer, layer)
+        text += f"\n\nplot: {plot_static_vs_contextual(*points, plot).resolve()}"
+    return text

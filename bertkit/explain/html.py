@@ -36,11 +36,15 @@ def _script_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def attention_payload(attention, start_layer: int = 0, start_head: int = 0) -> dict:
+def attention_payload(attention, start_layer: int = 0, start_head: int = 0, suffix: str = "") -> dict:
+    """The data of one view. `tokens` are the queries (rows, left), `keys` the keys (columns,
+    right; the source's tokens for cross-attention); `kind` is "encoder", "decoder" (causal) or
+    "cross"; `suffix` ends the ids of the view's elements ("" for the first view of a page)."""
     q = np.clip(np.rint(np.asarray(attention.weights, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
     layers, heads = q.shape[:2]
-    return {"tokens": attention.tokens, "layers": layers, "heads": heads,
-            "q": base64.b64encode(q.tobytes()).decode("ascii"),
+    return {"tokens": attention.tokens, "keys": getattr(attention, "key_tokens", attention.tokens),
+            "kind": getattr(attention, "kind", "encoder"), "suffix": suffix,
+            "layers": layers, "heads": heads, "q": base64.b64encode(q.tobytes()).decode("ascii"),
             "start_layer": start_layer, "start_head": start_head}
 
 
@@ -70,21 +74,40 @@ def attribution_section(attr) -> str:
 ({attr.n_steps} steps, {attr.baseline} baseline, {attr.layer_name}{attr.windows_note()}).</p>"""
 
 
-def attention_sections(attention) -> str:
+# kind -> (heading, what the head view's lines mean)
+_VIEW_TEXT = {
+    "encoder": ("", "Lines join each token (left, attending) to the tokens it attends to (right)"),
+    "decoder": ("Decoder self-attention (causal)",
+                "Lines join each token (left, attending) to itself and the earlier tokens it attends to "
+                "(right): the causal mask gives every later token weight 0, so no line goes down"),
+    "cross": ("Cross-attention (encoder-decoder)",
+              "Lines join each target token (left, the decoder's queries) to the source tokens it "
+              "attends to (right, the encoder's keys and values)"),
+}
+
+
+def attention_sections(attention, suffix: str = "", heading: str | None = None) -> str:
+    """The head view and model view of one attention; `suffix` ends every element id."""
+    kind = getattr(attention, "kind", "encoder")
+    title, lines = _VIEW_TEXT[kind]
+    if heading is None:
+        heading = title
+    prefix = f"{html.escape(heading)}: " if heading else ""
     note = ""
-    if attention.n_windows > 1:
+    if getattr(attention, "n_windows", 1) > 1:
         note = (f" The input was longer than the model's positions: {attention.n_windows} overlapping "
                 "windows were run and averaged (tokens that never share a window have weight 0).")
-    return f"""<h2 id="bk-head-section">Head view</h2>
-<p class="bk-note">Lines join each token (left, attending) to the tokens it attends to (right);
-darker is more attention. Hover a token to focus on it.{note}</p>
-<div class="bk-controls"><select id="bk-layer" aria-label="layer"></select>
-<select id="bk-head" aria-label="head"></select></div>
-<svg id="bk-headview" xmlns="http://www.w3.org/2000/svg"></svg>
-<h2>Model view</h2>
+    return f"""<section class="bk-view" data-kind="{kind}">
+<h2 id="bk-head-section{suffix}">{prefix}Head view</h2>
+<p class="bk-note">{lines}; darker is more attention. Hover a token to focus on it.{note}</p>
+<div class="bk-controls"><select id="bk-layer{suffix}" aria-label="layer"></select>
+<select id="bk-head{suffix}" aria-label="head"></select></div>
+<svg id="bk-headview{suffix}" class="bk-headview" data-kind="{kind}" xmlns="http://www.w3.org/2000/svg"></svg>
+<h2>{prefix}Model view</h2>
 <p class="bk-note">Every layer (rows) and head (columns); each square is a heatmap of
-attention (row = attending token). Click one to open it in the head view.</p>
-<div id="bk-modelview"></div>"""
+attention (row = attending token, column = attended token). Click one to open it in the head view.</p>
+<div id="bk-modelview{suffix}" class="bk-modelview" data-kind="{kind}"></div>
+</section>"""
 
 
 def heads_section(heads, k: int = 3) -> str:
@@ -105,7 +128,15 @@ def render_page(title: str, attention=None, attribution=None, heads=None, extra_
         body.append(attribution_section(attribution))
     if heads is not None:
         body.append(heads_section(heads))
-    if attention is not None:
+    if isinstance(attention, (list, tuple)):           # several views (a decoder's), one section each
+        kinds = [getattr(a, "kind", "encoder") for a in attention]
+        suffixes = ["" if i == 0 else f"-{kind}" for i, kind in enumerate(kinds)]
+        if len(set(suffixes)) < len(suffixes):
+            suffixes = ["" if i == 0 else f"-{i}" for i in range(len(kinds))]
+        for view, suffix in zip(attention, suffixes, strict=True):
+            body.append(attention_sections(view, suffix, _heading(view)))
+        data["views"] = [attention_payload(v, suffix=x) for v, x in zip(attention, suffixes, strict=True)]
+    elif attention is not None:
         body.append(attention_sections(attention))
         data["attention"] = attention_payload(attention)
     body.append(extra_html)
@@ -119,6 +150,12 @@ def render_page(title: str, attention=None, attribution=None, heads=None, extra_
 <script>{_static("views.js")}</script>
 </body></html>
 """
+
+
+def _heading(view) -> str:
+    """A view's heading on a page of several: its label without the parenthesis."""
+    label = getattr(view, "label", None) or _VIEW_TEXT[getattr(view, "kind", "encoder")][0]
+    return label.split(" (")[0] + (" (causal)" if getattr(view, "kind", "") == "decoder" else "")
 
 
 def iframe(page: str, height: int = 600) -> str:

@@ -16,8 +16,11 @@ from typing import Any
 
 import bertkit.model.bert as bm
 from bertkit.errors import CheckpointError, ConfigError, DataError
+from bertkit.model.config import read_config_json
 from bertkit.model.hf import ARCHITECTURES, head_class
 from bertkit.tokenizers import Tokenizer
+
+DECODERS = ("gpt2", "bertkit-transformer")      # model_types `load` reads with model.auto.load_model
 
 
 @dataclass
@@ -160,13 +163,19 @@ def encoder_layers(model: Any) -> list[Any]:
 def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
     """Load (model, tokenizer) from a Hugging Face-layout directory, in eval mode.
 
-    The head class comes from config.json's `architectures` (`bertkit.model.hf.head_class`: an
-    entry bertkit cannot build is an error naming it) unless `head` names one
-    ("BertForSequenceClassification", ...); a directory without such an entry gives a BertModel.
+    GPT and encoder-decoder directories (config.json's model_type in `DECODERS`) load through
+    `bertkit.model.auto.load_model`. For BERT, the head class comes from config.json's
+    `architectures` (`bertkit.model.hf.head_class`: an entry bertkit cannot build is an error
+    naming it) unless `head` names one ("BertForSequenceClassification", ...); a directory without
+    such an entry gives a BertModel.
     """
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise CheckpointError(f"{model_dir}: no config.json (is this a model directory?)")
+    if head is None and read_config_json(model_dir)[1].get("model_type") in DECODERS:
+        from bertkit.model.auto import load_model
+
+        return load_model(model_dir).eval(), load_tokenizer(model_dir)
     if head is None:
         head = head_class(model_dir).__name__
     if head not in ARCHITECTURES:

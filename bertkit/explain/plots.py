@@ -29,14 +29,15 @@ def save_heatmaps(attention, path: str | Path, layer: int | None = None, head: i
     cols = 1 if len(cells) == 1 else n_heads
     rows = (len(cells) + cols - 1) // cols
     tokens = attention.tokens
+    keys = getattr(attention, "key_tokens", tokens)         # the source's, for cross-attention
     single = len(cells) == 1
-    size = max(4.0, 0.28 * len(tokens)) if single else 1.6
+    size = max(4.0, 0.28 * max(len(tokens), len(keys))) if single else 1.6
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
     for ax, (l, h) in zip(axes.ravel(), cells, strict=False):
         ax.imshow(np.asarray(attention.weights[l, h]), cmap="Blues", vmin=0, vmax=1)
         ax.set_title(f"layer {l} head {h}", fontsize=10 if single else 7)
         if single:
-            ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
+            ax.set_xticks(range(len(keys)), keys, rotation=90, fontsize=8)
             ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
             ax.set_xlabel("attended to")
             ax.set_ylabel("attending")

@@ -1,5 +1,6 @@
 """One explanation report: word attributions (when the model has a classification head), head
-patterns, the head view and the model view, in one offline HTML page."""
+patterns, the head view and the model view, in one offline HTML page. For GPT and encoder-decoder
+models: a head view and model view per kind of attention (decoder.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 import torch
 
+from bertkit.errors import ConfigError
 from bertkit.explain.attention import AttentionMap, extract_attention
 from bertkit.explain.attributions import Attribution, integrated_gradients
+from bertkit.explain.decoder import AttentionView, architecture, decoder_attention
 from bertkit.explain.html import iframe, render_page
 from bertkit.explain.inputs import load, model_dims
 from bertkit.explain.patterns import HeadScores
@@ -20,8 +23,8 @@ from bertkit.io import atomic_write_text
 @dataclass
 class Report:
     title: str
-    attention: AttentionMap
-    heads: HeadScores
+    attention: AttentionMap | list[AttentionView]    # a list: a decoder model's views
+    heads: HeadScores | None
     attribution: Attribution | None = None
 
     def to_html(self) -> str:
@@ -46,14 +49,23 @@ def _kind(model: Any) -> str | None:
 
 
 def explain_text(model: Any, text: str, tokenizer: Any = None, pair: str | None = None,
-                 title: str | None = None, **ig: Any) -> Report:
+                 title: str | None = None, target_text: str | None = None, **ig: Any) -> Report:
     """Attention for any model; integrated gradients too when it has a classification head.
 
     `model` is a directory or a loaded model (then give `tokenizer`); `ig` goes to
-    `integrated_gradients` (target, n_steps, baseline, token_index, layer, ...).
+    `integrated_gradients` (target, n_steps, baseline, token_index, layer, ...). GPT and
+    encoder-decoder models give their attention views only (`target_text`: the decoder's text of
+    an encoder-decoder model; default its greedy output).
     """
     if isinstance(model, (str, Path)):
         model, tokenizer = load(model)
+    if architecture(model) != "bert":
+        if pair is not None:
+            raise ConfigError("--pair is for BERT models; a decoder reads one text (and --target-text)")
+        views = decoder_attention(model, tokenizer, text, target_text).views
+        return Report(title or "bertkit explanation", views, None)
+    if target_text is not None:
+        raise ConfigError("--target-text is for encoder-decoder models")
     attention = extract_attention(model, tokenizer, text, pair)
     attribution = None
     kind = _kind(model)
