@@ -17,7 +17,8 @@ best running beam, scored at the current length, cannot beat the worst of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -92,34 +93,35 @@ def check_arguments(max_new_tokens: int, num_beams: int, temperature: float, top
 def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int = 1,
              length_penalty: float = 1.0, do_sample: bool = False, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, use_cache: bool = True, seed: int | None = None,
-             eos_token_id: int | None = -1, pad_token_id: int | None = None,
+             eos_token_id: int | Sequence[int] | None = -1, pad_token_id: int | None = None,
              early_stopping: bool | str = False, attention_mask: Tensor | None = None,
              on_token: Callable[[Tensor], None] | None = None) -> Tensor:
     """Continue `input_ids` (batch, seq); returns the output token ids (batch, out_len).
 
     GPT: the prompt followed by the new tokens; seq2seq: the start token followed by them.
-    `eos_token_id` (default: the config's; None: never stop early) ends a sequence; finished
-    sequences are filled with `pad_token_id` (default: the stop token). `on_token` receives each
-    step's new tokens (batch,) as they come (greedy and sampling).
+    `eos_token_id`, one stop id or a list of them as transformers takes (default: the config's;
+    None or []: never stop early), ends a sequence; finished sequences are filled with
+    `pad_token_id` (default: the first stop id). `on_token` receives each step's new tokens
+    (batch,) as they come (greedy and sampling).
     """
     check_arguments(max_new_tokens, num_beams, temperature, top_k, top_p)
     if input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids must be (batch, seq) with seq >= 1, got shape {tuple(input_ids.shape)}")
-    if eos_token_id == -1:
-        eos_token_id = model.config.eos_token_id
-    pad = pad_token_id if pad_token_id is not None else (eos_token_id if eos_token_id is not None else 0)
+    stops = stop_ids(model.config.eos_token_id if eos_token_id == -1 else eos_token_id)
+    pad = pad_token_id if pad_token_id is not None else (stops[0] if stops else 0)
     was_training = model.training
     model.eval()
     try:
         if num_beams > 1:
             return beam_search(model, input_ids, attention_mask, max_new_tokens, num_beams, length_penalty,
-                               early_stopping, eos_token_id, pad, use_cache)
+                               early_stopping, stops, pad, use_cache)
         generator = None
         if seed is not None:
             generator = torch.Generator(input_ids.device).manual_seed(seed)
         tokens, state = model.start_decoding(input_ids, attention_mask, use_cache)
         _check_length(model, tokens, max_new_tokens)
         finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+        stop_tensor = torch.tensor(stops, dtype=tokens.dtype, device=tokens.device)
         for _ in range(max_new_tokens):
             logits = model.decode_next(tokens, state).float()                  # (batch, vocab)
             if do_sample:
@@ -127,9 +129,9 @@ def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int 
                 next_tokens = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
             else:
                 next_tokens = logits.argmax(-1)
-            if eos_token_id is not None:
+            if stops:
                 next_tokens = next_tokens.masked_fill(finished, pad)
-                finished |= next_tokens == eos_token_id
+                finished |= torch.isin(next_tokens, stop_tensor)
             tokens = torch.cat((tokens, next_tokens[:, None]), dim=1)
             if on_token is not None:
                 on_token(next_tokens)
@@ -138,6 +140,20 @@ def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int 
         return tokens
     finally:
         model.train(was_training)
+
+
+def stop_ids(eos_token_id: int | Sequence[int] | None) -> tuple[int, ...]:
+    """The stop ids as a tuple: 7 -> (7,), [7, 9] -> (7, 9), None -> () (never stop early)."""
+    if eos_token_id is None:
+        return ()
+    try:
+        many = not hasattr(eos_token_id, "__index__")
+        ids = tuple(map(operator.index, eos_token_id if many else [eos_token_id]))
+    except TypeError:
+        ids = (-1,)
+    if not all(i >= 0 for i in ids) or any(isinstance(i, bool) for i in ids):
+        raise ValueError(f"eos_token_id must be a token id or a list of them, got {eos_token_id!r}")
+    return ids
 
 
 def _check_length(model, tokens: Tensor, max_new_tokens: int) -> None:
@@ -167,7 +183,7 @@ class _Row:
 
 
 def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int, num_beams: int,
-                length_penalty: float, early_stopping: bool | str, eos: int | None, pad: int,
+                length_penalty: float, early_stopping: bool | str, stops: tuple[int, ...], pad: int,
                 use_cache: bool) -> Tensor:
     """The best of `num_beams` hypotheses per row (see the module docstring for the rules)."""
     batch = input_ids.shape[0]
@@ -186,7 +202,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None, max_new
         keep_rows, keep_tokens, keep_scores = [], [], []
         for b, row in enumerate(finished):
             kept = _step_row(row, b, top_scores[b].tolist(), top_index[b].tolist(), vocab, tokens,
-                             last=step == max_new_tokens - 1, eos=eos, gen_len=step + 1,
+                             last=step == max_new_tokens - 1, stops=stops, gen_len=step + 1,
                              length_penalty=length_penalty)
             kept = kept or [(b * num_beams, pad, -1e9)] * num_beams   # the last step: nothing continues
             keep_rows += [r for r, _, _ in kept]
@@ -208,7 +224,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None, max_new
 
 
 def _step_row(row: _Row, b: int, top_scores: list[float], top_index: list[int], vocab: int, tokens: Tensor,
-              last: bool, eos: int | None, gen_len: int, length_penalty: float,
+              last: bool, stops: tuple[int, ...], gen_len: int, length_penalty: float,
               ) -> list[tuple[int, int, float]]:
     """Sort one row's ranked candidates: those that end (stop token, or the last step) and rank among
     the first `beams` become finished hypotheses; the first `beams` others continue, returned as
@@ -218,7 +234,7 @@ def _step_row(row: _Row, b: int, top_scores: list[float], top_index: list[int], 
     for rank, (score, index) in enumerate(zip(top_scores, top_index, strict=True)):
         beam, token = divmod(index, vocab)
         source = b * num_beams + beam
-        if last or token == eos:
+        if last or token in stops:
             if rank < num_beams and not row.done:
                 row.add(score / gen_len ** length_penalty, tokens[source].tolist() + [token])
         elif len(kept) < num_beams:

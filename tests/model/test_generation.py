@@ -198,3 +198,56 @@ def test_tokens_are_streamed_as_they_come(pair, prompts):
     seen = []
     out = model.generate(prompts[:1], max_new_tokens=6, eos_token_id=None, on_token=seen.append)
     assert torch.cat(seen).tolist() == out[0, 5:].tolist()
+
+
+def _stops_reached(model, prompts):
+    """Two ids the greedy continuation reaches, at different steps of different rows."""
+    out = model.generate(prompts, max_new_tokens=10, eos_token_id=None)[:, 5:]
+    return [int(out[0, 3]), int(out[1, 6])]
+
+
+def test_several_stop_ids_greedy_equal_transformers(pair, prompts):
+    model, ref = pair
+    stops = _stops_reached(model, prompts)
+    ours = model.generate(prompts, max_new_tokens=12, eos_token_id=stops)
+    theirs = ref.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=12,
+                          do_sample=False, eos_token_id=stops, pad_token_id=stops[0])
+    assert torch.equal(ours, theirs)
+    new = ours[:, 5:]
+    for row in new.tolist():                                   # every row ends at its first stop id
+        ends = [i for i, t in enumerate(row) if t in stops]
+        if ends:
+            assert all(t == stops[0] for t in row[ends[0] + 1:])
+    assert torch.equal(model.generate(prompts, max_new_tokens=12, eos_token_id=stops, use_cache=False), ours)
+    assert torch.equal(model.generate(prompts, max_new_tokens=12, eos_token_id=[stops[0]]),
+                       model.generate(prompts, max_new_tokens=12, eos_token_id=stops[0]))
+
+
+@pytest.mark.parametrize("length_penalty", [1.0, 0.5])
+def test_several_stop_ids_beam_search_equals_transformers(pair, prompts, length_penalty):
+    model, ref = pair
+    stops = _stops_reached(model, prompts) + [3]
+    ours = model.generate(prompts, max_new_tokens=12, num_beams=3, eos_token_id=stops,
+                          length_penalty=length_penalty)
+    theirs = ref.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=12, num_beams=3,
+                          do_sample=False, eos_token_id=stops, pad_token_id=stops[0],
+                          length_penalty=length_penalty)
+    assert torch.equal(ours, theirs)
+
+
+def test_several_stop_ids_end_sampling(pair, prompts):
+    model, _ = pair
+    kw = dict(max_new_tokens=30, do_sample=True, temperature=2.0, seed=5)
+    free = model.generate(prompts, eos_token_id=None, **kw)[:, 5:]
+    stops = [int(free[0, 2]), int(free[2, 4])]
+    out = model.generate(prompts, eos_token_id=stops, pad_token_id=0, **kw)[:, 5:]
+    for row, free_row in zip(out.tolist(), free.tolist(), strict=False):
+        end = next(i for i, t in enumerate(free_row + stops) if t in stops)   # same draws until a stop
+        assert row[:end + 1] == (free_row + stops)[:end + 1][:len(row)]
+        assert all(t == 0 for t in row[end + 1:])
+
+
+@pytest.mark.parametrize("bad", [[-2], "7", [1.5]])
+def test_bad_stop_ids_are_clear_errors(pair, prompts, bad):
+    with pytest.raises(ValueError, match="eos_token_id"):
+        pair[0].generate(prompts, max_new_tokens=3, eos_token_id=bad)
