@@ -126,9 +126,10 @@ class PretrainConfig:
     add_tokens: str | None = option(None, "with --init-from: add these domain tokens (one per line); "
                                           "prepare the data with the same --add-tokens", metavar="FILE")
     head_warmup_steps: int | None = option(
-        None, "with --init-from: the first N steps train only the MLM head (and any added token "
-              "rows), the encoder frozen (default: a fifth of the steps when the checkpoint has "
-              "no MLM head, else 0)", low=0)
+        None, "with --init-from: N steps that train only the MLM head (encoder frozen) before the "
+              "run (default: a fifth of the run's steps when the checkpoint has no MLM head, else 0)",
+        low=0)
+    head_lr: float = option(1e-3, "the head-only steps' learning rate (constant)", low=0.0, low_open=True)
     rtd_weight: float = option(50.0, "electra: loss = MLM + this x replaced-token detection", low=0.0,
                                low_open=True)
     eval_data: str | None = option(None, "shards of a held-out split, evaluated every --eval-every steps",

@@ -8,13 +8,15 @@ up a Hugging Face model directory (config.json, model.safetensors, tokenizer.jso
 checkpoints/, metrics.jsonl and loss.png.
 
 Continued pretraining (`init_from`) of a checkpoint without an MLM head (a sentence-embedding
-model such as all-MiniLM-L6-v2) starts with a head-only phase: the new head is learned against
-the frozen encoder before the encoder moves (`HeadWarmup`), so the encoder's first updates follow
-a meaningful MLM loss instead of a random head's gradients.
+model such as all-MiniLM-L6-v2) starts with a head-only phase, a run of the same loop in RUN/head/:
+the new head learns against the frozen encoder at its own, higher learning rate (`head_lr`,
+constant), so that the encoder's first updates follow a meaningful MLM loss instead of a random
+head's gradients. Then the main run trains everything with the usual schedule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,7 +31,7 @@ from torch import nn
 from bertkit.data.examples import PretrainingDataset
 from bertkit.data.masking import continuation_table
 from bertkit.data.shards import ShardSet, vocab_hash
-from bertkit.errors import DataError
+from bertkit.errors import CheckpointError, DataError
 from bertkit.io import iter_lines
 from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
 from bertkit.tokenizers import Tokenizer
@@ -38,8 +40,9 @@ from bertkit.train.checkpoint import list_checkpoints, read_trainer_state
 from bertkit.train.config import RECIPES, PretrainConfig, TrainConfig
 from bertkit.train.electra import ElectraForPreTraining, electra_eval_fn, electra_metrics
 from bertkit.train.loop import Trainer, TrainResult
+from bertkit.train.resume import earlier_run
 
-__all__ = ["HeadWarmup", "PretrainConfig", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
+__all__ = ["PretrainConfig", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
            "pretrain", "pretraining_metrics", "read_token_file"]
 
 
@@ -166,44 +169,14 @@ def pretraining_metrics(out: Any, batch: dict[str, torch.Tensor]) -> dict[str, t
     return metrics
 
 
-class HeadWarmup:
-    """The head-only phase of continued pretraining: for the first `steps` optimizer steps the
-    encoder (embeddings included) runs without gradients, so only the MLM head (and NSP head)
-    learn; then everything trains. Hooks, not a wrapper: the model and its state dict are unchanged.
+def freeze_encoder(model: nn.Module, frozen: bool) -> None:
+    """Freeze (or unfreeze) the encoder, embeddings included: what the head-only phase leaves alone.
 
-    The decoder is tied to the word embeddings; in the head phase it reads them detached, so the
-    embeddings stay as they are. The phase is counted in training forward passes (micro-batches),
-    `done` of them already behind a resumed run.
+    The MLM decoder is tied to the word embeddings, so it stays as loaded too; the head's transform,
+    LayerNorm and bias (and an NSP head) learn.
     """
-
-    def __init__(self, model: nn.Module, steps: int, grad_accum: int = 1, done_steps: int = 0) -> None:
-        self.left = (steps - done_steps) * grad_accum
-        self.active = False
-        self._grad_was = True
-        self.handles = [model.bert.register_forward_pre_hook(self._enter),
-                        model.bert.register_forward_hook(self._exit),
-                        model.mlm.register_forward_pre_hook(self._detach_decoder)]
-
-    def _enter(self, module: nn.Module, args: Any) -> None:
-        self.active = module.training and self.left > 0
-        if self.active:
-            self._grad_was = torch.is_grad_enabled()
-            torch.set_grad_enabled(False)
-
-    def _exit(self, module: nn.Module, args: Any, out: Any) -> None:
-        if self.active:
-            torch.set_grad_enabled(self._grad_was)
-            self.left -= 1
-
-    def _detach_decoder(self, module: nn.Module, args: tuple) -> tuple | None:
-        if self.active:
-            hidden, word_embeddings = args
-            return hidden, word_embeddings.detach()
-        return None
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
+    for p in model.bert.parameters():
+        p.requires_grad_(not frozen)
 
 
 def has_mlm_head(directory: str | os.PathLike) -> bool:
@@ -226,8 +199,8 @@ def total_steps(train: TrainConfig, n_examples: int) -> int:
 
 
 def head_warmup_steps(cfg: PretrainConfig, train: TrainConfig, n_examples: int) -> int:
-    """The head-only steps: as set, or by default a fifth of the run for a checkpoint without an
-    MLM head (the choice measured in benchmarks/bench_adaptation.py), none otherwise."""
+    """The head-only steps: as set, or by default a fifth of the main run's steps for a checkpoint
+    without an MLM head (measured in benchmarks/bench_adaptation.py), none otherwise."""
     if not cfg.init_from:
         return 0
     if cfg.head_warmup_steps is not None:
@@ -287,24 +260,46 @@ def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Pretr
         tokenizer.save(directory)
 
     warm = head_warmup_steps(cfg, train, len(dataset))
-    done = 0
-    checkpoints = list_checkpoints(Path(out_dir) / "checkpoints") if train.resume else []
-    if checkpoints:
-        done = checkpoints[-1][0]
-        saved = read_trainer_state(checkpoints[-1][1]).get("setup") or {}
+    resuming = train.resume and bool(list_checkpoints(Path(out_dir) / "checkpoints"))
+    if resuming:
+        saved = read_trainer_state(list_checkpoints(Path(out_dir) / "checkpoints")[-1][1]).get("setup") or {}
         if "head_warmup_steps" not in saved.get("pretrain", {}):
             warm = 0                # a RUN from before the head-only phase: resume it as it ran
-    hooks = HeadWarmup(model, warm, train.grad_accum, min(warm, done)) if warm else None
     if dist.is_main():
-        head = f"; the first {warm} steps train the MLM head only" if warm else ""
+        head = f", after {warm} steps that train only the new MLM head (lr {cfg.head_lr:g})" if warm else ""
         print(f"pretraining a {cfg.preset if not cfg.init_from else cfg.init_from} BERT "
               f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) on {len(dataset):,} "
               f"{cfg.recipe} examples of <= {cfg.seq_len} tokens from {data_dir}{head}", flush=True)
+    setup = run_setup(cfg, model, shards, warm)
+    if warm and not resuming:
+        _head_phase(model, cfg, train, warm, dataset, Path(out_dir), setup)
+        # the main run starts after the head phase (which checked for an earlier run already)
+        train = dataclasses.replace(train, resume=False, overwrite=True)
     trainer = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn,
                       metrics_fn=electra_metrics if electra else pretraining_metrics,
-                      save_model=save, setup=run_setup(cfg, model, shards, warm))
+                      save_model=save, setup=setup)
+    return model, trainer.fit()
+
+
+def _head_phase(model: nn.Module, cfg: PretrainConfig, train: TrainConfig, steps: int,
+                dataset: PretrainingDataset, out_dir: Path, setup: dict[str, Any]) -> None:
+    """The head-only phase in out_dir/head/: `steps` steps at `head_lr` (constant), encoder frozen.
+
+    Resumable like any run (its own checkpoints); a main run that has checkpoints skips it.
+    """
+    found = earlier_run(out_dir)
+    if found and not train.resume and not train.overwrite:     # refuse before any work, as the loop does
+        raise CheckpointError(
+            f"{out_dir} holds an earlier run ({', '.join(found)}); continue it with --resume, or start "
+            "afresh with --overwrite (deletes its checkpoints and metrics)")
+    head_dir = out_dir / "head"
+    resume = train.resume and bool(list_checkpoints(head_dir / "checkpoints"))
+    phase = dataclasses.replace(train, lr=cfg.head_lr, max_steps=steps, warmup_steps=0, warmup_ratio=0.0,
+                                schedule="constant", eval_every=None, layerwise_lr_decay=None,
+                                resume=resume, overwrite=not resume)
+    freeze_encoder(model, True)
     try:
-        return model, trainer.fit()
+        Trainer(model, phase, dataset, head_dir, metrics_fn=pretraining_metrics,
+                save_model=lambda m, d: None, setup=setup).fit()
     finally:
-        if hooks is not None:
-            hooks.remove()
+        freeze_encoder(model, False)

