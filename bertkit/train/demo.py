@@ -1,5 +1,5 @@
 """Demo stage: prepare the embedded corpus, pretrain a small BERT for a couple of minutes, and
-show its loss curve and a fill-mask guess."""
+show that it learned: fill-mask guesses before and after, and the held-out MLM loss going down."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from pathlib import Path
 
 import torch
 
-from bertkit.data.shards import prepare
+from bertkit.data.shards import ShardSet, prepare
 from bertkit.datasets import corpus_files
 from bertkit.tokenizers import Tokenizer
 from bertkit.train.config import PretrainConfig, TrainConfig
-from bertkit.train.pretrain import pretrain
+from bertkit.train.pretrain import build_model, pretrain
+
+# Sentences in the style of the English news corpus the model is pretrained on.
+FILL_MASK = (
+    "The president of the united [MASK] said.",
+    "The Senate [MASK] on the bill on Tuesday.",
+    "Shares of the company fell 3 [MASK] on Monday.",
+)
 
 
 def run(ctx) -> None:
@@ -36,15 +43,23 @@ def run(ctx) -> None:
     run_dir = ctx.workdir / "pretrained"
     train = TrainConfig(lr=1e-3, eps=1e-6, max_steps=steps, batch_size=16 if ctx.quick else 32,
                         warmup_ratio=0.1, log_every=max(1, steps // 10), save_every=steps,
-                        eval_every=steps // 2 if ctx.quick else 200, overwrite=True)
+                        eval_every=steps // 2 if ctx.quick else 100, overwrite=True)
     cfg = PretrainConfig(preset="tiny", recipe="roberta", seq_len=64 if ctx.quick else 128,
                          eval_data=str(held_out), eval_examples=64 if ctx.quick else 256, train=train)
+    tokenizer = Tokenizer.from_pretrained(tok_dir)
+    torch.manual_seed(train.seed)  # as pretrain() does: the weights it starts from
+    before = {text: fill_mask(build_model(cfg, ShardSet(shards, verify=False), tokenizer), tokenizer, text)
+              for text in FILL_MASK}
     model, result = pretrain(shards, run_dir, cfg)
     evals = [r for r in result.history if r["split"] == "eval"]
     print("held-out MLM loss: " + ", ".join(f"step {r['step']}: {r['loss']:.2f}" for r in evals))
-    print(f"loss curve: {run_dir / 'loss.png'}   metrics: {run_dir / 'metrics.jsonl'}")
-    _fill_mask(model, Tokenizer.from_pretrained(run_dir), "The president of the united [MASK] said.")
+    print(f"loss curve (training and held-out): {run_dir / 'loss.png'}   metrics: {run_dir / 'metrics.jsonl'}")
+    print("\nfill-mask, top 5 guesses before -> after pretraining:")
+    for text in FILL_MASK:
+        print(f"  {text}\n    before: {' '.join(before[text])}\n    after:  "
+              f"{' '.join(fill_mask(model, tokenizer, text))}")
     ctx.artifacts["pretrained_dir"] = Path(run_dir)
+    ctx.artifacts["pretrained_steps"] = steps
 
 
 def _head(files: list[Path], out_dir: Path, n_chars: int) -> list[Path]:
@@ -60,12 +75,12 @@ def _head(files: list[Path], out_dir: Path, n_chars: int) -> list[Path]:
     return sliced
 
 
-def _fill_mask(model, tokenizer, text: str) -> None:
+def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[str]:
+    """The model's top-k tokens for the [MASK] in `text`."""
     enc = tokenizer.encode(text.replace("[MASK]", tokenizer.id_to_token(tokenizer.mask_token_id)))
     ids = torch.tensor([enc.ids])
     position = enc.ids.index(tokenizer.mask_token_id)
     model.eval()
     with torch.no_grad():
         logits = model(input_ids=ids).logits[0, position]
-    top = logits.topk(5).indices.tolist()
-    print(f"fill-mask: {text!r} -> {[tokenizer.id_to_token(i) for i in top]}")
+    return [tokenizer.id_to_token(i) for i in logits.topk(k).indices.tolist()]

@@ -19,4 +19,11 @@ def test_quick_demo_stage(tmp_path, minilm_dir, capsys):
     assert (run / "model.safetensors").is_file() and (run / "loss.png").is_file()
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["split"] == "eval"] == [4, 8]
-    assert "held-out MLM loss: step 4:" in out and "fill-mask:" in out and str(run / "loss.png") in out
+    assert "held-out MLM loss: step 4:" in out and str(run / "loss.png") in out
+    evals = [r["loss"] for r in records if r["split"] == "eval"]
+    assert evals[1] < evals[0]  # learning happened, even in 8 steps
+    # each sentence shows its top 5 guesses before and after pretraining, and they changed
+    befores = [line.split(":", 1)[1].split() for line in out.splitlines() if line.strip().startswith("before:")]
+    afters = [line.split(":", 1)[1].split() for line in out.splitlines() if line.strip().startswith("after:")]
+    assert len(befores) == len(afters) == len(demo.FILL_MASK) and all(len(x) == 5 for x in befores + afters)
+    assert befores != afters
