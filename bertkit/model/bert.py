@@ -1,7 +1,9 @@
-"""BERT (Devlin et al. 2019): the encoder and its heads: MLM, NSP, sequence and token classification.
+"""BERT (Devlin et al. 2019): the encoder, what every model class shares, and the output dataclasses.
 
 Every class keeps its `config`, reads and writes Hugging Face checkpoint directories
-(`from_pretrained` / `save_pretrained`, see hf.py), and returns a small output dataclass.
+(`from_pretrained` / `save_pretrained`, see hf.py, through the class's `layout`), and returns a
+small output dataclass. The heads (MLM, NSP, sequence and token classification, QA, multiple
+choice) live in heads.py, on any encoder of the family, and are importable from here as before.
 Head models hold the encoder as `.bert`.
 """
 
@@ -12,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bertkit.errors import DataError
@@ -20,10 +21,11 @@ from bertkit.io import PathLike
 from bertkit.model import inference
 from bertkit.model.attention import Packing, additive_mask
 from bertkit.model.config import BertConfig
-from bertkit.model.hf import load_pretrained, save_pretrained
-from bertkit.model.layers import Embeddings, EncoderLayer, activation, init_weights
+from bertkit.model.hf import BERT, load_pretrained, save_pretrained
+from bertkit.model.layers import Embeddings, EncoderLayer, init_weights
 
 Tensor = torch.Tensor
+LAYOUT = BERT          # BERT's checkpoint layout (hf.py), as each family module names its own
 
 
 class _Output:
@@ -83,7 +85,14 @@ class QuestionAnsweringOutput(_Output):
 
 
 class BertPreTrainedModel(nn.Module):
-    """What every bertkit BERT class shares: config, initialisation, checkpoint I/O."""
+    """What every bertkit BERT-family class shares: config, initialisation, checkpoint I/O.
+
+    `layout` is the family's checkpoint layout (family.py), `head` the class's kind: "Model" for
+    an encoder, else the suffix of the transformers class ("ForSequenceClassification").
+    """
+
+    layout = BERT
+    head = "Model"
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -98,7 +107,10 @@ class BertPreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: PathLike, ignore_mismatched_sizes: bool = False, **overrides: Any):
-        """Load a bertkit or Hugging Face BERT directory; keyword arguments override config fields.
+        """Load a bertkit or Hugging Face directory; keyword arguments override config fields.
+
+        A BERT class given a RoBERTa, DistilBERT or ALBERT directory builds that family's class
+        of the same head (as transformers' Auto classes do).
 
         A checkpoint that does not fit the config (a weight of another shape, encoder weights
         missing) is a CheckpointError naming the weights; `ignore_mismatched_sizes=True` initialises
@@ -133,6 +145,11 @@ class BertPreTrainedModel(nn.Module):
         encoder = self if isinstance(self, BertModel) else self.bert
         return inference.resolve(encoder.kernels)
 
+    @property
+    def encoder(self) -> BertModel:
+        """The encoder: the model itself, or `.bert` in a head model."""
+        return self if isinstance(self, BertModel) else self.bert
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.bert.embeddings.word
 
@@ -142,8 +159,9 @@ class BertPreTrainedModel(nn.Module):
 
 def _check_shapes(cfg: BertConfig, input_ids: Tensor | None, attention_mask: Tensor | None,
                   token_type_ids: Tensor | None, position_ids: Tensor | None,
-                  inputs_embeds: Tensor | None) -> tuple[int, int]:
-    """The (batch, seq) shape of the inputs, or a DataError naming the input that does not fit."""
+                  inputs_embeds: Tensor | None, width: int) -> tuple[int, int]:
+    """The (batch, seq) shape of the inputs, or a DataError naming the input that does not fit;
+    `width` is the size of a token embedding (the hidden size, ALBERT's embedding_size)."""
     if (input_ids is None) == (inputs_embeds is None):
         raise DataError("give exactly one of input_ids and inputs_embeds")
     if input_ids is not None:
@@ -152,8 +170,8 @@ def _check_shapes(cfg: BertConfig, input_ids: Tensor | None, attention_mask: Ten
                             f"{input_ids.dtype} of shape {tuple(input_ids.shape)}")
         shape = tuple(input_ids.shape)
     else:
-        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != cfg.hidden_size:
-            raise DataError(f"inputs_embeds must have shape (batch, seq, {cfg.hidden_size}), got "
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != width:
+            raise DataError(f"inputs_embeds must have shape (batch, seq, {width}), got "
                             f"{tuple(inputs_embeds.shape)}")
         shape = tuple(inputs_embeds.shape[:2])
     if position_ids is None and shape[1] > cfg.max_position_embeddings:
@@ -228,6 +246,16 @@ class BertModel(BertPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word
 
+    @property
+    def max_length(self) -> int:
+        """The longest sequence the position table holds."""
+        return self.config.max_position_embeddings
+
+    def embed(self, input_ids: Tensor | None, token_type_ids: Tensor | None, position_ids: Tensor | None,
+              inputs_embeds: Tensor | None) -> Tensor:
+        """The input of the first layer, (..., hidden) (ALBERT projects its smaller embeddings here)."""
+        return self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+
     def check_inputs(self, input_ids: Tensor | None, attention_mask: Tensor | None,
                      token_type_ids: Tensor | None, position_ids: Tensor | None,
                      inputs_embeds: Tensor | None) -> tuple[tuple[int, int], list[int] | None]:
@@ -238,7 +266,7 @@ class BertModel(BertPreTrainedModel):
         in one device-to-host copy, the forward pass's one sync point.
         """
         shape = _check_shapes(self.config, input_ids, attention_mask, token_type_ids, position_ids,
-                              inputs_embeds)
+                              inputs_embeds, self.embeddings.word.embedding_dim)
         ids = {"input_ids": input_ids, "token_type_ids": token_type_ids, "position_ids": position_ids}
         ranges, lengths = _read_back(ids, attention_mask)
         _check_ranges(self.config, ranges)
@@ -248,6 +276,8 @@ class BertModel(BertPreTrainedModel):
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 inputs_embeds: Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> BertOutput:
+        if self.embeddings.segment is None:
+            token_type_ids = None                       # no token types (RoBERTa-style DistilBERT)
         (batch, seq), lengths = self.check_inputs(input_ids, attention_mask, token_type_ids, position_ids,
                                                   inputs_embeds)
         if lengths is not None and min(lengths, default=seq) == seq:
@@ -262,12 +292,12 @@ class BertModel(BertPreTrainedModel):
             input_ids, token_type_ids, position_ids, inputs_embeds = (
                 None if t is None else packing.pack(t)
                 for t in (input_ids, token_type_ids, position_ids, inputs_embeds))   # (total, ...)
-        x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        x = self.embed(input_ids, token_type_ids, position_ids, inputs_embeds)
         mask = None
         if attention_mask is not None and packing is None:
             mask = additive_mask(attention_mask, x.dtype)                  # (batch, 1, 1, seq)
         packed_kernels = (not output_attentions and inference.resolve(self.kernels) == "onednn"
-                          and inference.applies(x, self.layers))
+                          and inference.applies(x, self))
         hidden_states, attentions = [x], []                            # kept only when asked for
         for layer in self.layers:
             if packed_kernels:
@@ -291,223 +321,17 @@ class BertModel(BertPreTrainedModel):
         return None if self.pooler is None else torch.tanh(self.pooler(hidden[:, 0]))
 
 
-class MaskedLMHead(nn.Module):
-    """transform (dense + GELU + LayerNorm), then the decoder tied to the word embeddings, plus a bias."""
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = activation(config.hidden_act)
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-
-    def forward(self, h: Tensor, word_embeddings: Tensor) -> Tensor:
-        return F.linear(self.norm(self.act(self.transform(h))), word_embeddings, self.bias)
 
 
-def _mlm(model: nn.Module, hidden: Tensor, labels: Tensor | None,
-         ) -> tuple[Tensor | None, Tensor, Tensor | None]:
-    """(loss, logits, masked_positions); with labels, logits only at the masked positions."""
-    weight = model.bert.embeddings.word.weight
-    if labels is None:
-        return None, model.mlm(hidden, weight), None
-    if tuple(labels.shape) != tuple(hidden.shape[:2]):
-        raise DataError(f"MLM labels have shape {tuple(labels.shape)}, expected {tuple(hidden.shape[:2])}")
-    masked = labels != -100
-    logits = model.mlm(hidden[masked], weight)                        # (n_masked, vocab)
-    if logits.shape[0] == 0:
-        return logits.sum() * 0.0, logits, masked                      # nothing masked: zero, not NaN
-    return F.cross_entropy(logits, labels[masked]), logits, masked
+_HEADS = ("BertForMaskedLM", "BertForMultipleChoice", "BertForPreTraining", "BertForQuestionAnswering",
+          "BertForSequenceClassification", "BertForTokenClassification", "MaskedLMHead",
+          "classification_loss")
 
 
-class BertForMaskedLM(BertPreTrainedModel):
-    """BERT with the masked-language-model head (no pooler, as in transformers)."""
+def __getattr__(name: str) -> Any:
+    """The heads, moved to heads.py, keep their old address (`from bertkit.model.bert import ...`)."""
+    if name in _HEADS:
+        from bertkit.model import heads
 
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.mlm = MaskedLMHead(config)
-        self.init_weights()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, labels: Tensor | None = None) -> MaskedLMOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                        output_attentions, output_hidden_states)
-        loss, logits, masked = _mlm(self, out.last_hidden_state, labels)
-        return MaskedLMOutput(loss, logits, masked, out.hidden_states, out.attentions)
-
-
-class BertForPreTraining(BertPreTrainedModel):
-    """BERT with both pretraining heads: MLM and next-sentence prediction (on the pooled [CLS])."""
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config)
-        self.mlm = MaskedLMHead(config)
-        self.nsp = nn.Linear(config.hidden_size, 2)
-        self.init_weights()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, labels: Tensor | None = None,
-                next_sentence_label: Tensor | None = None) -> PreTrainingOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                        output_attentions, output_hidden_states)
-        mlm_loss, logits, masked = _mlm(self, out.last_hidden_state, labels)
-        nsp_logits = self.nsp(out.pooler_output)
-        nsp_loss = None
-        if next_sentence_label is not None:
-            nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.view(-1))
-        losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
-        loss = sum(losses[1:], losses[0]) if losses else None
-        return PreTrainingOutput(loss, mlm_loss, nsp_loss, logits, nsp_logits, masked,
-                                 out.hidden_states, out.attentions)
-
-
-def classification_loss(logits: Tensor, labels: Tensor, problem_type: str | None,
-                        weights: Tensor | None = None) -> Tensor:
-    """The loss of a sequence classifier; problem_type None is inferred as transformers does."""
-    num_labels = logits.shape[-1]
-    if problem_type is None:
-        if num_labels == 1:
-            problem_type = "regression"
-        elif not labels.is_floating_point():
-            problem_type = "single_label_classification"
-        else:
-            problem_type = "multi_label_classification"
-    if problem_type == "regression":
-        if num_labels == 1:
-            return F.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
-        return F.mse_loss(logits, labels.to(logits.dtype).view_as(logits))
-    if problem_type == "single_label_classification":
-        w = None if weights is None else weights.to(logits)
-        return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1).long(), weight=w)
-    if tuple(labels.shape) != tuple(logits.shape):
-        raise DataError(f"multi-label labels must have shape {tuple(logits.shape)} (one 0/1 column per "
-                        f"label), got {tuple(labels.shape)}")
-    w = None if weights is None else weights.to(logits)
-    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), weight=w)
-
-
-class _BertClassifier(BertPreTrainedModel):
-    """BERT -> dropout -> linear. Subclasses say what is classified (`pooled`: the pooled [CLS],
-    else every token) and the loss; `class_weights` (a tensor, num_labels) weighs each class, and
-    a `loss_weights` argument to forward takes precedence for that call."""
-
-    pooled: bool
-    labels_from = "classifier.weight"      # a config without num_labels/id2label: one row per label
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=self.pooled)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.class_weights: Tensor | None = None
-        self.init_weights()
-
-    def loss(self, logits: Tensor, labels: Tensor, weights: Tensor | None) -> Tensor:
-        raise NotImplementedError
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, labels: Tensor | None = None,
-                loss_weights: Tensor | None = None) -> ClassifierOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                        output_attentions, output_hidden_states)
-        features = out.pooler_output if self.pooled else out.last_hidden_state
-        logits = self.classifier(self.dropout(features))
-        loss = None
-        if labels is not None:
-            weights = loss_weights if loss_weights is not None else self.class_weights
-            loss = self.loss(logits, labels, weights)
-        return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)
-
-
-class BertForSequenceClassification(_BertClassifier):
-    """Pooled [CLS] -> dropout -> linear: single-label, multi-label or (multi-output) regression."""
-
-    pooled = True
-
-    def loss(self, logits: Tensor, labels: Tensor, weights: Tensor | None) -> Tensor:
-        return classification_loss(logits, labels, self.config.problem_type, weights)
-
-
-class BertForTokenClassification(_BertClassifier):
-    """Each token's hidden state -> dropout -> linear; labels -100 are ignored (sub-words, padding)."""
-
-    pooled = False
-
-    def loss(self, logits: Tensor, labels: Tensor, weights: Tensor | None) -> Tensor:
-        w = None if weights is None else weights.to(logits)
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=w,
-                               ignore_index=-100)
-
-
-class BertForQuestionAnswering(BertPreTrainedModel):
-    """Each token's hidden state -> linear(hidden, 2): the logits of the answer starting and ending there.
-
-    Loss (Devlin et al. 2019, 4.2): the mean of the start and end cross-entropies; target positions
-    outside the sequence are clamped to `seq` and ignored, as in transformers. Padding positions get
-    the lowest logit, so no answer is scored there; transformers scores them, so its loss on a
-    padded batch differs slightly (on unpadded inputs the two agree to float precision).
-    """
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)
-        self.init_weights()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, start_positions: Tensor | None = None,
-                end_positions: Tensor | None = None) -> QuestionAnsweringOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                        output_attentions, output_hidden_states)
-        logits = self.qa_outputs(out.last_hidden_state)                    # (batch, seq, 2)
-        if attention_mask is not None:   # no answer in the padding (transformers scores it: equal unpadded)
-            logits = logits.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(logits.dtype).min)
-        start, end = logits.unbind(-1)                                     # (batch, seq) each
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            seq = start.shape[1]
-            loss = (F.cross_entropy(start, start_positions.view(-1).clamp(0, seq), ignore_index=seq)
-                    + F.cross_entropy(end, end_positions.view(-1).clamp(0, seq), ignore_index=seq)) / 2
-        return QuestionAnsweringOutput(loss, start.contiguous(), end.contiguous(), out.hidden_states,
-                                       out.attentions)
-
-
-class BertForMultipleChoice(BertPreTrainedModel):
-    """(batch, choices, seq) inputs flattened to (batch * choices, seq); each pooled [CLS] -> dropout ->
-    linear(hidden, 1), reshaped to (batch, choices) logits; cross-entropy over the choices."""
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-        self.init_weights()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, labels: Tensor | None = None) -> ClassifierOutput:
-        ref = input_ids if input_ids is not None else inputs_embeds
-        batch, choices = ref.shape[:2]
-
-        def flat(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.reshape(batch * choices, *t.shape[2:])
-
-        out = self.bert(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-                        flat(inputs_embeds), output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(out.pooler_output)).view(batch, choices)
-        loss = None if labels is None else F.cross_entropy(logits, labels.view(-1))
-        return ClassifierOutput(loss, logits, out.hidden_states, out.attentions)
-
+        return getattr(heads, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

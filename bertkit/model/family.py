@@ -1,84 +1,145 @@
-"""What the BERT family's checkpoint layouts share: a key table (bertkit name <-> Hugging Face name,
-`{i}` a layer number), a prefix the head models put before the encoder's names (`roberta.`,
-`distilbert.`), and a config.json with its own `model_type`.
+"""What the BERT family's checkpoint layouts share, as one `Layout` per architecture.
 
-Each architecture keeps its table in its own module (`roberta.py`, `distilbert.py`); this module
-reads and writes with one: `load_encoder(cls, directory, table)` and `save_encoder(model, directory,
-table, config_json)`. Files are read by hf.py (safetensors, shards, pytorch_model.bin without
-unpickling) and written atomically.
+A layout is data: the config.json `model_type`, the class-name stem transformers uses (`Roberta`
+-> `RobertaForSequenceClassification`), the prefix its head models put before the encoder's names
+(`bert.`, `roberta.`, `distilbert.`, `albert.`), the encoder's key table (bertkit name <->
+transformers name, `{i}` a layer number), the heads' key table, the renames one head class makes
+(RoBERTa's sequence classifier keeps its [CLS] projection in `classifier.dense`, not in the
+pooler), the tied decoder's names, and how config.json maps onto `BertConfig`.
+
+bertkit's head classes (heads.py) are the same for every family; hf.py's `load_pretrained` and
+`save_pretrained` read and write any of them through its class's layout.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-import torch
-
-from bertkit.errors import CheckpointError
+from bertkit.errors import BertkitError, CheckpointError
 from bertkit.io import PathLike
-from bertkit.model.hf import compile_table, read_state_dict, rename, write_checkpoint
+from bertkit.model.config import BertConfig, read_config_json
+
+Renames = tuple[tuple[str, str], ...]
+Rules = list[tuple[re.Pattern, str]]
+ENCODER = "bert."              # bertkit's name of the encoder inside every head model
+
+
+def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
+    pattern = "^" + re.escape(src).replace(r"\{i\}", r"(\d+)")
+    return re.compile(pattern), dst.replace("{i}", r"\1")
+
+
+def compile_table(renames: list[tuple[str, str]] | Renames) -> tuple[Rules, Rules]:
+    """A (bertkit, transformers) name table -> (to-HF rules, from-HF rules) for `rename`."""
+    return [_compile(a, b) for a, b in renames], [_compile(b, a) for a, b in renames]
+
+
+def rename(name: str, rules: Rules) -> str | None:
+    """`name` renamed by the first rule of `compile_table` that matches, or None."""
+    for pattern, repl in rules:
+        if pattern.match(name):
+            return pattern.sub(repl, name, count=1)
+    return None
+
+
+def _bert_config_out(config: BertConfig, model_type: str) -> dict[str, Any]:
+    return {**config.to_dict(), "model_type": model_type}
 
 
 @dataclass(frozen=True)
-class KeyTable:
-    """(bertkit, transformers) name patterns of one architecture's encoder, and its head prefix."""
+class Layout:
+    """One architecture's Hugging Face checkpoint layout (see the module docstring)."""
 
-    renames: tuple[tuple[str, str], ...]
-    prefix: str                                    # e.g. "roberta." in RobertaForMaskedLM's keys
-    ignorable: tuple[str, ...] = ()                # HF keys bertkit derives (position_ids buffers...)
+    model_type: str
+    name: str                                      # transformers class stem: "Bert", "Roberta", ...
+    prefix: str                                    # the encoder's prefix in head checkpoints
+    encoder: Renames                               # encoder names, without any prefix
+    heads: Renames = ()                            # names outside the encoder (mlm., classifier. ...)
+    per_head: dict[str, Renames] = field(default_factory=dict)   # class suffix -> renames first
+    tied: tuple[str, ...] = ()                     # the MLM decoder's weight (and bias): derived
+    ignorable: tuple[str, ...] = ("position_ids",)  # HF buffers bertkit derives
+    mlm_act: str | None = None                     # the MLM transform's activation, if not hidden_act
+    config_in: Callable[[dict[str, Any]], BertConfig] = BertConfig.from_dict
+    config_out: Callable[[BertConfig, str], dict[str, Any]] = _bert_config_out
 
-    def to_hf(self, name: str) -> str:
-        hf = rename(name, compile_table(list(self.renames))[0])
+    def renames(self, head: str) -> Renames:
+        """The table of one model class: `head` "Model" is the bare encoder, else a head suffix."""
+        if head == "Model":
+            return self.encoder
+        first = self.per_head.get(head, ())
+        taken = {a for a, _ in first}
+        rest = [(ENCODER + a, self.prefix + b) for a, b in self.encoder] + list(self.heads)
+        return first + tuple((a, b) for a, b in rest if a not in taken)
+
+    @cached_property
+    def _rules(self) -> dict[str, tuple[Rules, Rules]]:
+        return {}
+
+    def rules(self, head: str) -> tuple[Rules, Rules]:
+        if head not in self._rules:
+            self._rules[head] = compile_table(self.renames(head))
+        return self._rules[head]
+
+    def to_hf(self, name: str, head: str) -> str:
+        """bertkit state-dict name of a `head` model -> the transformers name."""
+        hf = rename(name, self.rules(head)[0])
         if hf is None:
             raise KeyError(f"no transformers name for {name!r}")
         return hf
 
-    def from_hf(self, name: str) -> str | None:
-        name = name[len(self.prefix):] if name.startswith(self.prefix) else name
-        return rename(name, compile_table(list(self.renames))[1])
+    def from_hf(self, name: str, head: str) -> str | None:
+        """transformers name -> bertkit name in a `head` model, or None. A head model takes a bare
+        encoder checkpoint's names (the prefix added), a bare encoder a head checkpoint's (the
+        prefix stripped); TF-era `gamma`/`beta` LayerNorm names are read as weight/bias."""
+        name = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", name)
+        name = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", name)
+        rules = self.rules(head)[1]
+        if head == "Model":
+            return rename(name[len(self.prefix):] if name.startswith(self.prefix) else name, rules)
+        found = rename(name, rules)
+        if found is None and not name.startswith(self.prefix):
+            found = rename(self.prefix + name, rules)
+        return found
+
+    def is_head_weight(self, hf_name: str) -> bool:
+        """Whether a transformers name belongs to a head or the pooler (unused ones are only logged)."""
+        if "pooler." in hf_name:
+            return True
+        bare = hf_name[len(self.prefix):] if hf_name.startswith(self.prefix) else hf_name
+        return rename(bare, self.rules("Model")[1]) is None and not hf_name.startswith(self.prefix)
+
+    def read_config(self, directory: PathLike) -> BertConfig:
+        """The BertConfig of `directory/config.json`; another `model_type` is a CheckpointError."""
+        try:
+            path, d = read_config_json(directory)
+        except BertkitError as e:
+            raise CheckpointError(str(e)) from None
+        model_type = d.get("model_type", "bert")
+        if model_type != self.model_type:
+            raise CheckpointError(f"{path}: model_type is {model_type!r}, not {self.model_type!r}")
+        try:
+            return self.config_in(d)
+        except BertkitError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+        except TypeError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+
+    def write_config(self, config: BertConfig, architecture: str) -> dict[str, Any]:
+        """config.json content for a model of class `architecture`."""
+        return {**self.config_out(config, self.model_type), "architectures": [architecture]}
 
 
-def read_config_json(directory: PathLike, model_type: str) -> dict[str, Any]:
-    path = Path(directory) / "config.json"
+def model_type_of(directory: PathLike) -> str:
+    """config.json's `model_type` ("bert" when it names none); an unreadable file is a CheckpointError."""
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: cannot read it ({e})") from None
-    if d.get("model_type") != model_type:
-        raise CheckpointError(f"{path}: model_type is {d.get('model_type')!r}, not {model_type!r}")
-    return d
-
-
-def load_encoder(model: torch.nn.Module, directory: PathLike, table: KeyTable) -> torch.nn.Module:
-    """Fill `model` (an encoder built from the directory's config) with the checkpoint's weights;
-    a weight missing or of another shape is a CheckpointError naming it, an unknown one too."""
-    state = read_state_dict(directory)
-    expected = model.state_dict()
-    converted, unknown = {}, []
-    for name, tensor in state.items():
-        ours = table.from_hf(name)
-        if ours in expected:
-            converted[ours] = tensor
-        elif not name.endswith(table.ignorable) and not name.startswith(("lm_head.", "classifier.",
-                                                                         "pre_classifier.", "vocab_")):
-            unknown.append(name)
-    problems = [f"{table.to_hf(k)} not in the checkpoint" for k in expected if k not in converted]
-    problems += [f"{table.to_hf(k)} has shape {tuple(t.shape)}, the config says {tuple(expected[k].shape)}"
-                 for k, t in converted.items() if t.shape != expected[k].shape]
-    problems += [f"{k} is not a weight of this architecture" for k in unknown]
-    if problems:
-        raise CheckpointError(f"{directory}: the weights do not fit config.json: {'; '.join(problems[:6])}")
-    model.load_state_dict(converted)
-    return model
-
-
-def save_encoder(model: torch.nn.Module, directory: PathLike, table: KeyTable,
-                 config: dict[str, Any]) -> None:
-    """Write config.json and model.safetensors under transformers' names, each atomically."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {table.to_hf(k): v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    write_checkpoint(directory, tensors, config)
+        path, d = read_config_json(directory)
+    except BertkitError as e:
+        raise CheckpointError(str(e)) from None
+    model_type = d.get("model_type", "bert")
+    if not isinstance(model_type, str):
+        raise CheckpointError(f"{path}: model_type must be a string, got {model_type!r}")
+    return model_type

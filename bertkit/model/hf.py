@@ -22,9 +22,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from bertkit.errors import BertkitError, CheckpointError
+from bertkit.errors import CheckpointError
 from bertkit.io import PathLike, atomic_write_bytes, atomic_write_json
 from bertkit.model.config import BertConfig
+from bertkit.model.family import Layout, compile_table, model_type_of, rename
 
 log = logging.getLogger(__name__)
 
@@ -53,33 +54,20 @@ RENAMES: list[tuple[str, str]] = [
 ]
 HEAD_PREFIXES = ("mlm.", "nsp.", "classifier.", "qa_outputs.")      # bertkit names outside `.bert`
 HF_HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
-# config.json `architectures` names bertkit builds (classes of bert.py with the same names)
-ARCHITECTURES = ("BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
-                 "BertForTokenClassification", "BertForQuestionAnswering", "BertForMultipleChoice")
+# the head classes every family builds (heads.py), by the suffix of their transformers name
+HEADS = ("Model", "ForMaskedLM", "ForPreTraining", "ForSequenceClassification", "ForTokenClassification",
+         "ForQuestionAnswering", "ForMultipleChoice")
+# config.json `architectures` names of BERT that bertkit builds
+ARCHITECTURES = tuple("Bert" + h for h in HEADS)
 
-
-def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
-    pattern = "^" + re.escape(src).replace(r"\{i\}", r"(\d+)")
-    return re.compile(pattern), dst.replace("{i}", r"\1")
-
-
-Rules = list[tuple[re.Pattern, str]]
-
-
-def compile_table(renames: list[tuple[str, str]]) -> tuple[Rules, Rules]:
-    """An architecture's (bertkit, transformers) name table -> (to-HF rules, from-HF rules) for `rename`."""
-    return [_compile(a, b) for a, b in renames], [_compile(b, a) for a, b in renames]
-
+_ENCODER_KEYS = ("embeddings.", "layers.", "final_norm.", "pooler.")
+BERT = Layout(
+    model_type="bert", name="Bert", prefix="bert.",
+    encoder=tuple((a, b) for a, b in RENAMES if a.startswith(_ENCODER_KEYS)),
+    heads=tuple((a, b) for a, b in RENAMES if not a.startswith(_ENCODER_KEYS)),
+    tied=("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"))
 
 _TO_HF, _FROM_HF = compile_table(RENAMES)
-
-
-def rename(name: str, rules: Rules) -> str | None:
-    """`name` renamed by the first rule of `compile_table` that matches, or None."""
-    for pattern, repl in rules:
-        if pattern.match(name):
-            return pattern.sub(repl, name, count=1)
-    return None
 
 
 def to_hf_name(name: str) -> str:
@@ -147,21 +135,19 @@ def _read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
 
 
 def convert_hf_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                          layout: Layout = BERT, head: str | None = None,
                           ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename a transformers state dict to bertkit names for a model with `expected` keys.
 
-    Adds or strips the `bert.` prefix as the target needs. Returns (converted, unused source keys).
+    Adds or strips the encoder's prefix as the target needs (`head` "Model": a bare encoder; by
+    default read from `expected`). Returns (converted, unused source keys).
     """
-    wants_prefix = any(k.startswith("bert.") for k in expected)
+    if head is None:
+        head = "ForPreTraining" if any(k.startswith("bert.") for k in expected) else "Model"
     out: dict[str, torch.Tensor] = {}
     unused: list[str] = []
     for name, tensor in state.items():
-        hf = name
-        if wants_prefix and not hf.startswith(("bert.", *HF_HEAD_PREFIXES)):
-            hf = "bert." + hf
-        elif not wants_prefix and hf.startswith("bert."):
-            hf = hf[5:]
-        ours = from_hf_name(hf)
+        ours = layout.from_hf(name, head)
         if ours is None or ours not in expected:
             unused.append(name)
         else:
@@ -169,13 +155,12 @@ def convert_hf_state_dict(state: dict[str, torch.Tensor], expected: dict[str, to
     return out, unused
 
 
-def _is_ignorable(name: str) -> bool:
-    """Keys transformers writes that bertkit derives instead: buffers and the tied decoder."""
-    return name.endswith(("position_ids", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"))
-
-
 def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: bool = False, **overrides: Any):
-    """Build `cls` from a bertkit or Hugging Face BERT directory (see module docstring).
+    """Build `cls` from a bertkit or Hugging Face directory of its family (see module docstring).
+
+    A BERT class given another family's directory (config.json `model_type` roberta, distilbert,
+    albert) builds that family's class of the same head, as transformers' Auto classes do:
+    `BertForSequenceClassification.from_pretrained(roberta_dir)` is a RobertaForSequenceClassification.
 
     Weights whose shape differs from the config's, and encoder weights the checkpoint lacks, mean
     that config.json does not describe these weights: a CheckpointError naming them, unless
@@ -185,49 +170,66 @@ def load_pretrained(cls: type, directory: PathLike, ignore_mismatched_sizes: boo
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a directory")
-    try:
-        config = BertConfig.from_pretrained(directory)
-    except BertkitError as e:
-        raise CheckpointError(str(e)) from None
+    cls = _family_class(cls, directory)
+    layout, head = cls.layout, cls.head
+    config = layout.read_config(directory)
     state = read_state_dict(directory)
     config = config.replace(**_num_labels_from_weights(cls, directory, state, overrides))
     config = config.replace(**overrides)       # a misspelt override is a ConfigError
     model = cls(config)
     expected = model.state_dict()
-    converted, unused = convert_hf_state_dict(state, expected)
+    converted, unused = convert_hf_state_dict(state, expected, layout, head)
     if not converted:
         sample = ", ".join(list(state)[:3])
-        raise CheckpointError(f"{directory}: none of its {len(state)} tensors is a BERT weight "
-                              f"(e.g. {sample}); is it a checkpoint of another architecture?")
+        raise CheckpointError(f"{directory}: none of its {len(state)} tensors is a "
+                              f"{layout.model_type.upper()} weight (e.g. {sample}); is it a checkpoint of "
+                              f"another architecture?")
     if config.position_embedding_type == "sinusoidal":
         unused = [k for k in unused if "position_embeddings" not in k]   # the fixed table, exported for HF
-    mismatched = [f"{to_hf_name(k)} has shape {tuple(t.shape)} in the checkpoint but "
+    mismatched = [f"{layout.to_hf(k, head)} has shape {tuple(t.shape)} in the checkpoint but "
                   f"{tuple(expected[k].shape)} in the model"
                   for k, t in converted.items() if t.shape != expected[k].shape]
     present = set(converted)
     converted = {k: t for k, t in converted.items() if t.shape == expected[k].shape}
     missing = [k for k in expected if k not in present]
     lacking = [k for k in missing if not _may_be_missing(k)]
+    names = [layout.to_hf(k, head) for k in missing]
     if (mismatched or lacking) and not ignore_mismatched_sizes:
-        raise CheckpointError(_mismatch_message(directory, config, mismatched, lacking))
+        raise CheckpointError(_mismatch_message(directory, config, mismatched,
+                                                [layout.to_hf(k, head) for k in lacking]))
     model.load_state_dict({**expected, **converted})
     _check_tied_decoder(state, model)
-    unexpected = [k for k in unused if not _is_ignorable(k)]
-    _report(cls.__name__, directory, missing, mismatched, unexpected)
-    model.load_report = {"missing": [to_hf_name(k) for k in missing], "unexpected": unexpected,
-                         "mismatched": mismatched}
+    unexpected = [k for k in unused if not _is_ignorable(k, layout)]
+    _report(cls.__name__, directory, names, mismatched, unexpected, layout)
+    model.load_report = {"missing": names, "unexpected": unexpected, "mismatched": mismatched}
     return model
+
+
+def _family_class(cls: type, directory: Path) -> type:
+    """`cls`, or for a BERT class and a directory of another family, that family's class of the head."""
+    model_type = model_type_of(directory)
+    if cls.layout is not BERT or model_type == "bert":
+        return cls
+    from bertkit.model.auto import family_class  # here: auto imports the families, which import this
+
+    return family_class(model_type, cls.head, directory)
+
+
+def _is_ignorable(name: str, layout: Layout) -> bool:
+    """Keys transformers writes that bertkit derives instead: buffers and the tied decoder."""
+    return name.endswith(layout.ignorable) or name in layout.tied
 
 
 def _num_labels_from_weights(cls: type, directory: Path, state: dict[str, torch.Tensor],
                              overrides: dict[str, Any]) -> dict[str, Any]:
     """{"num_labels": n} from the classifier's shape when config.json states neither `num_labels`
     nor `id2label` (an older or hand-written config), for a class whose classifier has one row
-    per label (`cls.labels_from = "classifier.weight"`); else {}.
+    per label (`cls.labels_from = "classifier.weight"`, a bertkit name); else {}.
 
     The label count is read from `num_labels`, then `id2label` (BertConfig.from_dict), then here.
     """
-    key = getattr(cls, "labels_from", None)
+    ours = getattr(cls, "labels_from", None)
+    key = None if ours is None else cls.layout.to_hf(ours, cls.head)
     if key is None or "num_labels" in overrides or key not in state or state[key].dim() != 2:
         return {}
     stated = json.loads((directory / "config.json").read_text("utf-8"))
@@ -242,7 +244,7 @@ def _may_be_missing(name: str) -> bool:
 
 
 def _mismatch_message(directory: Path, config: BertConfig, mismatched: list[str], lacking: list[str]) -> str:
-    problems = mismatched + [f"{to_hf_name(k)} not in the checkpoint" for k in lacking]
+    problems = mismatched + [f"{k} not in the checkpoint" for k in lacking]
     shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
     return (f"{directory}: config.json does not match the weights ({config.num_hidden_layers} layers, "
             f"hidden {config.hidden_size}, vocab {config.vocab_size}, {config.num_labels} labels): {shown}. "
@@ -250,13 +252,13 @@ def _mismatch_message(directory: Path, config: BertConfig, mismatched: list[str]
 
 
 def _report(name: str, directory: Path, missing: list[str], mismatched: list[str],
-            unexpected: list[str]) -> None:
+            unexpected: list[str], layout: Layout) -> None:
     """Warn about weights initialised anew or not used; unused head weights are only logged."""
-    heads = [k for k in unexpected if k.startswith((*HF_HEAD_PREFIXES, "pooler.", "bert.pooler."))]
+    heads = [k for k in unexpected if layout.is_head_weight(k)]
     others = [k for k in unexpected if k not in heads]
     if missing:
         warnings.warn(f"{name}: weights newly initialised (not in {directory}), train before use: "
-                      f"{', '.join(to_hf_name(k) for k in missing)}", stacklevel=4)
+                      f"{', '.join(missing)}", stacklevel=4)
     if mismatched:
         warnings.warn(f"{name}: re-initialised because of a shape mismatch: {'; '.join(mismatched)}",
                       stacklevel=4)
@@ -267,7 +269,8 @@ def _report(name: str, directory: Path, missing: list[str], mismatched: list[str
 
 
 def _check_tied_decoder(state: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
-    decoder = state.get("cls.predictions.decoder.weight")
+    tied = model.layout.tied
+    decoder = state.get(tied[0]) if tied else None
     if decoder is None or not hasattr(model, "mlm"):
         return
     word = model.bert.embeddings.word.weight
@@ -278,15 +281,16 @@ def _check_tied_decoder(state: dict[str, torch.Tensor], model: torch.nn.Module) 
 
 def export_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's weights under transformers' names, ready for safetensors (no shared storage)."""
-    out = {to_hf_name(k): v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    if hasattr(model, "mlm"):
-        word = model.bert.embeddings.word.weight.detach()
-        out["cls.predictions.decoder.weight"] = word.clone().contiguous()
-        out["cls.predictions.decoder.bias"] = model.mlm.bias.detach().clone()
-    embeddings = model.embeddings if hasattr(model, "embeddings") else model.bert.embeddings
+    layout, head = model.layout, model.head
+    out = {layout.to_hf(k, head): v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    if hasattr(model, "mlm") and layout.tied:
+        out[layout.tied[0]] = model.bert.embeddings.word.weight.detach().clone().contiguous()
+        if len(layout.tied) > 1:
+            out[layout.tied[1]] = model.mlm.bias.detach().clone()
+    embeddings = model.embeddings if head == "Model" else model.bert.embeddings
     if embeddings.position is None:   # sinusoidal: export the fixed table so transformers runs the same model
-        prefix = "" if hasattr(model, "embeddings") else "bert."
-        out[prefix + "embeddings.position_embeddings.weight"] = embeddings.sinusoidal.clone()
+        name = layout.to_hf(("" if head == "Model" else "bert.") + "embeddings.position.weight", head)
+        out[name] = embeddings.sinusoidal.clone()
     return out
 
 
@@ -297,8 +301,7 @@ def save_pretrained(model: torch.nn.Module, directory: PathLike) -> None:
         warnings.warn("transformers has no pre-LN BERT: this checkpoint loads correctly only in bertkit",
                       stacklevel=3)
     directory.mkdir(parents=True, exist_ok=True)
-    config = model.config.to_dict()
-    config["architectures"] = [type(model).__name__]
+    config = model.layout.write_config(model.config, type(model).__name__)
     config["tie_word_embeddings"] = True
     write_checkpoint(directory, export_state_dict(model), config)
 
@@ -311,22 +314,27 @@ def write_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], config: 
 
 
 def head_class(directory: PathLike) -> type:
-    """The bertkit class for a checkpoint directory, from config.json's `architectures`.
+    """The bertkit class for a checkpoint directory, from config.json's `model_type` and `architectures`.
 
-    No `architectures` entry (a bare encoder) gives BertModel. An entry bertkit cannot build
-    (another model's class, or a transformers BERT head bertkit lacks such as BertLMHeadModel) is a
-    CheckpointError naming it, rather than a silent fallback to another head.
+    No `architectures` entry (a bare encoder) gives the family's encoder (BertModel, RobertaModel...).
+    An entry bertkit cannot build (another model's class, or a transformers head bertkit lacks such
+    as BertLMHeadModel) is a CheckpointError naming it, rather than a silent fallback to another head.
     """
     path = Path(directory) / "config.json"
     try:
-        archs = json.loads(path.read_text(encoding="utf-8")).get("architectures") or []
+        d = json.loads(path.read_text(encoding="utf-8"))
+        archs = d.get("architectures") or []
+        model_type = d.get("model_type", "bert")
     except (OSError, json.JSONDecodeError, AttributeError) as e:
         raise CheckpointError(f"{path}: cannot read its architectures entry ({e})") from None
-    name = archs[0] if archs else "BertModel"
-    if name not in ARCHITECTURES:
-        raise CheckpointError(
-            f"{path}: architectures names {name!r}, which bertkit cannot build; it builds "
-            f"{', '.join(ARCHITECTURES)} (BertModel.from_pretrained loads any BERT checkpoint's encoder)")
-    from bertkit.model import bert  # here: bert.py imports this module
+    from bertkit.model.auto import family_class, family_layout
 
-    return getattr(bert, name)
+    layout = family_layout(model_type, directory)
+    name = archs[0] if archs else layout.name + "Model"
+    head = name[len(layout.name):] if name.startswith(layout.name) else None
+    if head not in HEADS:
+        built = ", ".join(layout.name + h for h in HEADS)
+        raise CheckpointError(
+            f"{path}: architectures names {name!r}, which bertkit cannot build; it builds {built} "
+            f"({layout.name}Model.from_pretrained loads any {layout.name} checkpoint's encoder)")
+    return family_class(model_type, head, directory)
