@@ -32,10 +32,10 @@ Score = Callable[[int, int, int, int], float]
 MERGE_SCORES: dict[str, Score] = {
     # BPE: the pair's count (Sennrich et al., 2016).
     "frequency": lambda c, fa, fb, n: c,
-    # WordPiece: freq(ab) / (freq(a) * freq(b)).
-    "likelihood_ratio": lambda c, fa, fb, n: c / (fa * fb),
-    # WordPiece, weighted by the count: the gain in unigram log-likelihood.
+    # WordPiece (default): the gain in unigram log-likelihood, count * log(count * N / (fa * fb)).
     "log_likelihood_gain": lambda c, fa, fb, n: c * math.log(c * n / (fa * fb)),
+    # WordPiece as the Hugging Face course teaches it: freq(ab) / (freq(a) * freq(b)).
+    "likelihood_ratio": lambda c, fa, fb, n: c / (fa * fb),
 }
 
 
@@ -84,7 +84,7 @@ def bpe_merges(word_counts: Mapping[str, int], vocab_size: int, min_frequency: i
     return learn_merges(word_counts, vocab_size, score=MERGE_SCORES["frequency"], min_frequency=min_frequency)
 
 
-def wordpiece_merges(word_counts: Mapping[str, int], vocab_size: int, score: str = "likelihood_ratio",
+def wordpiece_merges(word_counts: Mapping[str, int], vocab_size: int, score: str = "log_likelihood_gain",
                      min_frequency: int = 2) -> list[tuple[str, str]]:
     """WordPiece: symbols after a word's first carry "##" ("ab" -> "a", "##b"); merge by `score`."""
     return learn_merges(word_counts, vocab_size, score=MERGE_SCORES[score], min_frequency=min_frequency,

@@ -13,8 +13,8 @@ Per-algorithm choices:
   textbook: "a" + "u" -> "au"); decoding therefore cannot tell word boundaries apart and joins
   tokens with spaces. Unknown characters become the unknown token.
 - "wordpiece": likelihood-scored merges, "##" continuation prefix, greedy longest-match encoding.
-  `wordpiece_score` picks "likelihood_ratio" (default) or "log_likelihood_gain" (compresses about
-  as well as BPE); see wordpiece.py.
+  `wordpiece_score` picks "log_likelihood_gain" (default; compresses about as well as BPE) or
+  "likelihood_ratio" (the course's formula, the teaching version); see wordpiece.py.
 - "unigram": SentencePiece-style Metaspace ("▁" starts each word), Viterbi encoding.
 - "byte_bpe": GPT-2/RoBERTa byte-level BPE, with RoBERTa's special tokens by default and NO
   normalization unless asked (so decode returns the exact input).

@@ -1,25 +1,24 @@
 """WordPiece (Schuster & Nakajima, 2012; BERT): merge the pair that most raises the likelihood.
 
-The merge score is   score(a, b) = freq(ab) / (freq(a) * freq(b)),
-so a pair of rare symbols that almost always occur together beats a pair of common symbols that
-happen to be frequent together. (Hugging Face's WordPiece trainer actually learns BPE merges by
-raw frequency; this one does not.) A symbol inside a word carries the "##" prefix.
+A symbol inside a word carries the "##" prefix. Two scores, both exact at every step (the chosen
+merge is the true argmax, ties going to the smallest pair of ids; `reference.wordpiece_merges`
+recounts everything and is tested equal):
+- "log_likelihood_gain" (default): the gain in unigram-LM log-likelihood that Schuster &
+  Nakajima's criterion maximises, to first order:
+      score(a, b) = count(ab) * log(count(ab) * N / (freq(a) * freq(b))),   N = number of symbols.
+  Weighting by the count makes frequent merges win, so it compresses about as well as BPE.
+- "likelihood_ratio" (the Hugging Face course's formula, the teaching version):
+      score(a, b) = freq(ab) / (freq(a) * freq(b)).
+  It is scale-free: a pair of rare symbols that almost always occur together beats a pair of
+  common symbols that are often together, so it first merges rare pairs (years, digits, names)
+  and needs ~3x the tokens per character of held-out text (docs/tokenizers.md has the figures).
+Hugging Face's WordPieceTrainer uses neither: it trains BPE merges by raw count with the "##"
+prefix and keeps the vocabulary (tokenizers/src/models/wordpiece/trainer.rs: `WordPiece::from_bpe`).
 
-Two scores, both exact at every step (the chosen merge is the true argmax, ties going to the
-smallest pair of ids; `reference.wordpiece_merges` recounts everything and is tested equal):
-- "likelihood_ratio" (default, the Hugging Face course's formula) is the ratio above. It is
-  scale-free: it ranks "almost always together" above "often together", so it first merges rare
-  pairs (years, digits, names) and compresses held-out text worse than BPE at equal vocabulary
-  size (benchmarks/bench_tokenizer_train.py measures it).
-- "log_likelihood_gain" is the gain in unigram-LM log-likelihood that Schuster & Nakajima's
-  criterion maximises, to first order: count(ab) * log(count(ab) * N / (freq(a) * freq(b))), N
-  the number of symbols. Weighting by the count makes frequent merges win, so it compresses
-  about as well as BPE; it trains more slowly (frequent merges touch more words).
-
-Training uses BPE's incremental tables (pair counts, pair -> words index) plus symbol frequencies.
-A score falls when a pair's count falls, but RISES for every pair containing a or b after a merge
-of (a, b), since freq(a) and freq(b) fall; `_ScoreQueue` keeps the argmax exact without
-re-scoring all those pairs on each merge.
+Training uses the pair table shared with BPE (pairs.py) plus symbol frequencies. A score falls
+when a pair's count falls, but RISES for every pair containing a or b after a merge of (a, b),
+since freq(a) and freq(b) fall; `_ScoreQueue` keeps the argmax exact without re-scoring all those
+pairs on each merge.
 
 Encoding is greedy longest-match-first, `[UNK]` for a word that cannot be split or that is longer
 than `max_input_chars_per_word` characters.
@@ -32,19 +31,18 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from tokenizers import models
 from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError
 from bertkit.tokenizers.config import WORDPIECE_SCORES as SCORES
+from bertkit.tokenizers.pairs import PairTable
 from bertkit.tokenizers.vocab import (
     alphabet_of,
     build_table,
     corpus_exhausted,
     initial_vocab,
-    merge_word,
     record_merge,
 )
 
@@ -82,11 +80,11 @@ class _ScoreQueue:
         self.score_of, self.bound_of = score_of, bound_of
         self.pair_counts, self.partners, self.freq = pair_counts, partners, freq
         self.min_frequency, self.theta = min_frequency, theta
-        self.epoch_freq = list(freq)
-        self.exact: list[tuple[float, tuple[int, int]]] = []
-        self.key: dict[tuple[int, int], float] = {}  # pair -> its current key in `exact`
-        self.exact_of: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        self.loose: list[tuple[float, tuple[int, int]]] = []
+        self.epoch_freq = dict(freq)
+        self.exact: list[tuple[float, str]] = []
+        self.key: dict[str, float] = {}  # pair -> its current key in `exact`
+        self.exact_of: dict[str, set[str]] = defaultdict(set)
+        self.loose: list[tuple[float, str]] = []
         self.compact()
 
     def compact(self) -> None:
@@ -95,28 +93,28 @@ class _ScoreQueue:
                       if c >= self.min_frequency and p not in self.key]
         heapq.heapify(self.loose)
 
-    def alive(self, pair: tuple[int, int]) -> bool:
+    def alive(self, pair: str) -> bool:
         return self.pair_counts.get(pair, 0) >= self.min_frequency
 
-    def push(self, pair: tuple[int, int]) -> None:
+    def push(self, pair: str) -> None:
         """(Re-)score a pair into `loose`, e.g. a new pair or one whose count rose."""
         if pair in self.key:
             self._forget(pair)
         if self.alive(pair):
             heapq.heappush(self.loose, (-self.bound_of(pair), pair))
 
-    def _make_exact(self, pair: tuple[int, int], score: float) -> None:
+    def _make_exact(self, pair: str, score: float) -> None:
         self.key[pair] = score
         heapq.heappush(self.exact, (-score, pair))
         self.exact_of[pair[0]].add(pair)
         self.exact_of[pair[1]].add(pair)
 
-    def _forget(self, pair: tuple[int, int]) -> None:
+    def _forget(self, pair: str) -> None:
         del self.key[pair]
         self.exact_of[pair[0]].discard(pair)
         self.exact_of[pair[1]].discard(pair)
 
-    def best(self) -> tuple[tuple[int, int], float] | None:
+    def best(self) -> tuple[str, float] | None:
         """The pair with the highest true score (ties: the smallest pair) and its score."""
         exact, loose, key = self.exact, self.loose, self.key
         while True:
@@ -142,7 +140,7 @@ class _ScoreQueue:
                 continue
             return (exact[0][1], top) if exact else None
 
-    def dropped(self, symbol: int) -> None:
+    def dropped(self, symbol: str) -> None:
         """`symbol` lost frequency, so the score of each pair containing it rose."""
         for pair in self.exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
             self.push(pair)
@@ -154,63 +152,39 @@ class _ScoreQueue:
             for pair in live:
                 heapq.heappush(self.loose, (-self.bound_of(pair), pair))
 
-    def grown(self, symbol: int) -> None:
+    def grown(self, symbol: str) -> None:
         """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
-        while len(self.epoch_freq) <= symbol:
-            self.epoch_freq.append(0)
-        self.epoch_freq[symbol] = max(self.epoch_freq[symbol], self.freq[symbol])
+        self.epoch_freq[symbol] = max(self.epoch_freq.get(symbol, 0), self.freq[symbol])
 
 
-class _Table:
-    """The corpus as the learner sees it: each distinct word as symbol ids with its count, and
-    the statistics the score needs, kept in step with every merge."""
+class _Table(PairTable):
+    """The pair table (pairs.py) plus the statistics the score needs, kept in step with every
+    merge: each symbol's frequency, their total N, and each symbol's pairs."""
 
-    def __init__(self, words: list[list[int]], counts: list[int], n_symbols: int) -> None:
-        self.words, self.counts = words, counts
-        self.freq: list[int] = [0] * n_symbols  # how often each symbol occurs
-        self.pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-        self.where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> words holding it
-        self.partners: dict[int, set[tuple[int, int]]] = defaultdict(set)  # symbol -> its pairs
-        for wi, (syms, c) in enumerate(zip(words, counts, strict=True)):
-            for s in syms:
+    def __init__(self, words: list[list[int]], counts: list[int]) -> None:
+        super().__init__(words, counts)
+        self.freq: dict[str, int] = defaultdict(int)  # how often each symbol occurs
+        for word, c in zip(self.text, counts, strict=True):
+            for s in word:
                 self.freq[s] += c
-            for pair in pairwise(syms):
-                self.pair_counts[pair] += c
-                self.where[pair].add(wi)
+        self.partners: dict[str, set[str]] = defaultdict(set)  # symbol -> its pairs
         for pair in self.pair_counts:
             self.partners[pair[0]].add(pair)
             self.partners[pair[1]].add(pair)
-        self.total = sum(self.freq)  # N, the number of symbols in the corpus
+        self.total = sum(self.freq.values())  # N, the number of symbols in the corpus
 
-    def merge(self, a: int, b: int, ab: int) -> set[tuple[int, int]]:
-        """Replace (a, b) by ab in every word holding it; the pairs with ab that appeared."""
-        freq, pair_counts, where, partners = self.freq, self.pair_counts, self.where, self.partners
-        words, counts = self.words, self.counts
-        touched: set[tuple[int, int]] = set()
-        for wi in where.pop((a, b)):
-            syms = words[wi]
-            new = merge_word(syms, a, b, ab)
-            if new is None:
-                continue
-            c = counts[wi]
-            k = c * (len(syms) - len(new))  # occurrences of (a, b) that became ab
-            freq[a] -= k
-            freq[b] -= k
-            freq[ab] += k
-            self.total -= k
-            for p in pairwise(syms):
-                pair_counts[p] -= c
-            for p in pairwise(new):
-                pair_counts[p] += c
-                if p[0] == ab or p[1] == ab:
-                    where[p].add(wi)
-                    if p not in touched:
-                        touched.add(p)
-                        partners[p[0]].add(p)
-                        partners[p[1]].add(p)
-            words[wi] = new
-        del pair_counts[a, b]
-        return touched
+    def merge(self, pair: str, ab: str) -> tuple[set[str], int]:
+        """PairTable.merge, moving the merged occurrences' frequency from a and b to ab."""
+        touched, k = super().merge(pair, ab)
+        freq, partners = self.freq, self.partners
+        freq[pair[0]] -= k  # twice when a == b: each "a a" takes two a's
+        freq[pair[1]] -= k
+        freq[ab] += k
+        self.total -= k
+        for p in touched:
+            partners[p[0]].add(p)
+            partners[p[1]].add(p)
+        return touched, k
 
 
 def _scorers(score: str, table: _Table):
@@ -224,20 +198,20 @@ def _scorers(score: str, table: _Table):
     if score == "likelihood_ratio":
         inflation = theta * theta * (1 + 1e-9)
 
-        def score_of(pair: tuple[int, int]) -> float:
+        def score_of(pair: str) -> float:
             return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
 
-        def bound_of(pair: tuple[int, int]) -> float:
+        def bound_of(pair: str) -> float:
             return score_of(pair) * inflation
 
         return score_of, bound_of
     slack = 2 * math.log(theta) + 1e-9
 
-    def score_of(pair: tuple[int, int]) -> float:
+    def score_of(pair: str) -> float:
         c = pair_counts[pair]
         return c * math.log(c * table.total / (freq[pair[0]] * freq[pair[1]]))
 
-    def bound_of(pair: tuple[int, int]) -> float:
+    def bound_of(pair: str) -> float:
         c = pair_counts[pair]
         log_ratio = math.log(c * table.total / (freq[pair[0]] * freq[pair[1]])) + slack
         return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
@@ -247,15 +221,16 @@ def _scorers(score: str, table: _Table):
 
 def learn_wordpiece_merges(
     words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
-    n_new: int, *, min_frequency: int = 2, score: str = "likelihood_ratio", verbose: bool = False,
+    n_new: int, *, min_frequency: int = 2, score: str = "log_likelihood_gain", verbose: bool = False,
     show_progress: bool = False,
 ) -> list[tuple[str, str]]:
-    """Merge the best-scoring pair until `tokens` has grown by `n_new` entries (mutates the table).
+    """Merge the best-scoring pair until `tokens` has grown by `n_new` entries.
 
-    Each step takes the exact argmax of the score (ties: the smallest pair of ids)."""
+    `words` (lists of symbol ids) is consumed, as in `bpe.learn_merges`. Each step takes the exact
+    argmax of the score (ties: the smallest pair of ids)."""
     if score not in SCORES:
         raise ConfigError(f"unknown WordPiece score {score!r}; choose one of {', '.join(SCORES)}")
-    table = _Table(words, counts, len(tokens))
+    table = _Table(words, counts)
     freq, pair_counts = table.freq, table.pair_counts
     score_of, bound_of = _scorers(score, table)
     queue = _ScoreQueue(score_of, bound_of, pair_counts, table.partners, freq, max(1, min_frequency),
@@ -267,23 +242,23 @@ def learn_wordpiece_merges(
         found = queue.best()
         if found is None:
             break
-        (a, b), current = found
-        count = pair_counts[a, b]
+        pair, current = found
+        count, a, b = pair_counts[pair], ord(pair[0]), ord(pair[1])
         ab, new = record_merge(tokens, token_ids, merges, a, b, join)
         if new:
-            freq.append(0)
             added += 1
             bar.update(1)
         if verbose:
-            formula = (f"{count} / ({freq[a]} * {freq[b]})" if score == "likelihood_ratio" else
-                       f"{count} * log({count} * {table.total} / ({freq[a]} * {freq[b]}))")
+            fa, fb = freq[pair[0]], freq[pair[1]]
+            formula = (f"{count} / ({fa} * {fb})" if score == "likelihood_ratio" else
+                       f"{count} * log({count} * {table.total} / ({fa} * {fb}))")
             print(f"merge {len(merges)}: {tokens[a]!r} + {tokens[b]!r} -> {tokens[ab]!r} "
                   f"(score {current:.3g} = {formula})")
-        touched = table.merge(a, b, ab)
-        queue.grown(ab)
+        touched, _ = table.merge(pair, chr(ab))
+        queue.grown(chr(ab))
         for p in touched:
             queue.push(p)
-        for s in {a, b}:
+        for s in set(pair):
             queue.dropped(s)
         if len(queue.loose) > 3 * len(pair_counts):
             queue.compact()
@@ -327,7 +302,7 @@ class WordPieceModel:
 def train_wordpiece(
     word_counts: Mapping[str, int], *, vocab_size: int, special_tokens: Sequence[str],
     unk_token: str = "[UNK]", min_frequency: int = 2, limit_alphabet: int | None = None,
-    max_input_chars_per_word: int = 100, score: str = "likelihood_ratio", verbose: bool = False,
+    max_input_chars_per_word: int = 100, score: str = "log_likelihood_gain", verbose: bool = False,
     show_progress: bool = False,
 ) -> WordPieceModel:
     """Learn a WordPiece vocabulary of exactly `vocab_size` entries from word counts: specials,

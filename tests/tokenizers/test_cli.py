@@ -117,7 +117,7 @@ def test_train_help_lists_every_option_with_its_default(capsys):
     for text in ("--algorithm", "(default: wordpiece)", "--vocab-size N", "(default: 8000)",
                  "--min-frequency N", "(default: 2)", "--limit-alphabet N", "--lowercase, --no-lowercase",
                  "--strip-accents", "--encoding-errors", "(default: strict)", "--wordpiece-score",
-                 "(default: likelihood_ratio)", "--verbose", "--quiet", "--out"):
+                 "(default: log_likelihood_gain)", "--verbose", "--quiet", "--out"):
         assert text in out, text
 
 

@@ -261,7 +261,7 @@ def test_train_bad_input(tmp_path):
     ({"limit_alphabet": -1}, "limit_alphabet must be >= 1; got -1"),
     ({"vocab_size": 5}, "vocab_size=5 must exceed the 5 special tokens"),
     ({"special_tokens": {"pad": "[PAD]", "unk": "[UNK]"}}, "must name the cls, sep token"),
-    ({"wordpiece_score": "pmi"}, "wordpiece_score must be one of likelihood_ratio"),
+    ({"wordpiece_score": "pmi"}, "wordpiece_score must be one of log_likelihood_gain, likelihood_ratio"),
     ({"encoding_errors": "ignore"}, "encoding_errors must be one of strict, replace"),
 ])
 def test_train_options_are_checked_before_reading(options, match):

@@ -28,7 +28,7 @@ COUNTS = {"ab": 12, "ac": 10, "db": 9}
 
 
 def test_likelihood_beats_frequency():
-    wp = train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), min_frequency=1)
+    wp = train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), min_frequency=1, score="likelihood_ratio")
     assert sorted(wp.vocab) == ["##b", "##c", "a", "d", "db"]
     bpe = train_bpe(COUNTS, vocab_size=6, special_tokens=(), min_frequency=1)
     assert bpe.merges[0] == ("a", "b")  # frequency's choice, for contrast
@@ -37,9 +37,11 @@ def test_likelihood_beats_frequency():
 def test_log_likelihood_gain_weighs_the_count():
     # N = 62 symbols. Gains c*log(c*N/(fa*fb)): a+##b 12*log(12*62/462)=5.72,
     # a+##c 10*log(620/220)=10.36, d+##b 9*log(558/189)=9.75 -> a+##c, unlike the plain ratio.
-    wp = train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), min_frequency=1,
-                         score="log_likelihood_gain")
-    assert "ac" in wp.vocab
+    # It is the default score.
+    for score in ("log_likelihood_gain", None):
+        options = {"score": score} if score else {}
+        wp = train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), min_frequency=1, **options)
+        assert "ac" in wp.vocab
     with pytest.raises(ConfigError, match="likelihood_ratio"):
         train_wordpiece(COUNTS, vocab_size=5, special_tokens=(), score="pmi")
 
