@@ -6,7 +6,11 @@
     reached, A = a random number of them, B = the rest (label 0) or, half the time, a span from a
     random other document (label 1, unused sentences put back); the longer side is then trimmed,
     a token at a time from a random end, until the pair fits.
-(b) "roberta": FULL-SENTENCES of RoBERTa: whole sentences packed up to the maximum length, across
+(b) "albert": the same pairs with sentence-order prediction (Lan et al. 2020, 4.1) instead of NSP:
+    B is always the segment that follows A in the document; half the time the two are swapped
+    (label 1), else kept in order (label 0). A chunk of a single sentence is cut in two at its
+    middle token, so every pair is two consecutive segments.
+(c) "roberta": FULL-SENTENCES of RoBERTa: whole sentences packed up to the maximum length, across
     document boundaries (an extra [SEP] between documents), no NSP.
 
 An example is a few integers (shard, token ranges); tokens are read from the memmap and masked
@@ -25,11 +29,13 @@ from bertkit.data.masking import mask_tokens, word_ids_from_tokens
 from bertkit.data.shards import ShardSet
 from bertkit.errors import ConfigError, DataError
 
-RECIPES = ("bert", "roberta")
+RECIPES = ("bert", "albert", "roberta")
 
 
-def bert_pairs(shards: ShardSet, seq_len: int, short_seq_prob: float, rng: np.random.Generator) -> np.ndarray:
-    """NSP instances as rows (shard_a, a0, a1, shard_b, b0, b1, is_random) of token offsets."""
+def bert_pairs(shards: ShardSet, seq_len: int, short_seq_prob: float, rng: np.random.Generator,
+               sentence_order: bool = False) -> np.ndarray:
+    """NSP instances as rows (shard_a, a0, a1, shard_b, b0, b1, is_random) of token offsets; with
+    `sentence_order`, SOP instances (..., is_swapped): B follows A in the text, swapped half the time."""
     docs = list(shards.documents())
     max_tokens = seq_len - 3
     rows: list[tuple[int, ...]] = []
@@ -47,7 +53,16 @@ def bert_pairs(shards: ShardSet, seq_len: int, short_seq_prob: float, rng: np.ra
             if i == n_sent - 1 or length >= target:
                 a_end = 1 if len(chunk) < 2 else int(rng.integers(1, len(chunk)))
                 a0, a1 = int(bounds[chunk[0]]), int(bounds[chunk[a_end - 1] + 1])
-                if len(chunk) == 1 or rng.random() < 0.5:
+                if sentence_order:
+                    is_random, sb = 0, s
+                    b0, b1 = a1, int(bounds[chunk[-1] + 1])
+                    if len(chunk) == 1:                   # one sentence: its two halves
+                        a1 = b0 = (a0 + b1) // 2
+                    if a1 - a0 == 0 or b1 - b0 == 0:
+                        chunk, length = [], 0
+                        i += 1
+                        continue
+                elif len(chunk) == 1 or rng.random() < 0.5:
                     is_random, sb = 1, s
                     for _ in range(10):
                         r = int(rng.integers(0, len(docs)))
@@ -72,6 +87,8 @@ def bert_pairs(shards: ShardSet, seq_len: int, short_seq_prob: float, rng: np.ra
                         a0, a1 = (a0 + 1, a1) if front else (a0, a1 - 1)
                     else:
                         b0, b1 = (b0 + 1, b1) if front else (b0, b1 - 1)
+                if sentence_order and rng.random() < 0.5:
+                    (a0, a1), (b0, b1), is_random = (b0, b1), (a0, a1), 1   # swapped: label 1
                 rows.append((s, a0, a1, sb, b0, b1, is_random))
                 chunk, length = [], 0
             i += 1
@@ -102,7 +119,7 @@ def full_sentences(shards: ShardSet, seq_len: int) -> np.ndarray:
 
 
 class PretrainingDataset(Dataset):
-    """Masked (and for "bert", NSP-labelled) examples of fixed length `seq_len` from `shards`."""
+    """Masked (and for "bert"/"albert", NSP/SOP-labelled) examples of fixed length `seq_len` from `shards`."""
 
     def __init__(
         self,
@@ -134,8 +151,9 @@ class PretrainingDataset(Dataset):
         self.epoch = 0
         copies = []
         for dup in range(max(1, dupe_factor)):
-            if recipe == "bert":
-                copies.append(bert_pairs(shards, seq_len, short_seq_prob, np.random.default_rng([seed, dup])))
+            if recipe in ("bert", "albert"):
+                copies.append(bert_pairs(shards, seq_len, short_seq_prob, np.random.default_rng([seed, dup]),
+                                         sentence_order=recipe == "albert"))
             else:
                 copies.append(full_sentences(shards, seq_len))
         self.rows = np.concatenate(copies)
@@ -151,9 +169,9 @@ class PretrainingDataset(Dataset):
         return len(self.rows)
 
     def _tokens(self, i: int) -> tuple[np.ndarray, np.ndarray, int | None]:
-        """(ids, token types, NSP label) of example i, without padding."""
+        """(ids, token types, NSP/SOP label) of example i, without padding."""
         row = self.rows[i]
-        if self.recipe == "bert":
+        if self.recipe in ("bert", "albert"):
             s, a0, a1, sb, b0, b1, is_random = row.tolist()
             a = self.shards.tokens[s][a0:a1].astype(np.int64)
             b = self.shards.tokens[sb][b0:b1].astype(np.int64)
