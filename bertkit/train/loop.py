@@ -318,11 +318,16 @@ class Trainer:
                     raise ConfigError(f"loss_terms.means gave {sorted(means)} but counts gave "
                                       f"{sorted(weight)}")
                 terms = [means[name] * weight[name] for name in weight]
-                sum(terms[1:], terms[0]).backward()
+                weighted = sum(terms[1:], terms[0])
+                weighted.backward()
+                # logged: the step's objective (the weighted terms add up to it x world over the
+                # step's micro-batches and processes, and so do these counts to world)
+                logged, count = weighted, 1.0 / self.config.grad_accum
             else:
                 (loss / self.config.grad_accum).backward()
+                logged, count = loss, 1
         with torch.no_grad():
-            window.add(loss, self.metrics_fn(out, batch) if self.metrics_fn is not None else {})
+            window.add(logged, self.metrics_fn(out, batch) if self.metrics_fn is not None else {}, count)
 
     def _raise_non_finite(self, loss: torch.Tensor, index: int) -> None:
         st = self.state
@@ -446,8 +451,9 @@ class _Window:
         self.counts: dict[str, Any] = {}
         self.start = time.perf_counter()
 
-    def add(self, loss: torch.Tensor, metrics: Mapping[str, tuple[torch.Tensor, torch.Tensor | int]]) -> None:
-        for name, (total, count) in {"loss": (loss, 1), **metrics}.items():
+    def add(self, loss: torch.Tensor, metrics: Mapping[str, tuple[torch.Tensor, torch.Tensor | int]],
+            loss_count: float = 1) -> None:
+        for name, (total, count) in {"loss": (loss, loss_count), **metrics}.items():
             total = total.detach().to(self.dtype) if isinstance(total, torch.Tensor) else total
             self.sums[name] = self.sums.get(name, 0) + total
             self.counts[name] = self.counts.get(name, 0) + count

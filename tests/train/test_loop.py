@@ -207,11 +207,15 @@ class MaskedTokens:
         return {"mlm": out.mlm_loss}
 
 
+LOGGED: dict[str, list[float]] = {}
+
+
 def _train_tiny_mlm(out, batch_size, grad_accum, loss_terms):
     torch.manual_seed(0)
     model = TinyMLM(dropout=0.0)
     cfg = TrainConfig(lr=1e-2, max_steps=4, batch_size=batch_size, grad_accum=grad_accum, log_every=1)
-    Trainer(model, cfg, ToyData(), out, loss_terms=loss_terms).fit()
+    result = Trainer(model, cfg, ToyData(), out, loss_terms=loss_terms).fit()
+    LOGGED[out.name] = [r["loss"] for r in result.history if r["split"] == "train"]
     return [p.detach().clone() for p in model.parameters()]
 
 
@@ -223,6 +227,8 @@ def test_token_weighted_accumulation_equals_the_bigger_batch_with_unequal_counts
     small = _train_tiny_mlm(tmp_path / "small", 8, 2, MaskedTokens())
     for a, b in zip(big, small, strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
+    # and the logged loss is the step's token mean too
+    assert LOGGED["small"] == pytest.approx(LOGGED["big"], abs=1e-6)
     # the mean of the two micro-batch means is a different objective, and the test can tell
     unweighted = _train_tiny_mlm(tmp_path / "unweighted", 8, 2, None)
     assert max(float((a - b).abs().max()) for a, b in zip(big, unweighted, strict=True)) > 1e-4
