@@ -41,11 +41,10 @@ def additive_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 @dataclass
 class Bucket:
-    """Sequences of similar length, attended together in one SDPA call, padded to `length`."""
+    """`n` sequences of similar length, attended together in one SDPA call, padded to `length`."""
 
+    n: int
     length: int
-    source: torch.Tensor             # (n * length,) packed row of each block position (clamped)
-    target: torch.Tensor             # (n * length,) packed row to write back; padding: `total`, a spare row
     mask: torch.Tensor | None        # (n, 1, 1, length) additive key mask, None if no padding
 
 
@@ -54,7 +53,11 @@ class Packing:
     """Where the real tokens of a padded (batch, seq) batch sit once packed to (total, ...).
 
     `indices` are the flat positions (b * seq + t) of the real tokens, in order. For attention the
-    sequences are sorted by length and cut into `n_buckets` buckets, each padded to its longest.
+    sequences are sorted by length and cut into `n_buckets` buckets, each padded to its longest;
+    the buckets' blocks lie one after the other, (sum of n * length) rows in all:
+    `source[p]` is the packed row at block position p (padding repeats a real row),
+    `target[p]` the packed row it writes back (padding: `total`, which is dropped), and
+    `position[r]` the block position of packed row r.
     """
 
     indices: torch.Tensor            # (total,) long
@@ -62,6 +65,9 @@ class Packing:
     seq_len: int
     total: int
     buckets: list[Bucket]
+    source: torch.Tensor             # (blocks,) long
+    target: torch.Tensor             # (blocks,) long
+    position: torch.Tensor           # (total,) long
 
     @classmethod
     def from_mask(cls, attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32,
@@ -69,19 +75,31 @@ class Packing:
         """Pack along a (batch, seq) 0/1 mask (padding anywhere; real tokens keep their order).
 
         `lengths`, the mask's row sums, saves a device-to-host copy when the caller has them.
+        The block indices are built on the host and copied to the device once.
         """
         batch, seq_len = attention_mask.shape
+        device = attention_mask.device
         if lengths is None:
             lengths = attention_mask.ne(0).sum(1).tolist()
         offsets = [sum(lengths[:b]) for b in range(batch)]
         total = sum(lengths)
         order = [b for b in sorted(range(batch), key=lengths.__getitem__) if lengths[b] > 0]
         size = -(-len(order) // n_buckets) if order else 1
-        buckets = [_bucket([offsets[b] for b in group], [lengths[b] for b in group], total, dtype,
-                           attention_mask.device)
-                   for group in (order[i:i + size] for i in range(0, len(order), size))]
+        buckets, sources, targets = [], [], []
+        for group in (order[i:i + size] for i in range(0, len(order), size)):
+            bucket, source, target = _bucket([offsets[b] for b in group], [lengths[b] for b in group],
+                                             total, dtype, device)
+            buckets.append(bucket)
+            sources.append(source)
+            targets.append(target)
+        source = torch.cat(sources) if sources else torch.zeros(0, dtype=torch.long)
+        target = torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long)
+        position = torch.empty(total + 1, dtype=torch.long)
+        position[target] = torch.arange(len(target))        # padding lands on the spare row `total`
         indices = attention_mask.flatten().ne(0).nonzero_static(size=total).squeeze(1)
-        return cls(indices=indices, batch=batch, seq_len=seq_len, total=total, buckets=buckets)
+        return cls(indices=indices, batch=batch, seq_len=seq_len, total=total, buckets=buckets,
+                   source=source.to(device, non_blocking=True), target=target.to(device, non_blocking=True),
+                   position=position[:total].to(device, non_blocking=True))
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, seq, ...) -> (total, ...) keeping real tokens."""
@@ -93,11 +111,41 @@ class Packing:
         out = out.index_copy(0, self.indices, x)
         return out.view(self.batch, self.seq_len, *x.shape[1:])
 
+    def to_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """Packed (total, ...) -> the buckets' padded blocks, (blocks, ...)."""
+        return _Rows.apply(x, self.source, self.position)
 
-def _bucket(starts: list[int], lengths: list[int], total: int, dtype: torch.dtype,
-            device: torch.device) -> Bucket:
-    """The bucket of the sequences at packed rows `starts` with `lengths` (ascending), built on
-    the host and copied to `device` once."""
+    def from_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """The buckets' blocks (blocks, ...) -> packed (total, ...), padding dropped."""
+        return _Rows.apply(x, self.position, self.target)
+
+
+class _Rows(torch.autograd.Function):
+    """x.index_select(0, index), whose gradient is again a gather (`back`: for each row of x, the
+    row of the output's gradient it takes, or len(index) for none), not torch's scatter-add.
+
+    The packing's two moves are such one-to-one maps, up to padding rows that carry no gradient
+    (masked keys, dropped queries); a scatter-add was most of the backward pass at ~200 tokens.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, index: torch.Tensor,
+                back: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(back)
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor, None, None]:
+        (back,) = ctx.saved_tensors
+        grad = torch.cat((grad, grad.new_zeros(1, *grad.shape[1:])))    # the row `back` names for none
+        return grad.index_select(0, back), None, None
+
+
+def _bucket(starts: list[int], lengths: list[int], total: int, dtype: torch.dtype, device: torch.device
+            ) -> tuple[Bucket, torch.Tensor, torch.Tensor]:
+    """The bucket of the sequences at packed rows `starts` with `lengths` (ascending), and its
+    block's source and target rows (host tensors)."""
     length = lengths[-1]
     t = torch.arange(length)
     starts_ = torch.tensor(starts)[:, None]
@@ -106,7 +154,7 @@ def _bucket(starts: list[int], lengths: list[int], total: int, dtype: torch.dtyp
     source = torch.where(valid, rows, starts_).flatten()
     target = torch.where(valid, rows, total).flatten()
     mask = None if lengths[0] == length else additive_mask(valid, dtype).to(device, non_blocking=True)
-    return Bucket(length, source.to(device, non_blocking=True), target.to(device, non_blocking=True), mask)
+    return Bucket(len(starts), length, mask), source, target
 
 
 @dataclass
@@ -254,10 +302,13 @@ class MultiHeadAttention(nn.Module):
     def _packed(self, qkv: torch.Tensor, packing: Packing, causal: bool) -> torch.Tensor:
         """Attention over packed (total, 3 * hidden) projections: one SDPA call per length bucket."""
         hidden = qkv.shape[-1] // 3
-        out = qkv.new_empty(packing.total + 1, hidden)                   # + a spare row for padding
-        for b in packing.buckets:
-            block = qkv.index_select(0, b.source).view(-1, b.length, 3 * hidden)  # (n, length, 3 * hidden)
+        if not packing.buckets:                                          # no real token at all
+            return qkv[:, :hidden]
+        blocks = packing.to_blocks(qkv).split([b.n * b.length for b in packing.buckets])
+        contexts = []
+        for b, block in zip(packing.buckets, blocks, strict=True):
+            block = block.view(b.n, b.length, 3 * hidden)
             q, k, v = (self.split_heads(t) for t in block.chunk(3, dim=-1))       # (n, heads, length, d)
             context, _ = self.attend(q, k, v, b.mask, causal)
-            out.index_copy_(0, b.target, context.transpose(1, 2).reshape(-1, hidden))
-        return out[:-1]
+            contexts.append(context.transpose(1, 2).reshape(-1, hidden))          # (n * length, hidden)
+        return packing.from_blocks(torch.cat(contexts))
