@@ -112,7 +112,7 @@ def adapt(model_dir: Path, unlabelled: Path, eval_text: Path, out: Path, args: a
     trained = [r for r in result.history if r.get("split") == "train"]
 
     def ends(records: list[dict]) -> list[float] | None:
-        return [round(records[0]["mlm_loss"], 3), round(records[-1]["mlm_loss"], 3)] if records else None
+        return [round(records[0]["loss"], 3), round(records[-1]["loss"], 3)] if records else None
 
     figures = {"head_phase_mlm_loss_first_last": ends(head), "train_mlm_loss_first_last": ends(trained),
                "tapt_seconds": round(seconds, 1), "tapt_steps_per_s": round(args.steps / seconds, 3),

@@ -52,8 +52,12 @@ def prepare_data(tmp: Path, args: argparse.Namespace, train_all: list[dict]) -> 
     return tok_dir, tmp / "shards"
 
 
-def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argparse.Namespace) -> float:
-    """Pretrain `steps` steps (0: save the untrained model); returns the seconds it took."""
+def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argparse.Namespace
+                 ) -> tuple[float, float]:
+    """Pretrain `steps` steps (0: save the untrained model); returns (wall, CPU) seconds.
+
+    CPU seconds (all threads) say what the run would take on an idle machine when the box is shared.
+    """
     from bertkit.data.shards import ShardSet
     from bertkit.tokenizers import Tokenizer
     from bertkit.train.config import TrainConfig
@@ -63,7 +67,7 @@ def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argpars
     cfg = PretrainConfig(recipe=recipe, preset=args.preset, seq_len=args.seq_len, train=train)
     if args.lr is not None:
         cfg.train.lr = args.lr
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if steps == 0:
@@ -76,13 +80,13 @@ def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argpars
             Tokenizer.from_pretrained(shards).save(out)
         else:
             pretrain(shards, out, cfg, train=cfg.train)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def steps_per_second(shards: Path, tmp: Path, recipe: str, args: argparse.Namespace, n: int = 12) -> float:
     """The recipe's pretraining rate on this machine now: 2 warm-up steps, then `n` timed ones."""
-    warm = pretrain_run(shards, tmp / f"rate-{recipe}-warm", recipe, 2, args)
-    full = pretrain_run(shards, tmp / f"rate-{recipe}", recipe, n + 2, args)
+    warm, _ = pretrain_run(shards, tmp / f"rate-{recipe}-warm", recipe, 2, args)
+    full, _ = pretrain_run(shards, tmp / f"rate-{recipe}", recipe, n + 2, args)
     return n / max(full - warm, 1e-3)
 
 
@@ -135,12 +139,14 @@ def main() -> None:
             curves[recipe] = []
             for minutes, steps in budgets:
                 run = tmp / f"{recipe}-{steps}"
-                seconds = pretrain_run(shards, run, recipe, steps, args)
+                seconds, cpu_seconds = pretrain_run(shards, run, recipe, steps, args)
                 accs = finetune_accuracy(run, train_rows, evals, tmp / f"ft-{recipe}-{steps}", 0,
                                          args.ft_epochs, args.ft_lr)
                 curves[recipe].append({"minutes_budget": minutes, "steps": steps,
                                        "pretrain_seconds": round(seconds, 1),
+                                       "pretrain_cpu_seconds": round(cpu_seconds, 1),
                                        "steps_per_s": round(steps / seconds, 3) if steps else None,
+                                       "steps_per_cpu_s": round(steps / cpu_seconds, 3) if steps else None,
                                        "calibrated_steps_per_s": round(rate, 3) if rate else None,
                                        **{k: round(v, 4) for k, v in accs.items()}})
                 print(json.dumps({"progress": recipe, **curves[recipe][-1]}), flush=True, file=sys.stderr)
