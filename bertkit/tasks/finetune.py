@@ -50,14 +50,17 @@ def freeze(model: Any, how: str | None) -> int:
 
     embeddings: the embedding layer; layers:K: the embeddings and the first K encoder layers;
     encoder: embeddings and every layer (feature extraction: only the pooler and head learn).
+    ALBERT's layers share parameters, so freezing one layer freezes the others of its group, and
+    its projection from the embedding size belongs to the embeddings.
     """
     if not how:
         return 0
     bert = model.bert
+    embeddings = [bert.embeddings, *([bert.project] if hasattr(bert, "project") else [])]
     if how == "embeddings":
-        parts = [bert.embeddings]
+        parts = embeddings
     elif how == "encoder":
-        parts = [bert.embeddings, *bert.layers]
+        parts = [*embeddings, *bert.layers]
     elif how.startswith("layers:"):
         try:
             k = int(how.split(":", 1)[1])
@@ -65,15 +68,13 @@ def freeze(model: Any, how: str | None) -> int:
             raise ConfigError(f"--freeze layers:K needs an integer K, got {how!r}") from None
         if not 0 <= k <= len(bert.layers):
             raise ConfigError(f"--freeze layers:{k}: the model has {len(bert.layers)} layers")
-        parts = [bert.embeddings, *bert.layers[:k]]
+        parts = [*embeddings, *bert.layers[:k]]
     else:
         raise ConfigError(f"--freeze must be embeddings, layers:K or encoder, got {how!r}")
-    n = 0
-    for part in parts:
-        for p in part.parameters():
-            p.requires_grad_(False)
-            n += p.numel()
-    return n
+    frozen = {id(p): p for part in parts for p in part.parameters()}     # shared layers count once
+    for p in frozen.values():
+        p.requires_grad_(False)
+    return sum(p.numel() for p in frozen.values())
 
 
 @dataclass
@@ -111,8 +112,9 @@ def _load_data(cfg: FinetuneConfig) -> _Data:
     return _Data(spec, train, dev, devs)
 
 
-def _load_model(cfg: FinetuneConfig, spec: TaskSpec) -> Any:
-    """The pretrained encoder with a new head for the spec's task and labels."""
+def _load_model(cfg: FinetuneConfig, spec: TaskSpec, tokenizer: Any) -> Any:
+    """The pretrained encoder with a new head for the spec's task and labels: a BERT, RoBERTa,
+    DistilBERT or ALBERT directory (config.json's model_type) gets that family's head class."""
     previous = Path(cfg.model) / TASK_FILE
     if previous.is_file():
         old = json.loads(previous.read_text(encoding="utf-8"))
@@ -124,9 +126,15 @@ def _load_model(cfg: FinetuneConfig, spec: TaskSpec) -> Any:
         warnings.filterwarnings("ignore", message=".*newly initialised.*")  # the new head: expected
         model = spec.kind.model_class().from_pretrained(cfg.model, ignore_mismatched_sizes=True,
                                                         **spec.kind.model_config(spec))
-    if spec.max_length > model.config.max_position_embeddings:
-        raise ConfigError(f"--max-length {spec.max_length} exceeds the model's max_position_embeddings "
-                          f"{model.config.max_position_embeddings}")
+    if spec.max_length > model.bert.max_length:
+        raise ConfigError(f"--max-length {spec.max_length} exceeds the {model.bert.max_length} tokens this "
+                          f"model's positions hold (config.json max_position_embeddings "
+                          f"{model.config.max_position_embeddings})")
+    pad = tokenizer.pad_token_id
+    if model.layout.model_type == "roberta" and pad is not None and pad != model.config.pad_token_id:
+        raise ConfigError(f"{Path(cfg.model) / 'config.json'}: pad_token_id is {model.config.pad_token_id} "
+                          f"but the tokenizer pads with id {pad}; RoBERTa's positions count from the "
+                          f"padding id, so the two must agree (fix config.json or use the model's tokenizer)")
     return model
 
 
@@ -153,7 +161,7 @@ def finetune(cfg: FinetuneConfig) -> FinetuneResult:
     spec, kind, train_cfg = data.spec, data.spec.kind, cfg.train
     tokenizer = Tokenizer.from_pretrained(cfg.tokenizer or cfg.model)
     torch.manual_seed(train_cfg.seed)
-    model = _load_model(cfg, spec)
+    model = _load_model(cfg, spec, tokenizer)
     freeze(model, cfg.freeze)
     weights = kind.class_weights(data.train, spec.labels) if cfg.class_weights else None
     if weights is not None:
