@@ -29,8 +29,9 @@ from torch import nn
 from bertkit.errors import CheckpointError, ConfigError
 from bertkit.io import atomic_write_json
 
-# heads with an exporter: the class name -> the outputs the graph returns
-EXPORTABLE = {"BertForSequenceClassification": ("logits",), "BertForTokenClassification": ("logits",)}
+# heads with an exporter, by the class name's suffix (any family) -> the outputs the graph returns
+EXPORTABLE = {"ForSequenceClassification": ("logits",), "ForTokenClassification": ("logits",)}
+EXPORT_FILE = "export.json"
 TOLERANCE = 1e-4          # onnxruntime vs PyTorch, max absolute logit difference (issue 14)
 COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
           "task.json")
@@ -64,9 +65,9 @@ def load_for_export(run_dir: str | Path) -> nn.Module:
     from bertkit.model.hf import head_class
 
     cls = head_class(run_dir)
-    if cls.__name__ not in EXPORTABLE:
+    if cls.head not in EXPORTABLE:
         raise ConfigError(f"{run_dir}: a {cls.__name__} has no ONNX exporter in bertkit yet; exportable "
-                          f"heads: {', '.join(EXPORTABLE)}")
+                          f"heads: {', '.join(cls.layout.name + h for h in EXPORTABLE)}")
     model = cls.from_pretrained(run_dir).eval()
     return _traceable(model)
 
@@ -108,7 +109,7 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path, int8: bool = False, op
         for kind, path in result.files.items():
             result.max_abs_diff[kind] = compare_with_torch(model, path, tolerance=None if kind == "int8"
                                                            else TOLERANCE)
-    atomic_write_json(out_dir / "export.json", {
+    atomic_write_json(out_dir / EXPORT_FILE, {
         "format": "bertkit-export/1", "run": str(run_dir), "opset": opset, "inputs": list(_INPUTS),
         "outputs": ["logits"], "files": {k: p.name for k, p in result.files.items()}, "bytes": result.sizes,
         "max_abs_diff_vs_torch": result.max_abs_diff})
@@ -121,8 +122,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def _export(model: nn.Module, path: Path, opset: int) -> None:
     inputs = example_inputs(2, 16, model.config.vocab_size)
     axes = {name: {0: "batch", 1: "sequence"} for name in _INPUTS}
-    axes["logits"] = {0: "batch", 1: "sequence"} if type(model).__name__ == "BertForTokenClassification" \
-        else {0: "batch"}
+    axes["logits"] = {0: "batch", 1: "sequence"} if model.head == "ForTokenClassification" else {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")      # tracer warnings about the input checks' host copies
         torch.onnx.export(_Logits(model).eval(), tuple(inputs[n] for n in _INPUTS), str(path), dynamo=False,
@@ -152,13 +152,22 @@ def onnx_session(path: str | Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def _feeds(session: Any, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """The inputs the graph takes (a model without token types, DistilBERT's, has no token_type_ids)."""
+    names = {i.name for i in session.get_inputs()}
+    return {k: v.numpy() for k, v in inputs.items() if k in names}
+
+
 class OnnxClassifier(nn.Module):
     """An exported graph behind the classifier's call signature, so bertkit's evaluation and prediction
-    code (`bertkit.tasks.evaluate`, `FineTuned`) runs it unchanged: logits from onnxruntime, no loss."""
+    code (`bertkit.tasks.evaluate`, `FineTuned`) runs it unchanged: logits from onnxruntime, no loss.
+    `config`: the exported model's config (labels, sizes), when known."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, config: Any = None) -> None:
         super().__init__()
+        self.path = Path(path)
         self.session = onnx_session(path, threads)
+        self.config = config
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, **_: Any) -> Any:
@@ -166,8 +175,35 @@ class OnnxClassifier(nn.Module):
 
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         feeds = {k: (v if v is not None else torch.zeros_like(input_ids) if k == "token_type_ids"
-                     else torch.ones_like(input_ids)).numpy() for k, v in feeds.items()}
-        return ClassifierOutput(None, torch.from_numpy(self.session.run(["logits"], feeds)[0]))
+                     else torch.ones_like(input_ids)) for k, v in feeds.items()}
+        logits = self.session.run(["logits"], _feeds(self.session, feeds))[0]
+        return ClassifierOutput(None, torch.from_numpy(logits))
+
+
+def load_onnx(path: str | Path, head: str, threads: int | None = None) -> OnnxClassifier:
+    """An exported model for prediction: `path` is an export directory (its fp32 model.onnx) or one of
+    its .onnx files (model_int8.onnx). `head` is the class the task needs (BertForSequenceClassification...);
+    one whose outputs the graph does not give (QA's start/end logits...) is a ConfigError."""
+    from bertkit.model.hf import head_class
+
+    path = Path(path)
+    directory, file = (path.parent, path) if path.suffix == ".onnx" else (path, path / "model.onnx")
+    suffix = next((h for h in EXPORTABLE if head.endswith(h)), None)
+    if suffix is None:
+        raise ConfigError(f"{directory}: the task needs a {head}, which has no ONNX path in bertkit "
+                          f"(exported heads: {', '.join(EXPORTABLE)}); predict with the RUN it came from")
+    if not file.is_file():
+        raise ConfigError(f"{file}: no such ONNX file (bertkit export writes model.onnx and, with --int8, "
+                          f"model_int8.onnx)")
+    cls = head_class(directory)
+    if cls.head != suffix:
+        raise ConfigError(f"{directory}/config.json: the export is a {cls.__name__} but the task needs a "
+                          f"{head}; the directory mixes two runs")
+    try:
+        return OnnxClassifier(file, threads, cls.layout.read_config(directory)).eval()
+    except ImportError:
+        raise ConfigError("predicting with an exported model needs onnxruntime (pip install onnxruntime)"
+                          ) from None
 
 
 def compare_with_torch(model: nn.Module, path: Path, tolerance: float | None = TOLERANCE) -> float:
@@ -185,7 +221,7 @@ def compare_with_torch(model: nn.Module, path: Path, tolerance: float | None = T
         inputs = example_inputs(batch, seq, model.config.vocab_size, seed)
         with torch.no_grad():
             expected = model(**inputs).logits.numpy()
-        got = session.run(["logits"], {k: v.numpy() for k, v in inputs.items()})[0]
+        got = session.run(["logits"], _feeds(session, inputs))[0]
         worst = max(worst, logit_difference(got, expected, inputs["attention_mask"].numpy()))
     if tolerance is not None and worst > tolerance:
         raise CheckpointError(f"{path}: onnxruntime's logits differ from PyTorch's by {worst:.2e} "

@@ -38,12 +38,22 @@ class FineTuned:
 
     @classmethod
     def load(cls, run_dir: str | Path, task: str | None = None) -> FineTuned:
-        """Load RUN; with `task`, refuse a RUN fine-tuned for another task."""
-        run_dir = Path(run_dir)
+        """Load RUN; with `task`, refuse a RUN fine-tuned for another task.
+
+        RUN may also be a directory written by `bertkit export` (its model.onnx runs in onnxruntime)
+        or one of its .onnx files (model_int8.onnx); `path` is then the export directory.
+        """
+        from bertkit.deploy.export import EXPORT_FILE, load_onnx
+
+        given = Path(run_dir)
+        run_dir = given.parent if given.suffix == ".onnx" else given
         spec = TaskSpec.load(run_dir)
         if task is not None and task != spec.task:
             raise DataError(f"{run_dir} was fine-tuned for {spec.task}, not {task}")
-        model = spec.kind.model_class().from_pretrained(run_dir)
+        if given.suffix == ".onnx" or (run_dir / EXPORT_FILE).is_file():
+            model = load_onnx(given, spec.kind.head)
+        else:
+            model = spec.kind.model_class().from_pretrained(run_dir)
         model.eval()
         expected = spec.kind.model_config(spec).get("num_labels", model.config.num_labels)
         if model.config.num_labels != expected:
