@@ -56,12 +56,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     kind.check_labels(examples, spec.labels, args.data)
     metrics, preds = evaluate_predictions(ft.model, ft.tokenizer, spec, examples, args.batch_size,
                                           progress=not args.json)
-    written = kind.write_outputs(Path(args.out_dir or args.model), examples, preds)
+    written = kind.write_outputs(Path(args.out_dir or ft.path), examples, preds)
     if written:
         metrics["outputs"] = [str(p) for p in written]
     confusion = kind.confusion(examples, preds)
     if confusion is not None:
-        png = Path(args.out_dir or args.model) / f"confusion_{Path(args.data).stem}.png"
+        png = Path(args.out_dir or ft.path) / f"confusion_{Path(args.data).stem}.png"
         plot_confusion(*confusion, spec.labels, png)
         metrics["confusion_matrix_png"] = str(png)
     if args.json:
