@@ -86,13 +86,18 @@ def albert_sizes(config: BertConfig) -> tuple[int, int]:
     return e, groups
 
 
-def albert_pretraining_config(config: BertConfig, embedding_size: int = 128,
-                              num_hidden_groups: int = 1) -> BertConfig:
+def albert_config_of(config: BertConfig, embedding_size: int = 128,
+                     num_hidden_groups: int = 1) -> BertConfig:
     """An ALBERT config from a BERT size (a preset): E = min(embedding_size, H), one shared group,
     as the paper's ALBERT-base/large (Lan et al. 2020, Table 1)."""
-    extra = {**config.extra, "embedding_size": min(embedding_size, config.hidden_size),
-             "num_hidden_groups": num_hidden_groups, "inner_group_num": 1}
-    return BertConfig.from_dict({**config.to_dict(), "extra": extra})
+    return BertConfig.from_dict({**config.to_dict(), "embedding_size": min(embedding_size, config.hidden_size),
+                                 "num_hidden_groups": num_hidden_groups, "inner_group_num": 1})
+
+
+def albert_for_pretraining(config: BertConfig) -> AlbertForPreTraining:
+    """A new AlbertForPreTraining (MLM + SOP) of a BERT size: what `bertkit pretrain --recipe albert`
+    builds from scratch."""
+    return AlbertForPreTraining(albert_config_of(config))
 
 
 class AlbertModel(BertModel):
