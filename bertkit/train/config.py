@@ -92,6 +92,7 @@ class Recipe:
 _CRAMMING_TRAIN = (("lr", 1e-3), ("warmup_ratio", 0.1))
 RECIPES: dict[str, Recipe] = {
     "bert": Recipe("bert", "mlm+nsp"),
+    "albert": Recipe("albert", "mlm+sop"),       # ALBERT (Lan et al. 2020): sentence-order prediction
     "roberta": Recipe("roberta"),
     "cramming": Recipe("roberta", norm_position="pre", dropout=0.0, train=_CRAMMING_TRAIN,
                        from_scratch_only=True),
@@ -105,7 +106,8 @@ class PretrainConfig:
     """What pretraining adds to TrainConfig: model size, recipe and masking."""
 
     preset: str = option("mini", "model size (Google's BERT sizes)", choices=tuple(PRESETS))
-    recipe: str = option("bert", "bert: sentence pairs + NSP; roberta: packed full sentences, MLM only; "
+    recipe: str = option("bert", "bert: sentence pairs + NSP; albert: an ALBERT, pairs + sentence-order "
+                                 "prediction; roberta: packed full sentences, MLM only; "
                                  "cramming: roberta + pre-LN, no dropout, one-cycle lr 1e-3; electra: "
                                  "cramming's choices + replaced-token detection (from scratch)",
                          choices=tuple(RECIPES))
