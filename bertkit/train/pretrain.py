@@ -34,6 +34,7 @@ from bertkit.data.shards import ShardSet, vocab_hash
 from bertkit.errors import CheckpointError, DataError
 from bertkit.io import iter_lines
 from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
+from bertkit.model.albert import albert_for_pretraining
 from bertkit.tokenizers import Tokenizer
 from bertkit.train import distributed as dist
 from bertkit.train.checkpoint import list_checkpoints, read_trainer_state
@@ -84,7 +85,7 @@ def _dropout(p: float | None) -> dict[str, float]:
 
 def build_model(cfg: PretrainConfig, shards: ShardSet, tokenizer) -> nn.Module:
     recipe = RECIPES[cfg.recipe]
-    cls = BertForPreTraining if recipe.objective == "mlm+nsp" else BertForMaskedLM
+    cls = BertForPreTraining if recipe.objective in ("mlm+nsp", "mlm+sop") else BertForMaskedLM
     drop = _dropout(cfg.dropout if cfg.dropout is not None else recipe.dropout)
     if cfg.init_from:
         model = cls.from_pretrained(cfg.init_from, **drop)
@@ -96,7 +97,8 @@ def build_model(cfg: PretrainConfig, shards: ShardSet, tokenizer) -> nn.Module:
                                    pad_token_id=shards.special_ids.get("pad", 0),
                                    max_position_embeddings=max(512, cfg.seq_len), **drop, **norm)
         electra = recipe.objective == "electra"
-        model = ElectraForPreTraining(config, cfg.rtd_weight) if electra else cls(config)
+        model = (ElectraForPreTraining(config, cfg.rtd_weight) if electra
+                 else albert_for_pretraining(config) if recipe.objective == "mlm+sop" else cls(config))
     if model.config.vocab_size != shards.vocab_size:
         raise DataError(f"the model's vocab_size is {model.config.vocab_size} but the shards in "
                         f"{shards.dir} use a {shards.vocab_size}-token vocabulary; prepare the data "
