@@ -90,8 +90,8 @@ def albert_config_of(config: BertConfig, embedding_size: int = 128,
                      num_hidden_groups: int = 1) -> BertConfig:
     """An ALBERT config from a BERT size (a preset): E = min(embedding_size, H), one shared group,
     as the paper's ALBERT-base/large (Lan et al. 2020, Table 1)."""
-    sizes = {"embedding_size": min(embedding_size, config.hidden_size), "num_hidden_groups": num_hidden_groups,
-             "inner_group_num": 1}
+    sizes = {"embedding_size": min(embedding_size, config.hidden_size),
+             "num_hidden_groups": num_hidden_groups, "inner_group_num": 1}
     return BertConfig.from_dict({**config.to_dict(), **sizes})
 
 
