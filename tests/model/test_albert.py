@@ -1,12 +1,17 @@
-"""ALBERT: factorised embeddings and shared layers, equal to transformers.AlbertModel both ways."""
+"""ALBERT: factorised embeddings and shared layers, equal to transformers.AlbertModel both ways; the
+paper's parameter counts; sentence-order prediction (AlbertForPreTraining's loss equals transformers',
+and a tiny ALBERT pretrains with `--recipe albert`)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
-from bertkit.errors import ConfigError
-from bertkit.model.albert import AlbertModel
+from bertkit.errors import CheckpointError, ConfigError
+from bertkit.model.albert import AlbertForPreTraining, AlbertModel
+from bertkit.model.auto import load_model
 from bertkit.model.config import BertConfig
 
 transformers = pytest.importorskip("transformers")
@@ -62,9 +67,66 @@ def test_albert_equals_transformers_both_ways(tmp_path, groups):
 
 
 def test_load_model_dispatches_albert(tmp_path):
-    from bertkit.model.auto import load_model
-
     cfg = transformers.AlbertConfig(vocab_size=100, embedding_size=16, hidden_size=32, num_hidden_layers=2,
                                     num_attention_heads=4, intermediate_size=64)
     transformers.AlbertModel(cfg).save_pretrained(tmp_path)
     assert type(load_model(tmp_path)) is AlbertModel
+
+
+def test_albert_large_has_18m_parameters():
+    # Lan et al. 2020, Table 1: ALBERT-large (H 1024, E 128, 24 layers, all shared) has 18M parameters
+    cfg = BertConfig(vocab_size=30000, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                     intermediate_size=4096, extra={"embedding_size": 128, "num_hidden_groups": 1})
+    assert 17.5e6 < AlbertModel(cfg).num_parameters() < 18.5e6
+
+
+def test_a_directory_whose_groups_do_not_divide_the_layers_names_the_key(tmp_path):
+    cfg = transformers.AlbertConfig(vocab_size=100, embedding_size=16, hidden_size=32, num_hidden_layers=4,
+                                    num_attention_heads=4, intermediate_size=64)
+    transformers.AlbertModel(cfg).save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "num_hidden_groups": 3}))
+    with pytest.raises(CheckpointError, match=r"config.json: .*num_hidden_groups \(3\) must divide"):
+        load_model(tmp_path)
+
+
+def test_pretraining_loss_equals_transformers(tmp_path):
+    cfg = transformers.AlbertConfig(vocab_size=100, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=64, max_position_embeddings=40)
+    torch.manual_seed(0)
+    theirs = transformers.AlbertForPreTraining(cfg).eval()
+    theirs.save_pretrained(tmp_path)
+    ours = AlbertForPreTraining.from_pretrained(tmp_path).eval()
+    ids = torch.randint(3, 99, (4, 12), generator=torch.Generator().manual_seed(1))
+    labels = torch.full_like(ids, -100)
+    labels[:, 3:6] = ids[:, 3:6]
+    order = torch.tensor([0, 1, 1, 0])
+    with torch.no_grad():
+        expected = theirs(input_ids=ids, labels=labels, sentence_order_label=order).loss
+        got = ours(ids, labels=labels, sentence_order_label=order)
+    assert abs(got.loss.item() - expected.item()) <= 1e-5
+    assert got.nsp_loss.item() == pytest.approx(
+        torch.nn.functional.cross_entropy(got.nsp_logits, order).item())
+
+
+def test_a_tiny_albert_pretrains_with_sop(tmp_path, corpus_en, minilm_dir):
+    from bertkit.data.shards import prepare
+    from bertkit.train.config import TrainConfig
+    from bertkit.train.pretrain import PretrainConfig, pretrain
+
+    text = corpus_en.read_text(encoding="utf-8")[:12_000].rsplit("\n", 1)[0]
+    (tmp_path / "en.txt").write_text(text + "\n", encoding="utf-8")
+    prepare([tmp_path / "en.txt"], minilm_dir, tmp_path / "shards", workers=1, progress=False)
+    train = TrainConfig(batch_size=8, max_steps=12, log_every=1, lr=2e-3, warmup_ratio=0.0, seed=0)
+    model, result = pretrain(tmp_path / "shards", tmp_path / "run",
+                             PretrainConfig(preset="tiny", recipe="albert", seq_len=64, train=train))
+    assert type(model).__name__ == "AlbertForPreTraining" and model.config.extra["embedding_size"] == 128
+    losses = [r["loss"] for r in result.history if r.get("split") == "train" and "loss" in r]
+    assert len(losses) >= 10 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.5
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model_type"] == "albert" and saved["architectures"] == ["AlbertForPreTraining"]
+    again = transformers.AlbertForPreTraining.from_pretrained(tmp_path / "run").eval()   # loads in HF
+    ids = torch.randint(1000, 2000, (2, 16))
+    with torch.no_grad():
+        theirs, ours = again(input_ids=ids), model.eval()(ids)
+    assert (theirs.sop_logits - ours.nsp_logits).abs().max().item() <= 1e-5
