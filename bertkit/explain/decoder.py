@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,27 @@ class DecoderAttention:
         from bertkit.explain.html import iframe
 
         return iframe(self.to_html(), height=900)
+
+
+class TaskTokenizer:
+    """The vocabulary of a `bertkit seq2seq train` task as a tokenizer: the task's own split of the
+    words (`words_to_tokens`: the comma a token of its own), a number's digits one token each."""
+
+    def __init__(self, task: Any):
+        self.task = task
+
+    def encode(self, text: str, **_: Any) -> Any:
+        from bertkit.seq2seq.task import words_to_tokens
+
+        tokens = [p for w in words_to_tokens(text) for p in (list(w) if w.isdigit() else [w])]
+        unknown = [t for t in tokens if t not in self.task.ids]
+        if unknown:
+            raise DataError(f"{unknown[0]!r} (in {text!r}) is not in the task's vocabulary of "
+                            f"{self.task.vocab_size} tokens")
+        return SimpleNamespace(ids=[self.task.ids[t] for t in tokens], tokens=tokens)
+
+    def id_to_token(self, i: int) -> str:
+        return self.task.tokens[i]
 
 
 def plain_tokens(tokenizer: Any, text: str, what: str = "text") -> tuple[list[int], list[str]]:

@@ -164,15 +164,22 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
     """Load (model, tokenizer) from a Hugging Face-layout directory, in eval mode.
 
     GPT and encoder-decoder directories (config.json's model_type in `DECODERS`) load through
-    `bertkit.model.auto.load_model`. For BERT, the head class comes from config.json's
-    `architectures` (`bertkit.model.hf.head_class`: an entry bertkit cannot build is an error
-    naming it) unless `head` names one ("BertForSequenceClassification", ...); a directory without
-    such an entry gives a BertModel.
+    `bertkit.model.auto.load_model`; a `bertkit seq2seq train` RUN (task.json, no tokenizer.json)
+    through `bertkit.seq2seq.train.load_run`, its task's vocabulary as the tokenizer. For BERT,
+    the head class comes from config.json's `architectures` (`bertkit.model.hf.head_class`: an
+    entry bertkit cannot build is an error naming it) unless `head` names one
+    ("BertForSequenceClassification", ...); a directory without such an entry gives a BertModel.
     """
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise CheckpointError(f"{model_dir}: no config.json (is this a model directory?)")
     if head is None and read_config_json(model_dir)[1].get("model_type") in DECODERS:
+        if (model_dir / "task.json").is_file() and not (model_dir / "tokenizer.json").is_file():
+            from bertkit.explain.decoder import TaskTokenizer
+            from bertkit.seq2seq.train import load_run
+
+            model, task = load_run(model_dir)        # a `bertkit seq2seq train` RUN: its task's vocabulary
+            return model, TaskTokenizer(task)
         from bertkit.model.auto import load_model
 
         return load_model(model_dir).eval(), load_tokenizer(model_dir)

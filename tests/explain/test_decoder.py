@@ -195,3 +195,25 @@ def test_decoder_input_errors():
 def no_grad():
     with torch.no_grad():
         yield
+
+
+def test_a_seq2seq_train_run_uses_its_task_vocabulary(tmp_path, capsys):
+    """A `bertkit seq2seq train` RUN has task.json (its vocabulary) instead of a tokenizer.json."""
+    train = pytest.importorskip("bertkit.seq2seq.train")
+    from bertkit.io import atomic_write_json
+    from bertkit.model.seq2seq import Seq2SeqTransformer, TransformerConfig
+    from bertkit.seq2seq.task import Num2WordsTask
+
+    task = Num2WordsTask(max_digits=3)
+    torch.manual_seed(0)
+    config = TransformerConfig(vocab_size=task.vocab_size, d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1,
+                               n_decoder_layers=1, max_positions=32)
+    Seq2SeqTransformer(config).save_pretrained(tmp_path)
+    atomic_write_json(tmp_path / train.TASK_FILE, task.to_dict())
+    assert main(["explain", "trace", "--model", str(tmp_path), "947", "--target-text",
+                 "novecentos e quarenta e sete", "--head", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "target <s> novecentos e quarenta e sete, then cross-attention over the source 9 4 7" in out
+    assert "softmax (cross)  each row sums to 1: the attention weights  shape (6, 3)" in out
+    assert main(["explain", "trace", "--model", str(tmp_path), "947", "--target-text", "nine"]) == 2
+    assert "'nine' (in 'nine') is not in the task's vocabulary" in capsys.readouterr().err
