@@ -183,11 +183,16 @@ def _report(args: argparse.Namespace, words: list[str]) -> int:
 
 def _heads(args: argparse.Namespace, words: list[str]) -> int:
     from bertkit.explain.attention import extract_attention
+    from bertkit.explain.decoder import architecture
     from bertkit.explain.inputs import load
     from bertkit.explain.patterns import average
     from bertkit.explain.terminal import format_heads
 
     model, tok = load(args.model)
+    if architecture(model) != "bert":
+        raise ConfigError(f"explain heads scores BERT encoder heads; {args.model} holds a "
+                          f"{type(model).__name__}: its report (`bertkit explain --model DIR TEXT`) "
+                          "shows its decoder and cross-attention heads")
     scores = average([extract_attention(model, tok, text).patterns() for text in words])
     print(format_heads(scores, args.top))
     if args.json:

@@ -175,7 +175,10 @@ def test_cli_errors_name_the_problem(decoder_dirs, minilm_dir, capsys):
              (["trace", "--model", gpt, "the cat", "--target-text", "x"], "encoder-decoder models"),
              (["trace", "--model", str(minilm_dir), "the cat", "--target-text", "x"], "encoder-decoder"),
              (["--model", gpt, "the cat", "--target", "positive"], "no classifier to attribute"),
-             (["trace", "--model", gpt, " ".join(["word"] * 80)], "has 64 positions")]
+             (["trace", "--model", gpt, " ".join(["word"] * 80)], "has 64 positions"),
+             (["heads", "--model", gpt, "the cat"], "scores BERT encoder heads"),
+             (["embeddings", "--model", gpt, "--vectors", "v.txt", "bank", "a bank", "the bank"],
+              "GPTLanguageModel is a decoder")]
     for argv, message in cases:
         assert main(["explain", *argv]) == 2, argv
         err = capsys.readouterr().err
