@@ -1,12 +1,16 @@
 """RoBERTa and DistilBERT checkpoints: logits equal to transformers' from the same random config,
-both ways (transformers -> bertkit, bertkit -> transformers)."""
+both ways (transformers -> bertkit, bertkit -> transformers); RoBERTa's position table and padding
+id checked where they enter."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
-from bertkit.errors import CheckpointError
+from bertkit.errors import CheckpointError, DataError
+from bertkit.model.auto import load_model
 from bertkit.model.distilbert import DistilBertModel
 from bertkit.model.roberta import RobertaModel, roberta_position_ids
 
@@ -87,8 +91,6 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 
 def test_load_model_dispatches_on_model_type(tmp_path):
-    from bertkit.model.auto import load_model
-
     cfg = transformers.DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=4, hidden_dim=64)
     transformers.DistilBertModel(cfg).save_pretrained(tmp_path / "d")
     assert type(load_model(tmp_path / "d")) is DistilBertModel
@@ -96,3 +98,32 @@ def test_load_model_dispatches_on_model_type(tmp_path):
                                      num_attention_heads=4, intermediate_size=64, type_vocab_size=1)
     transformers.RobertaModel(cfg).save_pretrained(tmp_path / "r")
     assert type(load_model(tmp_path / "r")) is RobertaModel
+
+
+def _roberta_dir(tmp_path, **changes):
+    cfg = transformers.RobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=4, intermediate_size=64, max_position_embeddings=20,
+                                     type_vocab_size=1, pad_token_id=1)
+    transformers.RobertaModel(cfg).save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return tmp_path
+
+
+def test_a_roberta_config_with_no_room_after_the_padding_id_names_the_keys(tmp_path):
+    with pytest.raises(CheckpointError, match=r"config.json: max_position_embeddings \(20\) must exceed "
+                                              r"pad_token_id \+ 1 \(20\)"):
+        load_model(_roberta_dir(tmp_path, pad_token_id=19))
+
+
+def test_a_roberta_position_table_that_does_not_fit_the_weights_names_it(tmp_path):
+    with pytest.raises(CheckpointError, match="embeddings.position_embeddings.weight has shape"):
+        load_model(_roberta_dir(tmp_path, max_position_embeddings=30))
+
+
+def test_a_sequence_longer_than_robertas_positions_is_a_clear_error(tmp_path):
+    model = load_model(_roberta_dir(tmp_path)).eval()
+    assert model.max_length == 20 - 1 - 1              # positions start at pad_token_id + 1
+    model(torch.randint(3, 99, (1, 18)))
+    with pytest.raises(DataError, match="sequence length 19 exceeds this RoBERTa's 18 tokens"):
+        model(torch.randint(3, 99, (1, 19)))
