@@ -6,6 +6,10 @@ follow its module tree (`encoder.layer.3.attention.self.query`, `encoder.layer.3
 prefixed or bare, `cls.predictions.*`, `cls.seq_relationship.*`, `classifier.*`, TF-era
 `gamma`/`beta` LayerNorm names, model.safetensors (also sharded) or pytorch_model.bin (read
 with `torch.load(weights_only=True)`, never unpickled).
+
+`RENAMES` is BERT's `Layout` (`BERT`, family.py); RoBERTa, DistilBERT and ALBERT keep theirs in
+their own modules. `load_pretrained` and `save_pretrained` work through the class's layout, so every
+family's heads load, report and save the same way.
 """
 
 from __future__ import annotations
