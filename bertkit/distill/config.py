@@ -111,6 +111,11 @@ class GeneralDistillConfig(StudentShape):
     alpha_ce: float = option(5.0, "weight of the soft-target KL at the masked positions", low=0.0)
     alpha_mlm: float = option(2.0, "weight of the student's own MLM loss", low=0.0)
     alpha_cos: float = option(1.0, "weight of the cosine loss between last hidden states", low=0.0)
+    method: str = option("distilbert", "distilbert: soft MLM targets + MLM + cosine; tinybert: TinyBERT's "
+                                       "general stage, MSE of embeddings, hidden states and attention maps",
+                         choices=("distilbert", "tinybert"))
+    layer_map: str | None = option(None, "tinybert: the teacher layer each student layer learns, e.g. 1,3 "
+                                         "(default uniform)")
     recipe: str = option("roberta", "examples: roberta (packed full sentences; DistilBERT has no NSP) or "
                                     "bert (sentence pairs)", choices=("bert", "roberta"))
     seq_len: int = option(128, "tokens per sequence", low=8)
@@ -124,5 +129,7 @@ class GeneralDistillConfig(StudentShape):
     def __post_init__(self) -> None:
         check_options(self)
         self.check_width()
-        if self.alpha_ce + self.alpha_mlm + self.alpha_cos <= 0:
+        if self.layer_map and self.method != "tinybert":
+            raise ConfigError("--layer-map maps layers for --method tinybert; DistilBERT's loss has no map")
+        if self.method == "distilbert" and self.alpha_ce + self.alpha_mlm + self.alpha_cos <= 0:
             raise ConfigError("--alpha-ce, --alpha-mlm and --alpha-cos are all 0: nothing to learn")

@@ -1,5 +1,6 @@
-"""DistilBERT's general distillation (Sanh et al. 2019, §2-3): a smaller MLM student learns a
-teacher's masked-token distributions and hidden states on pretraining text, before any task.
+"""General distillation on pretraining text, before any task: DistilBERT's (Sanh et al. 2019, §2-3),
+where a smaller MLM student learns a teacher's masked-token distributions and hidden states, or
+TinyBERT's general stage (`method="tinybert"`: the layer-wise loss of `layerwise.py` alone).
 
     loss = α_ce · T² · KL(p_teacher || p_student) at the masked positions
          + α_mlm · MLM(student, labels)
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from bertkit.distill.config import GeneralDistillConfig
-from bertkit.distill.layerwise import projection
+from bertkit.distill.layerwise import LayerwiseLoss, layer_map, projection
 from bertkit.distill.losses import cosine_loss, soft_target_loss
 from bertkit.distill.student import make_student, teacher_layers
 from bertkit.errors import ConfigError, DataError
@@ -42,6 +43,7 @@ class GeneralOutput:
     ce_loss: Tensor
     mlm_loss: Tensor
     cos_loss: Tensor
+    parts: dict[str, Tensor] | None = None     # tinybert: embedding_mse, hidden_mse, attention_mse
 
 
 class GeneralDistiller(nn.Module):
@@ -49,11 +51,15 @@ class GeneralDistiller(nn.Module):
     and is kept out of the module's parameters and state (neither trained nor checkpointed)."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module, temperature: float = 2.0,
-                 alpha_ce: float = 5.0, alpha_mlm: float = 2.0, alpha_cos: float = 1.0) -> None:
+                 alpha_ce: float = 5.0, alpha_mlm: float = 2.0, alpha_cos: float = 1.0,
+                 layers: list[int] | None = None) -> None:
         super().__init__()
         self.student = student
         self.__dict__["teacher"] = teacher.eval()
-        self.project = projection(student.config.hidden_size, teacher.config.hidden_size)
+        widths = student.config.hidden_size, teacher.config.hidden_size
+        # DistilBERT: one projection for the cosine; TinyBERT (`layers`, its layer map): its own loss
+        self.project = projection(*widths) if layers is None else None
+        self.layerwise = LayerwiseLoss(*widths, layers) if layers is not None else None
         self.temperature = temperature
         self.alpha_ce, self.alpha_mlm, self.alpha_cos = alpha_ce, alpha_mlm, alpha_cos
 
@@ -61,6 +67,8 @@ class GeneralDistiller(nn.Module):
                 token_type_ids: Tensor | None = None, next_sentence_label: Tensor | None = None,
                 ) -> GeneralOutput:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if self.layerwise is not None:
+            return self._tinybert(inputs, labels)
         s = self.student(**inputs, labels=labels, output_hidden_states=True)  # logits: masked positions
         with torch.no_grad():
             t = self.teacher(**inputs, labels=labels, output_hidden_states=True)
@@ -69,13 +77,27 @@ class GeneralDistiller(nn.Module):
         loss = self.alpha_ce * ce + self.alpha_mlm * s.loss + self.alpha_cos * cos
         return GeneralOutput(loss, s.logits, ce.detach(), s.loss.detach(), cos.detach())
 
+    def _tinybert(self, inputs: dict[str, Any], labels: Tensor) -> GeneralOutput:
+        """TinyBERT's general stage: the layer-wise loss alone (the MLM terms are logged, not trained)."""
+        s = self.student(**inputs, labels=labels, output_hidden_states=True, output_attentions=True)
+        with torch.no_grad():
+            t = self.teacher(**inputs, labels=labels, output_hidden_states=True, output_attentions=True)
+        loss, parts = self.layerwise(s, t, inputs["attention_mask"])
+        ce = soft_target_loss(s.logits, t.logits, self.temperature) if s.logits.shape[0] else s.loss * 0.0
+        zero = loss.detach() * 0.0
+        return GeneralOutput(loss, s.logits, ce.detach(), s.loss.detach(), zero, parts)
+
 
 def general_metrics(out: GeneralOutput, batch: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The three terms, the student's MLM accuracy and agreement with the teacher's top token."""
     from bertkit.train.pretrain import pretraining_metrics
 
     metrics = dict(pretraining_metrics(out, batch))
-    metrics.update(ce_loss=(out.ce_loss, 1), mlm_loss=(out.mlm_loss, 1), cos_loss=(out.cos_loss, 1))
+    metrics.update(ce_loss=(out.ce_loss, 1), mlm_loss=(out.mlm_loss, 1))
+    if out.parts is None:
+        metrics["cos_loss"] = (out.cos_loss, 1)
+    for name, value in (out.parts or {}).items():
+        metrics[name] = (value, 1)
     return metrics
 
 
@@ -127,7 +149,9 @@ def general_distill(cfg: GeneralDistillConfig) -> tuple[Path, Any]:
     layers = teacher_layers(n_layers, cfg.layers or max(1, n_layers // 2))
     torch.manual_seed(tcfg.seed)
     student = make_student(teacher, layers, cfg.width(), cfg.student_init)
-    model = GeneralDistiller(student, teacher, cfg.temperature, cfg.alpha_ce, cfg.alpha_mlm, cfg.alpha_cos)
+    mapped = layer_map(n_layers, len(layers), cfg.layer_map) if cfg.method == "tinybert" else None
+    model = GeneralDistiller(student, teacher, cfg.temperature, cfg.alpha_ce, cfg.alpha_mlm, cfg.alpha_cos,
+                             mapped)
     eval_fn = None
     if cfg.eval_data:
         held_out_shards = ShardSet(cfg.eval_data, tokenizer_hash=vocab_hash(tokenizer.runtime))
@@ -142,7 +166,8 @@ def general_distill(cfg: GeneralDistillConfig) -> tuple[Path, Any]:
         tokenizer.save(directory)
 
     options = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("train", "out")}
-    setup = {"general_distill": options, "teacher_layers": layers, "student": student.config.to_dict(),
+    setup = {"general_distill": options, "teacher_layers": layers, "layer_map": mapped,
+             "student": student.config.to_dict(),
              "data": data_fingerprint(shards)}
     result = Trainer(model, tcfg, dataset(shards, tcfg.seed, True), cfg.out, eval_fn=eval_fn,
                      metrics_fn=general_metrics, save_model=save, setup=setup).fit()

@@ -98,14 +98,18 @@ def test_a_general_student_is_an_mlm_run_transformers_loads(tiny, tmp_path):
     assert '"ce_loss"' in logged and '"cos_loss"' in logged and '"mlm_accuracy"' in logged
 
 
-def test_an_interrupted_general_distillation_of_a_narrower_student_resumes_exactly(tiny, tmp_path):
+@pytest.mark.parametrize("method", ["distilbert", "tinybert"])
+def test_an_interrupted_general_distillation_of_a_narrower_student_resumes_exactly(method, tiny, tmp_path):
     from bertkit.train.checkpoint import list_checkpoints
 
     def run(out, resume=False):
         train = TrainConfig(lr=1e-3, max_steps=6, save_every=3, batch_size=8, seed=0, resume=resume)
-        return general_distill(_cfg(tiny, out, student_hidden=16, student_heads=2, train=train))[0]
+        return general_distill(_cfg(tiny, out, student_hidden=16, student_heads=2, method=method,
+                                    train=train))[0]
 
     whole = run(tmp_path / "whole")
+    logged = (whole / "metrics.jsonl").read_text()
+    assert ('"hidden_mse"' in logged) == (method == "tinybert") and '"ce_loss"' in logged
     cut = run(tmp_path / "cut")
     shutil.rmtree(list_checkpoints(cut / "checkpoints")[-1][1])     # as if killed after step 3
     run(cut, resume=True)
@@ -147,3 +151,7 @@ def test_cli(tiny, tmp_path, capsys):
     assert main(["distill", "general", "--teacher", str(teacher), "--shards", str(shards), "--out",
                  str(tmp_path / "s2"), "--student-hidden", "30", "--student-heads", "4"]) == 2
     assert "does not divide" in capsys.readouterr().err
+    assert main(["distill", "general", "--teacher", str(teacher), "--shards", str(shards), "--out",
+                 str(tmp_path / "s3"), "--method", "tinybert", "--layers", "2", "--layer-map", "1,4",
+                 "--seq-len", "32"]) == 2
+    assert "the teacher has layers 0 to 3" in capsys.readouterr().err
