@@ -20,6 +20,7 @@ from bertkit.distill import cli as distill_cli
 from bertkit.errors import BertkitError, ConfigError
 from bertkit.explain import cli as explain_cli
 from bertkit.model import cli as model_cli
+from bertkit.seq2seq import cli as seq2seq_cli
 from bertkit.serve import cli as serve_cli
 from bertkit.tasks import cli as tasks_cli
 from bertkit.tokenizers import cli as tokenizers_cli
@@ -38,6 +39,7 @@ COMMAND_MODULES = (
     explain_cli,      # explain [heads|trace]
     classic_cli,      # word2vec train|similar|analogy|similarity|evaluate, similar, vectorize
     serve_cli,        # serve
+    seq2seq_cli,      # seq2seq train|translate|evaluate
     demo,             # demo
 )
 

@@ -33,6 +33,7 @@ MODEL_TYPE = "bertkit-transformer"     # config.json's model_type (load_model's 
 # name -> (layers per stack, d_model, heads, d_ff); base and big: Vaswani et al. 2017, Table 3.
 TRANSFORMER_PRESETS: dict[str, tuple[int, int, int, int]] = {
     "tiny": (2, 64, 4, 256),
+    "mini": (2, 128, 4, 512),
     "small": (3, 256, 4, 1024),
     "base": (6, 512, 8, 2048),
     "big": (6, 1024, 16, 4096),
