@@ -10,6 +10,7 @@ changes: the wrapper is an instance attribute shadowing the method, deleted on e
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,11 +45,19 @@ def record_attention(modules: dict[str, Any]) -> Iterator[dict[str, dict[str, to
     seen: dict[str, dict[str, torch.Tensor]] = {}
 
     def wrap(name: str, attend: Any) -> Any:
-        def recording_attend(q, k, v, mask=None, causal=False, need_weights=False):
-            context, weights = attend(q, k, v, mask, causal, need_weights)
-            probs = weights if weights is not None else attend(q, k, v, mask, causal, True)[1]
+        signature = inspect.signature(attend)
+
+        def recording_attend(*args: Any, **kwargs: Any):
+            context, weights = attend(*args, **kwargs)
+            call = signature.bind(*args, **kwargs)
+            if weights is None:
+                call.arguments["need_weights"] = True
+                weights_ = attend(*call.args, **call.kwargs)[1]
+            else:
+                weights_ = weights
+            q, k, v = (call.arguments[x] for x in "qkv")
             seen[name] = {"q": q.detach(), "k": k.detach(), "v": v.detach(), "context": context.detach(),
-                          "probs": probs.detach()}
+                          "probs": weights_.detach()}
             return context, weights
         return recording_attend
 
