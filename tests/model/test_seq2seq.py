@@ -32,6 +32,21 @@ def test_learning_rate_schedule_of_the_paper():
     assert max(transformer_lr(s, d, warmup) for s in range(1, 20000, 7)) <= peak
 
 
+def test_the_loops_inverse_sqrt_schedule_is_the_papers():
+    from transformers import get_inverse_sqrt_schedule
+
+    from bertkit.train.optim import lr_lambda
+
+    d, warmup = 512, 4000
+    f = lr_lambda("inverse_sqrt", warmup, total_steps=10 ** 6)
+    peak = d ** -0.5 * warmup ** -0.5                    # the base lr that makes it §5.3's schedule
+    for step in (1, 10, 1000, 3999, 4000, 4001, 16000, 10 ** 5):
+        assert f(step) * peak == pytest.approx(transformer_lr(step, d, warmup), rel=1e-12)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    hf = get_inverse_sqrt_schedule(opt, num_warmup_steps=warmup).lr_lambdas[0]
+    assert all(f(s) == pytest.approx(hf(s), rel=1e-12) for s in range(0, 50000, 37))
+
+
 def test_save_and_load_model(tmp_path):
     torch.manual_seed(0)
     model = Seq2SeqTransformer(TransformerConfig.preset("tiny", vocab_size=10, share_embeddings=False)).eval()
