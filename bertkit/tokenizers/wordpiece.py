@@ -63,45 +63,72 @@ def join(left: str, right: str) -> str:
 class _ScoreQueue:
     """The live pairs, able to give the exact argmax of a score that can RISE without notice.
 
-    Two lazy max-heaps of (-key, pair):
+    Three lazy max-heaps of (-key, pair):
     - `exact`: pairs scored since either of their symbols last lost frequency, keyed by that
       score. Counts only fall, so a key is >= the true score, and a top key that equals the true
       score is the best of this heap.
-    - `loose`: every other live pair, keyed by `bound_of(pair)`: an upper bound on its score for as
-      long as each symbol's frequency stays within a factor `theta` of its value at that symbol's
-      last full re-scoring (its "epoch"; `dropped` starts a new one when the factor is reached).
-    `best()` moves loose pairs whose bound reaches the exact top into `exact`, then returns it.
-    When a symbol's frequency falls, only its pairs in `exact` (few: those near the top) go back
-    to `loose`; all its pairs are re-scored once per factor `theta` of decline, not on every merge.
+    - `loose`: pairs keyed by `bound_of(pair)`: an upper bound on the score for as long as each
+      symbol's frequency stays within a factor `theta` of its value at that symbol's last full
+      re-scoring (its "epoch"; `dropped` starts a new one when the factor is reached).
+    - `parked`: pairs keyed by `static_of(pair)`, a bound that needs no epoch: the log-likelihood
+      gain is at most count * log(N / count) (as freq(a), freq(b) >= count), which only falls
+      until the count rises (then the pair is pushed again). Pairs whose static bound is below
+      `floor` (the last merge's score) wait here, so the many rare pairs of a frequent symbol are
+      not re-scored at each of its epochs; they leave `partners` until they are pushed again.
+    `best()` moves loose or parked pairs whose bound reaches the exact top into `exact`, then
+    returns it. When a symbol's frequency falls, only its pairs in `exact` (few: those near the
+    top) go back to `loose`; its other pairs are re-scored once per factor `theta` of decline.
     """
 
-    def __init__(self, score_of, bound_of, pair_counts, partners, freq, min_frequency: int,
+    def __init__(self, score_of, bound_of, static_of, pair_counts, partners, freq, min_frequency: int,
                  theta: float):
-        self.score_of, self.bound_of = score_of, bound_of
+        self.score_of, self.bound_of, self.static_of = score_of, bound_of, static_of
         self.pair_counts, self.partners, self.freq = pair_counts, partners, freq
         self.min_frequency, self.theta = min_frequency, theta
         self.epoch_freq = dict(freq)
         self.exact: list[tuple[float, str]] = []
         self.key: dict[str, float] = {}  # pair -> its current key in `exact`
         self.exact_of: dict[str, set[str]] = defaultdict(set)
-        self.loose: list[tuple[float, str]] = []
+        self.floor = -math.inf  # pairs whose static bound is below this are parked
         self.compact()
 
     def compact(self) -> None:
-        """Rebuild `loose` from the live pairs, dropping its superseded entries (saves memory)."""
-        self.loose = [(-self.bound_of(p), p) for p, c in self.pair_counts.items()
-                      if c >= self.min_frequency and p not in self.key]
+        """Rebuild `loose` and `parked` from the live pairs, dropping superseded entries."""
+        self.loose: list[tuple[float, str]] = []
+        self.parked: list[tuple[float, str]] = []
+        self.is_parked: set[str] = set()
+        for p, c in self.pair_counts.items():
+            if c >= self.min_frequency and p not in self.key:
+                self._place(p, heapq_push=list.append)
         heapq.heapify(self.loose)
+        heapq.heapify(self.parked)
+
+    def _place(self, pair: str, heapq_push=heapq.heappush) -> bool:
+        """Give a live pair a valid bound: parked if its static bound is below `floor`, else
+        loose (and then listed in `partners`, to be re-scored at its symbols' epochs)."""
+        if pair in self.is_parked:  # its parked key is still valid
+            return False
+        if self.static_of is not None:
+            static = self.static_of(pair)
+            if static < self.floor:
+                self.is_parked.add(pair)
+                heapq_push(self.parked, (-static, pair))
+                return False
+        heapq_push(self.loose, (-self.bound_of(pair), pair))
+        self.partners[pair[0]].add(pair)
+        self.partners[pair[1]].add(pair)
+        return True
 
     def alive(self, pair: str) -> bool:
         return self.pair_counts.get(pair, 0) >= self.min_frequency
 
     def push(self, pair: str) -> None:
-        """(Re-)score a pair into `loose`, e.g. a new pair or one whose count rose."""
+        """(Re-)score a pair, e.g. a new pair, one whose count rose, or one leaving `exact`."""
         if pair in self.key:
             self._forget(pair)
+        self.is_parked.discard(pair)  # its parked key may be too low now
         if self.alive(pair):
-            heapq.heappush(self.loose, (-self.bound_of(pair), pair))
+            self._place(pair)
 
     def _make_exact(self, pair: str, score: float) -> None:
         self.key[pair] = score
@@ -116,7 +143,7 @@ class _ScoreQueue:
 
     def best(self) -> tuple[str, float] | None:
         """The pair with the highest true score (ties: the smallest pair) and its score."""
-        exact, loose, key = self.exact, self.loose, self.key
+        exact, loose, parked, key = self.exact, self.loose, self.parked, self.key
         while True:
             while exact:  # clean the exact top until its key is the true score
                 neg, pair = exact[0]
@@ -132,9 +159,13 @@ class _ScoreQueue:
                     heapq.heappop(exact)  # count fell since: lower the key
                     key[pair] = current
                     heapq.heappush(exact, (-current, pair))
-            top = -exact[0][0] if exact else None
-            if loose and (top is None or -loose[0][0] >= top):
-                _, pair = heapq.heappop(loose)
+            top = -exact[0][0] if exact else -math.inf
+            # the higher-keyed of the loose and parked tops, if its bound reaches the exact top
+            heap = loose if not parked or (loose and loose[0] < parked[0]) else parked
+            if heap and (not exact or -heap[0][0] >= top):
+                _, pair = heapq.heappop(heap)
+                if heap is parked:
+                    self.is_parked.discard(pair)
                 if pair not in key and self.alive(pair):
                     self._make_exact(pair, self.score_of(pair))
                 continue
@@ -145,12 +176,14 @@ class _ScoreQueue:
         for pair in self.exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
             self.push(pair)
         f = self.freq[symbol]
-        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score all its pairs
+        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score its pairs
             self.epoch_freq[symbol] = f
-            live = {p for p in self.partners[symbol] if self.alive(p)}
-            self.partners[symbol] = live
-            for pair in live:
-                heapq.heappush(self.loose, (-self.bound_of(pair), pair))
+            pairs, self.partners[symbol] = self.partners[symbol], set()
+            for pair in pairs:
+                if self.alive(pair) and pair not in self.key:
+                    self._place(pair)  # lists it in partners again unless parked
+                elif pair in self.key:
+                    self.partners[symbol].add(pair)  # exact: `exact_of` covers it until it leaves
 
     def grown(self, symbol: str) -> None:
         """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
@@ -188,11 +221,13 @@ class _Table(PairTable):
 
 
 def _scorers(score: str, table: _Table):
-    """(score_of, bound_of) for `score`: the exact score of a pair now, and an upper bound on it
-    that holds while both symbols' frequencies stay above 1/THETA of their values now.
+    """(score_of, bound_of, static_of) for `score`: the exact score of a pair now; an upper bound
+    on it that holds while both symbols' frequencies stay above 1/THETA of their values now; and
+    one that holds until the pair's count rises (None for the ratio, which has none).
 
     Counts and N only fall, so ratio <= ratio_now * THETA**2 and log(c*N/(fa*fb)) <= its value
-    now + 2*log(THETA). The small margins cover float rounding.
+    now + 2*log(THETA); and as fa, fb >= c, the gain is <= c*log(N/c), which falls with c and N.
+    The small margins cover float rounding.
     """
     pair_counts, freq, theta = table.pair_counts, table.freq, THETA[score]
     if score == "likelihood_ratio":
@@ -204,7 +239,7 @@ def _scorers(score: str, table: _Table):
         def bound_of(pair: str) -> float:
             return score_of(pair) * inflation
 
-        return score_of, bound_of
+        return score_of, bound_of, None
     slack = 2 * math.log(theta) + 1e-9
 
     def score_of(pair: str) -> float:
@@ -216,7 +251,11 @@ def _scorers(score: str, table: _Table):
         log_ratio = math.log(c * table.total / (freq[pair[0]] * freq[pair[1]])) + slack
         return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
 
-    return score_of, bound_of
+    def static_of(pair: str) -> float:
+        c = pair_counts[pair]
+        return c * math.log(table.total / c) * (1 + 1e-9) + 1e-9
+
+    return score_of, bound_of, static_of
 
 
 def learn_wordpiece_merges(
@@ -232,8 +271,7 @@ def learn_wordpiece_merges(
         raise ConfigError(f"unknown WordPiece score {score!r}; choose one of {', '.join(SCORES)}")
     table = _Table(words, counts)
     freq, pair_counts = table.freq, table.pair_counts
-    score_of, bound_of = _scorers(score, table)
-    queue = _ScoreQueue(score_of, bound_of, pair_counts, table.partners, freq, max(1, min_frequency),
+    queue = _ScoreQueue(*_scorers(score, table), pair_counts, table.partners, freq, max(1, min_frequency),
                         THETA[score])
     merges: list[tuple[str, str]] = []
     added = 0
@@ -260,7 +298,8 @@ def learn_wordpiece_merges(
             queue.push(p)
         for s in set(pair):
             queue.dropped(s)
-        if len(queue.loose) > 3 * len(pair_counts):
+        queue.floor = current  # scores mostly fall: a pair that cannot reach this waits, parked
+        if len(queue.loose) + len(queue.parked) > 3 * len(pair_counts):
             queue.compact()
     bar.close()
     return merges
