@@ -16,8 +16,9 @@ def _distill(args: argparse.Namespace) -> int:
 
     result = distill(from_args(DistillConfig, args))
     mapped = f"; layer-wise from teacher layers {result.layer_map}" if result.layer_map else ""
-    print(f"student: {result.run_dir} ({len(result.layers)} layers from the teacher's {result.layers}"
-          f"{mapped}, {result.global_step} steps)")
+    origin = (f"{len(result.layers)} layers from the teacher's {result.layers}" if result.layers
+              else "from --student")
+    print(f"student: {result.run_dir} ({origin}{mapped}, {result.global_step} steps)")
     if result.metrics:
         keys = [k for k, v in result.metrics.items() if isinstance(v, float)]
         print(json.dumps({"student": {k: result.metrics[k] for k in keys},

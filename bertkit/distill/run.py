@@ -41,7 +41,7 @@ __all__ = ["DistillConfig", "DistillResult", "distill"]
 @dataclass
 class DistillResult:
     run_dir: Path
-    layers: list[int]                    # the teacher layer each student layer started from
+    layers: list[int]                    # the teacher layer each student layer started from ([]: --student)
     metrics: dict[str, Any]              # the student's on dev
     teacher_metrics: dict[str, Any]      # the teacher's on dev, for comparison
     global_step: int
@@ -102,6 +102,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
                         f"{tcfg.batch_size}; lower --batch-size")
     torch.manual_seed(tcfg.seed)
     student = _make_student(cfg, teacher, layers)
+    if cfg.student is not None:
+        layers = []                                  # the student brought its own layers
     if mapped is not None and student.config.num_hidden_layers != len(mapped):
         mapped = layer_map(n_teacher, student.config.num_hidden_layers, cfg.layer_map)
     if mapped is None:

@@ -175,7 +175,7 @@ def test_a_student_from_a_directory_must_share_the_teachers_vocabulary(teacher_r
         result = distill(DistillConfig(teacher=str(teacher_run), out=str(tmp_path / "s"),
                                        train_file=str(train), student=str(same),
                                        train=TrainConfig(max_steps=2, batch_size=16)))
-    assert FineTuned.load(result.run_dir).model.config.num_hidden_layers == 2
+    assert FineTuned.load(result.run_dir).model.config.num_hidden_layers == 2 and result.layers == []
 
     other = tmp_path / "other"
     Tokenizer.train(texts=train.read_text().splitlines(), vocab_size=90).save(other)
