@@ -40,7 +40,7 @@ from bertkit.tokenizers.baselines import train_baseline
 from bertkit.tokenizers.bpe import train_bpe
 from bertkit.tokenizers.bytelevel import train_byte_bpe
 from bertkit.tokenizers.config import TokenizerTrainConfig
-from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
+from bertkit.tokenizers.normalizers import NormalizerOptions, normalize_ascii, runtime_normalizer
 from bertkit.tokenizers.pretokenizers import bert_split_regex, runtime_pre_tokenizer
 from bertkit.tokenizers.unigram import train_unigram
 from bertkit.tokenizers.wordpiece import train_wordpiece
@@ -70,6 +70,9 @@ def _bert_counter(counts: Counter[str]):
             counts.update(findall(text))
             return
         for piece, n in Counter(text.split()).items():
+            if piece.isalnum():  # no punctuation in it (tested on every code point): one word
+                counts[piece] += n
+                continue
             words = findall(piece)
             if len(words) == 1:
                 counts[words[0]] += n
@@ -86,8 +89,9 @@ def count_words(
 ) -> Counter[str]:
     """Distinct pre-tokenized words and their counts, streaming over `texts`.
 
-    Uses the runtime normalizer and a regex (or the runtime) pre-tokenizer on chunks of text for
-    speed; they are equal to the readable pure-Python ones (tested), so the counts are the same.
+    Uses the runtime normalizer (str methods on runs of ASCII lines, `normalize_ascii`) and a
+    regex (or the runtime) pre-tokenizer on chunks of text for speed; they are equal to the
+    readable pure-Python ones (tested), so the counts are the same, in the same order.
     """
     norm = runtime_normalizer(normalizer)
     counts: Counter[str] = Counter()
@@ -103,10 +107,14 @@ def count_words(
                disable=not show_progress)
 
     def flush(chunk: list[str]) -> None:
-        text = "\n".join(chunk)
-        if norm is not None:
-            text = norm.normalize_str(text)
-        add_words(text)
+        if norm is None:
+            add_words("\n".join(chunk))
+        elif scheme != "bert":
+            add_words(norm.normalize_str("\n".join(chunk)))
+        else:  # runs of ASCII lines take the C-speed path; runs keep the words' first-seen order
+            for is_ascii, run in itertools.groupby(chunk, key=str.isascii):
+                text = "\n".join(run)
+                add_words(normalize_ascii(text, normalizer) if is_ascii else norm.normalize_str(text))
 
     chunk: list[str] = []
     size = 0

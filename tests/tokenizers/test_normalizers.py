@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertkit.errors import ConfigError
-from bertkit.tokenizers.normalizers import NormalizerOptions, normalize, runtime_normalizer
+from bertkit.tokenizers.normalizers import (
+    NormalizerOptions,
+    normalize,
+    normalize_ascii,
+    runtime_normalizer,
+)
 from bertkit.tokenizers.pretokenizers import (
     bert_split,
     bert_split_regex,
@@ -73,6 +78,16 @@ def test_normalize_equals_runtime(text, opts):
     assert normalize(text, opts) == runtime_normalizer(opts).normalize_str(text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="".join(map(chr, range(128))), max_size=40), options)
+def test_ascii_fast_path_equals_runtime(text, opts):
+    """Word counting normalizes ASCII lines with str methods; every ASCII character is covered."""
+    every = "".join(map(chr, range(128)))
+    for t in (text, every, every.upper() + text):
+        assert normalize_ascii(t, opts) == runtime_normalizer(opts).normalize_str(t)
+    assert normalize_ascii(text, None) == text
+
+
 @settings(max_examples=500, deadline=None)
 @given(texts)
 def test_pre_tokenizers_equal_runtime(text):
@@ -82,6 +97,13 @@ def test_pre_tokenizers_equal_runtime(text):
         theirs = [w for w, _ in runtime_pre_tokenizer(scheme).pre_tokenize_str(text)]
         assert ours(text) == theirs, scheme
     assert bert_split_regex().findall(text) == bert_split(text)
+
+
+def test_alphanumeric_characters_are_never_split():
+    """count_words takes an isalnum() piece as one word without the regex: no such character is
+    punctuation or whitespace."""
+    text = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000 and chr(cp).isalnum())
+    assert bert_split_regex().findall(text) == [text]
 
 
 def test_bert_split_equals_runtime_on_every_code_point():
