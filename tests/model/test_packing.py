@@ -68,3 +68,15 @@ def test_gather_gradient_matches_autograd_index_select(n_buckets):
     (packing.to_blocks(x) * g).sum().backward()
     ref = torch.zeros_like(x).index_add_(0, packing.source, g)
     assert torch.allclose(x.grad, ref)
+
+
+def test_close_lengths_share_one_bucket():
+    """A group joins the next when padding it to the next's longest adds <= 10% attention work."""
+    from bertkit.model.attention import length_groups
+
+    assert length_groups([100, 120, 126, 128], 2) == [[0, 1, 2, 3]]       # 65536 <= 1.1 * 61568
+    assert length_groups([20, 30, 120, 128], 2) == [[0, 1], [2, 3]]
+    assert length_groups([128, 0, 126, 120, 100], 2) == [[4, 3, 2, 0]]   # empty rows: no bucket
+    assert [len(g) for g in length_groups(list(range(16, 128, 4)), 4)] == [7, 7, 7, 7]
+    packing = Packing.from_mask(_mask([213, 217, 217, 217], 217), n_buckets=4)
+    assert [(b.n, b.length) for b in packing.buckets] == [(4, 217)]
