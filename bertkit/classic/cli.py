@@ -84,26 +84,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _context(args: argparse.Namespace) -> int:
-    from bertkit.explain.embeddings import plot_static_vs_contextual, static_vs_contextual
+    """The one home of this comparison is `bertkit.explain.embeddings` (also `bertkit explain
+    embeddings`): its text, and with --png its PCA plot."""
+    from bertkit.explain.embeddings import compare_embeddings
     from bertkit.explain.inputs import load
 
-    wv = _vectors(args.vectors)
     model, tok = load(args.model)
-    cmp = static_vs_contextual(model, tok, wv, args.word, args.sentences, args.layer)
-    for i, s in enumerate(args.sentences, 1):
-        print(f"  {i}  {s}")
-    for title, sims in [("static (word2vec) cosine", cmp["static_similarity"]),
-                        ("contextual (BERT, layer " + str("last" if args.layer is None else args.layer)
-                         + ") cosine", cmp["contextual_similarity"])]:
-        print(f"\n{title} of {args.word!r} between the sentences")
-        print("     " + "".join(f"{j:>8}" for j in range(1, len(sims) + 1)))
-        for i, row in enumerate(sims, 1):
-            print(f"  {i:>2} " + "".join(f"{x:8.3f}" for x in row))
-    if args.png:
-        near = [w for w, _ in wv.most_similar(args.word, 5)]
-        static = {w: wv[w] for w in [args.word, *near]}
-        contextual = {f"{args.word} @ {i}": v for i, v in enumerate(cmp["contextual_vectors"], 1)}
-        print(f"\nwrote {plot_static_vs_contextual(static, contextual, args.png)}")
+    print(compare_embeddings(model, tok, _vectors(args.vectors), args.word, args.sentences, args.layer,
+                             plot=args.png))
     return 0
 
 

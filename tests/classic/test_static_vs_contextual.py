@@ -50,3 +50,5 @@ def test_cli_prints_both_similarities(minilm_dir, static, tmp_path, capsys):
                  "--model", str(minilm_dir), "--png", str(tmp_path / "p.png")]) == 0
     out = capsys.readouterr().out
     assert "static (word2vec) cosine" in out and "contextual (BERT" in out and (tmp_path / "p.png").is_file()
+    # one home: the same text as `bertkit explain embeddings` (static rows all 1: one vector per word)
+    assert "   1    1.000   1.000\n   2    1.000   1.000" in out and "plot: " in out
