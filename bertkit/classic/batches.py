@@ -50,17 +50,19 @@ class Examples:
     """A chunk's training examples as tensors, one row per positive example.
 
     skip-gram: inputs (B,) center words. CBOW: inputs (C,) context words of all examples, example
-    `segment[j]` holding context j with `weight[j]` = 1/(its number of contexts), and `offsets`
-    (B+1,) where each example's contexts start. outputs (B, 1+K): the true word, then K noise
-    words; keep (B, 1+K): 0 where a noise word is the true word (word2vec.c skips those).
+    `segment[j]` holding context j, and `offsets` (B+1,) where each example's contexts start.
+    Skip-gram with negatives shared across the window: inputs (B, 2*window) the context words of
+    each position (padded), `mask` (B, 2*window) 1 on the real ones. outputs (B, 1+K): the true
+    word, then K noise words; keep (B, 1+K): 0 where a noise word is the true word (word2vec.c
+    skips those).
     """
 
     inputs: torch.Tensor
     outputs: torch.Tensor
     keep: torch.Tensor
     segment: torch.Tensor | None = None
-    weight: torch.Tensor | None = None
-    offsets: np.ndarray | None = None
+    offsets: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
 
 def window_positions(sentence: np.ndarray, window: int,
@@ -116,5 +118,25 @@ def cbow_examples(ids: np.ndarray, sentence: np.ndarray, window: int, noise: Noi
     segment = np.repeat(np.arange(len(centers)), count)
     outputs, keep = _outputs(centers, noise, negative, rng)
     return Examples(torch.from_numpy(ids[pos][valid]), outputs, keep, torch.from_numpy(segment),
-                    torch.from_numpy((1.0 / count[segment]).astype(np.float32)),
-                    np.concatenate([[0], np.cumsum(count)]))
+                    torch.from_numpy(np.concatenate([[0], np.cumsum(count)])))
+
+
+def skipgram_window_examples(ids: np.ndarray, sentence: np.ndarray, window: int, noise: NoiseTable,
+                             negative: int, rng: np.random.Generator) -> Examples:
+    """Skip-gram with the K noise words shared by a window (Ji et al. 2016, "Parallelizing Word2Vec
+    in Shared and Distributed Memory"): one example per position with any context, word2vec.c's
+    way round -- each context word predicts the center -- all against the same K noise words.
+
+    The same pairs as `skipgram_examples` (each context word predicts the center as the center
+    predicts it: the pair set is symmetric), but K noise words per window instead of per pair, so a
+    step gathers 2*window + 1 + K rows per position instead of (2 + K) per pair.
+    ids=[7, 8, 9], window 1 -> inputs [[_, 8], [7, 9], [8, _]] (mask [[0, 1], [1, 1], [1, 0]]),
+    outputs[:, 0] = [7, 8, 9].
+    """
+    pos, valid = window_positions(sentence, window, rng)
+    has = valid.any(axis=1)
+    pos, valid, centers = pos[has], valid[has], ids[has]
+    outputs, keep = _outputs(centers, noise, negative, rng)
+    contexts = np.where(valid, ids[pos], 0)  # padding points at word 0 with mask 0: it learns nothing
+    return Examples(torch.from_numpy(contexts), outputs, keep,
+                    mask=torch.from_numpy(valid.astype(np.float32)))

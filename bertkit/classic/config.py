@@ -28,7 +28,11 @@ class Word2VecConfig:
     alpha: float = option(0.025, "initial learning rate", low=0.0, low_open=True)
     min_alpha: float = option(1e-4, "final learning rate (linear decay)", low=0.0)
     epochs: int = option(5, "passes over the corpus", low=1)
-    batch_size: int = option(2048, "positive examples per SGD step", low=1)
+    shared_negatives: bool = option(False, "skip-gram: the K noise words are shared by the context "
+                                    "words of a window (Ji et al. 2016; about 2-3x faster) instead of "
+                                    "drawn for every pair")
+    batch_size: int = option(2048, "positive examples per SGD step (with --shared-negatives: "
+                             "padded context slots, 2*window per position)", low=1)
     workers: int = option(0, "training threads (0: one per CPU core)", low=0)
     lowercase: bool = option(True, "lowercase the words (plain word split only)")
     seed: int = option(0, "random seed: initial vectors, subsampling, windows, noise words", low=0)

@@ -16,6 +16,10 @@ arrays of examples in numpy (`batches.py`), and one SGD step updates `batch_size
 with `index_add_` (the updates of one word within a batch add up, as they would one after another
 at a small learning rate). Worker threads train different chunks on the same two matrices without
 locks, as word2vec.c's threads do ("Hogwild"); with one worker a run is exactly reproducible.
+
+One documented departure, off by default: `shared_negatives` (skip-gram) draws the K noise words
+once per window rather than once per pair (Ji et al. 2016), so a step is two batched matrix products
+per window instead of 1 + K dot products per pair (see `skipgram_window_step`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertkit.classic.batches import Examples, NoiseTable, cbow_examples, keep_probability, skipgram_examples
+from bertkit.classic.batches import (
+    Examples,
+    NoiseTable,
+    cbow_examples,
+    keep_probability,
+    skipgram_examples,
+    skipgram_window_examples,
+)
 from bertkit.classic.config import Word2VecConfig
 from bertkit.classic.units import analyzer, read_sentences
 from bertkit.classic.vectors import WordVectors
@@ -226,25 +237,29 @@ class _Trainer:
 
     def _examples(self, ids: np.ndarray, sentence: np.ndarray, rng: np.random.Generator) -> Examples:
         kept = rng.random(len(ids)) < self.keep[ids]  # subsampling, redrawn every epoch
-        make = skipgram_examples if self.cfg.architecture == "skipgram" else cbow_examples
+        make = cbow_examples if self.cfg.architecture == "cbow" else (
+            skipgram_window_examples if self.cfg.shared_negatives else skipgram_examples)
         return make(ids[kept], sentence[kept], self.cfg.window, self.noise, self.cfg.negative, rng)
 
     def _train_chunk(self, ex: Examples, begin: int, words: int) -> None:
         """SGD over the chunk's examples, `batch_size` at a time, the learning rate decaying linearly
         with the words done (this chunk's share spread over its steps)."""
-        cfg, n = self.cfg, len(ex.outputs)
-        starts = range(0, n, cfg.batch_size)
+        cfg, n, w_in, w_out = self.cfg, len(ex.outputs), self.model.w_in, self.model.w_out
+        batch = cfg.batch_size if ex.mask is None else max(1, cfg.batch_size // ex.mask.shape[1])
+        starts = range(0, n, batch)
         for step, lo in enumerate(starts):
-            hi = min(lo + cfg.batch_size, n)
+            hi = min(lo + batch, n)
             progress = (begin + words * step / len(starts)) / self.total
             lr = max(cfg.min_alpha, cfg.alpha - (cfg.alpha - cfg.min_alpha) * progress)
-            if ex.segment is None:
-                skipgram_step(self.model.w_in, self.model.w_out, ex.inputs[lo:hi], ex.outputs[lo:hi],
-                              ex.keep[lo:hi], lr)
+            if ex.mask is not None:
+                skipgram_window_step(w_in, w_out, ex.inputs[lo:hi], ex.mask[lo:hi], ex.outputs[lo:hi],
+                                     ex.keep[lo:hi], lr)
+            elif ex.segment is None:
+                skipgram_step(w_in, w_out, ex.inputs[lo:hi], ex.outputs[lo:hi], ex.keep[lo:hi], lr)
             else:
                 a, b = int(ex.offsets[lo]), int(ex.offsets[hi])
-                cbow_step(self.model.w_in, self.model.w_out, ex.inputs[a:b], ex.segment[a:b] - lo,
-                          ex.weight[a:b], ex.outputs[lo:hi], ex.keep[lo:hi], lr)
+                cbow_step(w_in, w_out, ex.inputs[a:b], ex.offsets[lo:hi] - a, ex.segment[a:b] - lo,
+                          ex.outputs[lo:hi], ex.keep[lo:hi], lr)
 
 
 def _output_step(w_out: torch.Tensor, h: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor,
@@ -270,12 +285,27 @@ def skipgram_step(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor
     w_in.index_add_(0, centers, _output_step(w_out, h, outputs, keep, lr))
 
 
-def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor, segment: torch.Tensor,
-              weight: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor, lr: float) -> None:
+def skipgram_window_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor,
+                         mask: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor, lr: float) -> None:
+    """One SGD step on B windows, negatives shared (Ji et al. 2016): contexts (B, 2w) padded, mask
+    (B, 2w) 1 on real context words; each predicts outputs[:, 0] (the center) against the same K noise
+    words outputs[:, 1:]. The window's dot products are one small matrix product (2w x d)(d x 1+K)."""
+    b, c = contexts.shape
+    x = w_in.index_select(0, contexts.view(-1)).view(b, c, -1)     # (B, 2w, d)
+    v = w_out.index_select(0, outputs.view(-1)).view(b, outputs.shape[1], -1)  # (B, 1+K, d)
+    score = torch.bmm(x, v.transpose(1, 2))                         # (B, 2w, 1+K): x_j·v_k
+    g = torch.sigmoid(score).neg_()                                 # label − σ(score), as in _output_step
+    g[:, :, 0] += 1.0
+    g.mul_(mask.unsqueeze(2)).mul_(keep.unsqueeze(1)).mul_(lr)      # padding and noise = center learn nothing
+    w_in.index_add_(0, contexts.view(-1), torch.bmm(g, v).view(b * c, -1))        # from v before its update
+    w_out.index_add_(0, outputs.view(-1), torch.bmm(g.transpose(1, 2), x).view(-1, x.shape[2]))
+
+
+def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor, offsets: torch.Tensor,
+              segment: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor, lr: float) -> None:
     """One SGD step on B CBOW examples. contexts (C,) are the context words of all examples, example
-    `segment[j]` holding context j with weight 1/(its number of contexts); outputs (B, 1+K)."""
-    b = outputs.shape[0]
-    h = torch.zeros(b, w_in.shape[1]).index_add_(0, segment, w_in.index_select(0, contexts) * weight[:, None])
+    i's starting at offsets[i] (B,), `segment[j]` the example of context j; outputs (B, 1+K)."""
+    h = torch.nn.functional.embedding_bag(contexts, w_in, offsets, mode="mean")  # gather + mean, fused
     step_h = _output_step(w_out, h, outputs, keep, lr)
     # as in word2vec.c and gensim: every context word takes the whole step of the mean
     w_in.index_add_(0, contexts, step_h.index_select(0, segment))

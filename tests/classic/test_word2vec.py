@@ -12,10 +12,11 @@ from bertkit.classic.batches import (
     keep_probability,
     noise_distribution,
     skipgram_examples,
+    skipgram_window_examples,
     window_positions,
 )
 from bertkit.classic.config import Word2VecConfig
-from bertkit.classic.word2vec import Corpus, Vocabulary, Word2Vec, cbow_step, skipgram_step
+from bertkit.classic.word2vec import Corpus, Vocabulary, Word2Vec, cbow_step, skipgram_step, skipgram_window_step
 from bertkit.errors import ConfigError, DataError
 from tests.classic.conftest import two_topic_sentences
 
@@ -75,8 +76,23 @@ def test_cbow_examples_average_the_context():
     assert ex.outputs[:, 0].tolist() == [7, 8, 9]
     assert ex.inputs.tolist() == [8, 7, 9, 8]
     assert ex.segment.tolist() == [0, 1, 1, 2]
-    assert ex.weight.tolist() == [1.0, 0.5, 0.5, 1.0]
     assert ex.offsets.tolist() == [0, 1, 3, 4]
+
+
+def test_window_examples_hold_the_same_pairs_as_per_pair_examples():
+    rng = np.random.default_rng(0)
+    ids, sentence = rng.integers(0, 50, 300), np.repeat(np.arange(30), 10)
+    noise = NoiseTable(np.ones(50, dtype=np.int64), size=1000)
+    pairs = skipgram_examples(ids, sentence, 4, noise, 2, np.random.default_rng(1))
+    windows = skipgram_window_examples(ids, sentence, 4, noise, 2, np.random.default_rng(1))
+    assert windows.inputs.shape[1] == 8 and windows.outputs.shape[1] == 3  # 2*window slots, 1 + K
+    # (center, context) pairs, per pair: center -> context; per window: context -> center (same set)
+    per_pair = sorted(zip(pairs.inputs.tolist(), pairs.outputs[:, 0].tolist(), strict=True))
+    m = windows.mask.bool()
+    per_window = sorted(zip(windows.outputs[:, 0, None].expand_as(m)[m].tolist(), windows.inputs[m].tolist(),
+                            strict=True))
+    assert per_pair == per_window
+    assert torch.equal(windows.keep[:, 1:] == 0, windows.outputs[:, 1:] == windows.outputs[:, :1])
 
 
 def _loss(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -98,11 +114,25 @@ def test_skipgram_step_is_sgd_on_the_negative_sampling_loss():
     torch.testing.assert_close(w_out, b.detach() - 0.1 * b.grad)
 
 
+def test_window_step_is_sgd_on_the_shared_negatives_loss():
+    g = torch.Generator().manual_seed(2)
+    w_in, w_out = torch.randn(30, 8, generator=g), torch.randn(30, 8, generator=g)
+    contexts = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 0]])
+    mask = torch.tensor([[1.0, 1, 1, 1], [1, 1, 1, 0]])  # the last slot of window 2 is padding
+    outputs = torch.tensor([[10, 11, 12], [13, 14, 15]])  # center, then the 2 noise words of the window
+    a, b = w_in.clone().requires_grad_(), w_out.clone().requires_grad_()
+    loss = sum(_loss(a[contexts[i][mask[i].bool()]], b[outputs[i]].expand(int(mask[i].sum()), -1, -1))
+               for i in range(2))  # each real context word: -log σ(x·v_center) - Σ_k log σ(-x·v_k)
+    loss.backward()
+    skipgram_window_step(w_in, w_out, contexts, mask, outputs, torch.ones(2, 3), lr=0.1)
+    torch.testing.assert_close(w_in, a.detach() - 0.1 * a.grad)
+    torch.testing.assert_close(w_out, b.detach() - 0.1 * b.grad)
+
+
 def test_cbow_step_gives_each_context_word_the_step_of_the_mean():
     g = torch.Generator().manual_seed(1)
     w_in, w_out = torch.randn(20, 8, generator=g), torch.randn(20, 8, generator=g)
-    contexts, segment = torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1])
-    weight = torch.tensor([0.5, 0.5, 1.0])
+    contexts, offsets, segment = torch.tensor([0, 1, 2]), torch.tensor([0, 2]), torch.tensor([0, 0, 1])
     outputs = torch.tensor([[3, 4, 5], [6, 7, 8]])
     h = torch.stack([(w_in[0] + w_in[1]) / 2, w_in[2]]).requires_grad_()
     b = w_out.clone().requires_grad_()
@@ -110,15 +140,15 @@ def test_cbow_step_gives_each_context_word_the_step_of_the_mean():
     expected_in = w_in.clone()
     expected_in[[0, 1]] -= 0.1 * h.grad[0]  # word2vec.c: the whole error of the mean, not divided
     expected_in[2] -= 0.1 * h.grad[1]
-    cbow_step(w_in, w_out, contexts, segment, weight, outputs, torch.ones(2, 3), lr=0.1)
+    cbow_step(w_in, w_out, contexts, offsets, segment, outputs, torch.ones(2, 3), lr=0.1)
     torch.testing.assert_close(w_in, expected_in)
     torch.testing.assert_close(w_out, b.detach() - 0.1 * b.grad)
 
 
-@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
-def test_learns_two_topics(architecture):
+@pytest.mark.parametrize("architecture, shared", [("skipgram", False), ("skipgram", True), ("cbow", False)])
+def test_learns_two_topics(architecture, shared):
     config = Word2VecConfig(architecture=architecture, vector_size=16, window=3, min_count=1, sample=0,
-                            epochs=3, workers=1, batch_size=256)
+                            epochs=3, workers=1, batch_size=256, shared_negatives=shared)
     wv = Word2Vec.train(two_topic_sentences(), config, progress=False).wv
     for word in wv.words:
         neighbours = [w for w, _ in wv.most_similar(word, 5)]
