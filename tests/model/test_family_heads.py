@@ -117,3 +117,12 @@ def test_a_head_the_family_lacks_is_named(tmp_path):
     transformers.RobertaModel(hf_config("roberta")).save_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match="RobertaForPreTraining"):
         bm.BertForPreTraining.from_pretrained(tmp_path)
+
+
+def test_heads_keep_their_old_address():
+    from bertkit.model import bert, heads
+
+    for name in ("BertForSequenceClassification", "BertForMaskedLM", "MaskedLMHead", "classification_loss"):
+        assert getattr(bert, name) is getattr(heads, name)
+    with pytest.raises(AttributeError):
+        bert.NoSuchHead  # noqa: B018
