@@ -87,7 +87,8 @@ def bert_split_regex():
     category = unicodedata.category
     ascii_punct = {cp for cp in range(128) if is_punctuation(chr(cp))}
     unicode_punct = {cp for cp in range(128, 0x110000) if category(chr(cp))[0] == "P"}
-    punct = char_class(sorted(ascii_punct | (unicode_punct - _RUNTIME_NOT_PUNCTUATION) | _RUNTIME_PUNCTUATION))
+    unicode_punct = (unicode_punct - _RUNTIME_NOT_PUNCTUATION) | _RUNTIME_PUNCTUATION
+    punct = char_class(sorted(ascii_punct | unicode_punct))
     space = char_class(sorted(map(ord, WHITESPACE)))
     return re.compile(f"[^{space}{punct}]+|[{punct}]")
 

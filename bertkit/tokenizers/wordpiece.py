@@ -77,8 +77,8 @@ class _ScoreQueue:
       not re-scored at each of its epochs; they leave `partners` until they are pushed again.
     `best()` moves loose or parked pairs whose bound reaches the exact top into `exact`, then
     returns it. When a symbol's frequency falls, its pairs in `exact` (few: those near the top)
-    are re-scored at once (those below `floor` go back to `loose`); its other pairs are re-scored
-    once per factor `theta` of decline.
+    are re-scored at once (those whose bound is below `floor` go back to `loose`); its other pairs
+    are re-scored once per factor `theta` of decline.
     """
 
     def __init__(self, score_of, bound_of, static_of, pair_counts, partners, freq, min_frequency: int,
@@ -176,14 +176,14 @@ class _ScoreQueue:
         """`symbol` lost frequency, so the score of each pair containing it rose."""
         exact, key, floor = self.exact, self.key, self.floor
         for pair in self.exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
-            if self.alive(pair):
+            if self.alive(pair) and self.bound_of(pair) >= floor:
+                # its bound would bring it straight back to `exact`: re-key it there instead
                 score = self.score_of(pair)
-                if score >= floor:  # a candidate for the next merges: re-keyed, stays exact
-                    key[pair] = score
-                    heapq.heappush(exact, (-score, pair))
-                    self.exact_of[pair[0]].add(pair)
-                    self.exact_of[pair[1]].add(pair)
-                    continue
+                key[pair] = score
+                heapq.heappush(exact, (-score, pair))
+                self.exact_of[pair[0]].add(pair)
+                self.exact_of[pair[1]].add(pair)
+                continue
             self.push(pair)  # back to a bound, re-scored when it could reach the top
         f = self.freq[symbol]
         if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score its pairs
