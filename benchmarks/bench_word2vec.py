@@ -54,7 +54,8 @@ def sentences(max_words: int = 0) -> list[list[str]]:
     return out
 
 
-def run_side(side: str, architecture: str, epochs: int, workers: int, out: Path, max_words: int = 0) -> dict:
+def run_side(side: str, architecture: str, epochs: int, workers: int, out: Path, max_words: int = 0,
+             shared_negatives: bool = False) -> dict:
     """Train one side (in this process) and save its vectors to `out` (word2vec binary)."""
     sents = sentences(max_words)
     words = sum(map(len, sents))
@@ -70,14 +71,16 @@ def run_side(side: str, architecture: str, epochs: int, workers: int, out: Path,
         from bertkit.classic.config import Word2VecConfig
         from bertkit.classic.word2vec import Word2Vec
 
-        config = Word2VecConfig(architecture=architecture, epochs=epochs, workers=workers, seed=1, **HYPER)
+        config = Word2VecConfig(architecture=architecture, epochs=epochs, workers=workers, seed=1,
+                                shared_negatives=shared_negatives, **HYPER)
         model = Word2Vec.train(sents, config, progress=False)
         seconds = time.perf_counter() - start
         model.wv.save(out, binary=True)
     return {"seconds": seconds, "words_per_s": words * epochs / seconds, "corpus_words": words}
 
 
-def compare(architecture: str, epochs: int, workers: int, repeats: int, tmp: Path, max_words: int = 0) -> dict:
+def compare(architecture: str, epochs: int, workers: int, repeats: int, tmp: Path, max_words: int = 0,
+            shared_negatives: bool = False) -> dict:
     from bertkit.classic.evaluate import evaluate
     from bertkit.classic.vectors import WordVectors
 
@@ -87,7 +90,7 @@ def compare(architecture: str, epochs: int, workers: int, repeats: int, tmp: Pat
             out = tmp / f"{side}-{architecture}.bin"
             cmd = [sys.executable, __file__, "--side", side, "--architecture", architecture,
                    "--epochs", str(epochs), "--workers", str(workers), "--out", str(out),
-                   "--max-words", str(max_words)]
+                   "--max-words", str(max_words)] + ["--shared-negatives"] * shared_negatives
             result = subprocess.run(cmd, capture_output=True, text=True, check=True)
             runs[side].append(json.loads(result.stdout.strip().splitlines()[-1]))
     best = {side: max(rs, key=lambda r: r["words_per_s"]) for side, rs in runs.items()}
@@ -98,6 +101,7 @@ def compare(architecture: str, epochs: int, workers: int, repeats: int, tmp: Pat
     return {
         "benchmark": "word2vec", "architecture": architecture, "epochs": epochs, "workers": workers,
         "corpus_words": best["bertkit"]["corpus_words"], "max_words": max_words, "repeats": repeats,
+        "shared_negatives": shared_negatives and architecture == "skipgram",
         "bertkit_words_per_s": round(median["bertkit"]), "gensim_words_per_s": round(median["gensim"]),
         "ratio": round(median["bertkit"] / median["gensim"], 3),  # of the medians
         "bertkit_words_per_s_best": round(best["bertkit"]["words_per_s"]),
@@ -124,16 +128,20 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--max-words", type=int, default=0,
                    help="train on the first sentences up to this many words (0: all; a shorter run under load)")
+    p.add_argument("--shared-negatives", action="store_true",
+                   help="bertkit skip-gram shares each window's noise words (Ji et al. 2016)")
     p.add_argument("--side", choices=("gensim", "bertkit"), help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     architectures = args.architecture or ["skipgram"]
     if args.side:
-        print(json.dumps(run_side(args.side, architectures[0], args.epochs, args.workers, args.out, args.max_words)))
+        print(json.dumps(run_side(args.side, architectures[0], args.epochs, args.workers, args.out, args.max_words,
+                                  args.shared_negatives)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         for architecture in architectures:
-            print(json.dumps(compare(architecture, args.epochs, args.workers, args.repeats, Path(tmp), args.max_words)),
+            print(json.dumps(compare(architecture, args.epochs, args.workers, args.repeats, Path(tmp), args.max_words,
+                                     args.shared_negatives)),
                   flush=True)
 
 

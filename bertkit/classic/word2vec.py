@@ -177,7 +177,7 @@ class _Trainer:
         self.model, self.corpus, self.cfg = model, corpus, model.config
         self.keep = keep_probability(model.vocab.counts, self.cfg.sample)
         self.noise = NoiseTable(model.vocab.counts)
-        spans = corpus.chunks()
+        spans = corpus.chunks(CHUNK_WORDS)
         self.jobs = iter([(epoch, i, span) for epoch in range(self.cfg.epochs)
                           for i, span in enumerate(spans)])
         self.total = self.cfg.epochs * len(corpus.ids)
