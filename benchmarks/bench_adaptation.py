@@ -202,9 +202,73 @@ def questions_pt(args: argparse.Namespace, tmp: Path) -> dict:
             "gain_points_cv": round(100 * (statistics.mean(accs["tapt"]) - statistics.mean(accs["base"])), 2)}
 
 
+def head_probe(args: argparse.Namespace, tmp: Path) -> dict:
+    """How fast the new MLM head learns against the frozen encoder, per head lr (a cheap probe).
+
+    The encoder's outputs for the masked movie sentences are computed once; the head alone then
+    trains on them (batch --tapt-batch), and its MLM loss on held-out sentences (the dev split's
+    text) is reported every --probe-every steps. This is the head-only phase without the cost of
+    re-running the frozen encoder: it chooses --head-lr and the length of the phase.
+    """
+    import torch
+
+    from bertkit.data.shards import ShardSet, prepare
+    from bertkit.datasets import labelled
+    from bertkit.tokenizers import Tokenizer
+    from bertkit.train.pretrain import PretrainConfig, build_model, make_dataset
+
+    model_dir = minilm_dir()
+    texts = {"train": [r["text"] for r in labelled.movie_reviews("train")],
+             "dev": [r["text"] for r in labelled.movie_reviews("dev")]}
+    tok = Tokenizer.from_pretrained(model_dir)
+    cfg = PretrainConfig(recipe="roberta", init_from=str(model_dir), seq_len=args.tapt_seq_len,
+                         mask_rate=args.mask_rate)
+    feats = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for split, n in (("train", args.probe_train), ("dev", args.probe_dev)):
+            prepare([write_docs(tmp / f"{split}.txt", texts[split])], model_dir, tmp / split, workers=1,
+                    progress=False)
+            data = make_dataset(cfg, ShardSet(tmp / split), tok, seed=0, dynamic=False)
+            model = build_model(cfg, ShardSet(tmp / split), tok).eval()
+            rows = torch.utils.data.default_collate([data[i] for i in range(min(n, len(data)))])
+            with torch.no_grad():
+                hidden = model.bert(rows["input_ids"], rows["attention_mask"]).last_hidden_state
+            masked = rows["labels"] != -100
+            feats[split] = (hidden[masked], rows["labels"][masked])     # (n_masked, hidden), (n_masked,)
+    words = model.bert.embeddings.word.weight.detach()
+    per_seq = max(1, len(feats["train"][1]) // args.probe_train)
+    curves = {}
+    for lr in args.probe_lrs:
+        torch.manual_seed(0)
+        head = build_model(cfg, ShardSet(tmp / "train"), tok).mlm    # a new random head, as --init-from
+        opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+        x, y = feats["train"]
+        curve = []
+        for step in range(1, args.probe_steps + 1):
+            idx = torch.randint(0, len(y), (args.tapt_batch * per_seq,))
+            loss = torch.nn.functional.cross_entropy(head(x[idx], words), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % args.probe_every == 0 or step == 1:
+                with torch.no_grad():
+                    x_dev, y_dev = feats["dev"]
+                    dev = torch.nn.functional.cross_entropy(head(x_dev, words), y_dev)
+                curve.append([step, round(float(dev), 3)])
+        curves[f"{lr:g}"] = curve
+    return {"probe_train_sequences": args.probe_train, "masked_per_step": args.tapt_batch * per_seq,
+            "heldout_mlm_loss_by_head_lr": curves}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=("movie", "questions_pt"), default="movie")
+    parser.add_argument("--task", choices=("movie", "questions_pt", "head_probe"), default="movie")
+    parser.add_argument("--probe-lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
+    parser.add_argument("--probe-steps", type=int, default=200)
+    parser.add_argument("--probe-every", type=int, default=25)
+    parser.add_argument("--probe-train", type=int, default=512, help="head_probe: training sequences")
+    parser.add_argument("--probe-dev", type=int, default=128, help="head_probe: held-out sequences")
     parser.add_argument("--steps", type=int, default=200, help="TAPT optimizer steps")
     parser.add_argument("--head-warmup", type=int, default=None,
                         help="head-only steps (default: bertkit's, a fifth of --steps)")
@@ -230,7 +294,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        result = (movie if args.task == "movie" else questions_pt)(args, Path(tmp))
+        run = {"movie": movie, "questions_pt": questions_pt, "head_probe": head_probe}[args.task]
+        result = run(args, Path(tmp))
     settings = {k: getattr(args, k) for k in ("steps", "head_warmup", "head_lr", "tapt_lr", "tapt_batch",
                                               "tapt_seq_len", "mask_rate", "epochs", "lr")}
     print(json.dumps({"bench": f"adaptation_{args.task}", "device": "cpu", "threads": args.threads,

@@ -129,7 +129,8 @@ class PretrainConfig:
                                           "prepare the data with the same --add-tokens", metavar="FILE")
     head_warmup_steps: int | None = option(
         None, "with --init-from: N steps that train only the MLM head (encoder frozen) before the "
-              "run (default: a fifth of the run's steps when the checkpoint has no MLM head, else 0)",
+              "run (default: a fifth of the run's steps, at most 100, when the checkpoint has no MLM "
+              "head, else 0)",
         low=0)
     head_lr: float = option(1e-3, "the head-only steps' learning rate (constant)", low=0.0, low_open=True)
     rtd_weight: float = option(50.0, "electra: loss = MLM + this x replaced-token detection", low=0.0,

@@ -217,6 +217,7 @@ def test_head_warmup_default(headless, minilm_dir, tmp_path):
     assert head_warmup_steps(PretrainConfig(init_from=str(tmp_path / "full")), train, 999) == 0
     assert head_warmup_steps(PretrainConfig(init_from=str(headless), head_warmup_steps=7), train, 999) == 7
     assert head_warmup_steps(PretrainConfig(), train, 999) == 0
+    assert head_warmup_steps(PretrainConfig(init_from=str(headless)), TrainConfig(max_steps=5000), 9) == 100
     by_epochs = TrainConfig(epochs=2.0, batch_size=10)
     assert head_warmup_steps(PretrainConfig(init_from=str(headless)), by_epochs, 101) == 22 // 5
 
