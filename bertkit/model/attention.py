@@ -20,7 +20,7 @@ and values come from the encoder's output and are computed once per generation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -186,22 +186,45 @@ class KVCache:
 
     Self-attention appends each step's keys and values; cross-attention fills it once from the
     encoder's output. `reorder` follows beam search when it keeps, drops or copies hypotheses.
+    `k` and `v` are views into buffers with room to spare (their capacity doubles when full), so
+    a step writes its keys and values in place instead of copying the whole cache (torch.cat).
     """
 
     k: torch.Tensor | None = None
     v: torch.Tensor | None = None
+    _k: torch.Tensor | None = field(default=None, repr=False)   # (batch, heads, capacity, head_dim)
+    _v: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def seen(self) -> int:
+        """How many positions the cache holds."""
+        return 0 if self.k is None else self.k.shape[-2]
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add this step's (batch, heads, new, d) keys/values; return all of them so far."""
-        if self.k is not None:
-            k, v = torch.cat((self.k, k), dim=-2), torch.cat((self.v, v), dim=-2)
-        self.k, self.v = k, v
-        return k, v
+        seen, end = self.seen, self.seen + k.shape[-2]
+        if self._k is None or self._k.shape[0] != k.shape[0] or end > self._k.shape[-2]:
+            capacity = max(2 * end, 64)
+            buffers = [t.new_empty(*t.shape[:-2], capacity, t.shape[-1]) for t in (k, v)]
+            for buffer, old in zip(buffers, (self.k, self.v), strict=True):
+                if seen:
+                    buffer[..., :seen, :] = old
+            self._k, self._v = buffers
+        self._k[..., seen:end, :] = k
+        self._v[..., seen:end, :] = v
+        self.k, self.v = self._k[..., :end, :], self._v[..., :end, :]
+        return self.k, self.v
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep the batch rows at `index` (batch',), in that order."""
-        if self.k is not None:
+        if self.k is None:
+            return
+        if self._k is None:                 # filled at once (cross-attention)
             self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
+            return
+        seen = self.seen
+        self._k, self._v = self._k.index_select(0, index), self._v.index_select(0, index)
+        self.k, self.v = self._k[..., :seen, :], self._v[..., :seen, :]
 
 
 def causal_mask(n_queries: int, n_keys: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -250,6 +273,7 @@ class MultiHeadAttention(nn.Module):
         """
         p = self.dropout if self.training else 0.0
         n_q, n_k = q.shape[-2], k.shape[-2]
+        causal = causal and n_q > 1             # one query is the last position: it sees every key
         if causal and mask is None and n_q == n_k and not need_weights:   # the fused causal kernel
             return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True), None
         if causal:

@@ -110,7 +110,8 @@ def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int 
     stops = stop_ids(model.config.eos_token_id if eos_token_id == -1 else eos_token_id)
     pad = pad_token_id if pad_token_id is not None else (stops[0] if stops else 0)
     was_training = model.training
-    model.eval()
+    if was_training:            # only when needed: switching modes drops packed inference weights
+        model.eval()
     try:
         if num_beams > 1:
             return beam_search(model, input_ids, attention_mask, max_new_tokens, num_beams, length_penalty,
@@ -139,7 +140,8 @@ def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int 
                 break
         return tokens
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 def stop_ids(eos_token_id: int | Sequence[int] | None) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from bertkit.errors import CheckpointError, ConfigError
 from bertkit.io import PathLike
-from bertkit.model import hf
+from bertkit.model import hf, inference
 from bertkit.model.attention import KVCache, MultiHeadAttention, additive_mask
 from bertkit.model.config import read_config_json
 from bertkit.model.generation import DecodingState, generate
@@ -117,6 +117,8 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(hidden, inner)
         self.down = nn.Linear(inner, hidden)
         self.act = activation(act)
+        # the activation as the fused inference kernels name it (inference.PackedLinear)
+        self.act_name = {"gelu": "gelu", "relu": "relu"}.get(act, "gelu_tanh")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.down(self.act(self.up(x)))
@@ -141,11 +143,16 @@ class Block(nn.Module):
 
 class GPTLanguageModel(nn.Module):
     """The decoder-only LM: `forward` gives next-token logits (and the loss with `labels`);
-    `generate` continues prompts (see generation.py)."""
+    `generate` continues prompts (see generation.py).
+
+    In inference on the CPU the blocks and the output layer may run on oneDNN's packed linears
+    (`set_inference_kernels`, bertkit/model/inference.py): the same numbers to float32 rounding.
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
+        self.kernels = "auto"
         self.word = nn.Embedding(config.vocab_size, config.n_embd)
         self.position = nn.Embedding(config.n_positions, config.n_embd)
         self.dropout = nn.Dropout(config.embd_pdrop)
@@ -169,6 +176,22 @@ class GPTLanguageModel(nn.Module):
     def context_window(self) -> int:
         return self.config.n_positions
 
+    def train(self, mode: bool = True):
+        """Switch train/eval mode; also drops the packed inference copies of the weights."""
+        inference.forget(self)
+        return super().train(mode)
+
+    def set_inference_kernels(self, kernels: str = "auto") -> GPTLanguageModel:
+        """Choose the CPU inference kernels: "auto" (the default), "onednn" or "plain"; returns self."""
+        inference.resolve(kernels)                      # a bad name fails here, not at the next forward
+        self.kernels = kernels
+        return self
+
+    @property
+    def inference_kernels(self) -> str:
+        """What CPU inference runs on this machine with this model's setting: "onednn" or "plain"."""
+        return inference.resolve(self.kernels)
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None,
                 position_ids: Tensor | None = None, cache: list[KVCache] | None = None) -> CausalLMOutput:
         """input_ids (batch, seq) -> logits (batch, seq, vocab).
@@ -177,8 +200,18 @@ class GPTLanguageModel(nn.Module):
         `cache` holds each layer's keys/values of the `past` tokens already seen. With `labels`
         (batch, seq), -100 ignored, the loss is that of predicting token t+1 from tokens ≤ t.
         """
+        logits = self.head(self.hidden_states(input_ids, attention_mask, position_ids, cache))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                   ignore_index=-100)
+        return CausalLMOutput(logits=logits, loss=loss)
+
+    def hidden_states(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                      position_ids: Tensor | None = None, cache: list[KVCache] | None = None) -> Tensor:
+        """input_ids (batch, seq) -> the final layer norm's output (batch, seq, n_embd)."""
         batch, seq = input_ids.shape
-        past = cache[0].k.shape[-2] if cache is not None and cache[0].k is not None else 0
+        past = cache[0].seen if cache is not None else 0
         if past + seq > self.config.n_positions:
             raise ValueError(f"{past + seq} tokens do not fit the context window of "
                              f"{self.config.n_positions} positions (n_positions)")
@@ -186,14 +219,17 @@ class GPTLanguageModel(nn.Module):
             position_ids = torch.arange(past, past + seq, device=input_ids.device).expand(batch, seq)
         x = self.dropout(self.word(input_ids) + self.position(position_ids))   # (batch, seq, n_embd)
         mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
+        packed = inference.decoder_applies(self, x)
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, None if cache is None else cache[i])
-        logits = self.final_norm(x) @ self.word.weight.T                      # tied output layer
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                   ignore_index=-100)
-        return CausalLMOutput(logits=logits, loss=loss)
+            c = None if cache is None else cache[i]
+            x = inference.decoder_block(layer, x, mask, c) if packed else layer(x, mask, c)
+        return self.final_norm(x)
+
+    def head(self, x: Tensor) -> Tensor:
+        """(..., n_embd) -> (..., vocab) logits: the output layer, tied to the input embeddings."""
+        if inference.decoder_applies(self, x):
+            return inference.tied_head(self, self.word, x)
+        return x @ self.word.weight.T
 
     # decoding (generation.py drives these two)
     def start_decoding(self, input_ids: Tensor, attention_mask: Tensor | None,
@@ -213,9 +249,9 @@ class GPTLanguageModel(nn.Module):
         positions = None
         if mask is not None:   # left padding: positions count real tokens only, as transformers does
             positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, -new.shape[1]:]
-        out = self(new, attention_mask=mask, position_ids=positions, cache=state.caches or None)
+        x = self.hidden_states(new, mask, positions, state.caches or None)
         state.seen = tokens.shape[1]
-        return out.logits[:, -1]
+        return self.head(x[:, -1])                     # the output layer at the last position only
 
     generate = generate
 

@@ -83,12 +83,17 @@ class PackedLinear:
         self.weight: torch.Tensor | None = None
         self.bias: torch.Tensor | None = None
 
-    def get(self, linears: list[nn.Linear]) -> PackedLinear:
-        key = tuple((m.weight.data_ptr(), m.weight._version, m.bias._version) for m in linears)
+    def get(self, linears: list[nn.Module]) -> PackedLinear:
+        """Linear modules, or any module with a (out, in) `weight` and no bias (a tied output layer)."""
+        key = tuple((m.weight.data_ptr(), m.weight._version, _bias(m) is not None and _bias(m)._version)
+                    for m in linears)
         if key != self.key:
             with torch.no_grad():
                 weight = torch.cat([m.weight for m in linears]).contiguous()
-                self.bias = torch.cat([m.bias for m in linears]).contiguous()
+                biases = [_bias(m) for m in linears]
+                self.bias = None if all(b is None for b in biases) else torch.cat(
+                    [b if b is not None else m.weight.new_zeros(len(m.weight))
+                     for b, m in zip(biases, linears, strict=True)]).contiguous()
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None)   # oneDNN's blocked layout
             self.key = key
         return self
@@ -119,6 +124,10 @@ class PackedLinear:
         return y[:rows].reshape(*x.shape[:-1], y.shape[-1])
 
 
+def _bias(module: nn.Module) -> torch.Tensor | None:
+    return getattr(module, "bias", None)
+
+
 def round_rows(rows: int) -> int:
     """`rows` rounded up to 8 sizes per power of two (at most 1/8 or 7 rows more): 32 -> 32, 33 -> 40,
     1000 -> 1024. Bounds the shapes oneDNN sees to about 8 per doubling of the batch."""
@@ -132,7 +141,7 @@ def _pad_rows(x: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.nn.functional.pad(x2, (0, 0, 0, pad)) if pad else x2
 
 
-def packed(owner: nn.Module, name: str, linears: list[nn.Linear]) -> PackedLinear:
+def packed(owner: nn.Module, name: str, linears: list[nn.Module]) -> PackedLinear:
     """The packed copy of `linears`, cached beside `owner`."""
     return _packed.setdefault(owner, {}).setdefault(name, PackedLinear()).get(linears)
 
@@ -158,3 +167,43 @@ def encoder_layer(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
     up = packed(ffn, "up", [ffn.up])(f_in, act=ffn.act_name)
     y = packed(ffn, "down", [ffn.down])(up, residual=h)
     return y if layer.pre_norm else layer.ffn_norm(y)
+
+
+# Decoding feeds a few rows per step, where oneDNN's fixed cost per call (~0.1 ms) and its blocked
+# weights lose to F.linear's matrix-vector product. Measured on GPT-2 small's weights, one thread,
+# all 12 layers' linears and the output layer (benchmarks/bench_generate.py's machine): 1 row
+# F.linear 135 ms / oneDNN 165 ms; 2 rows even (227 / 215); 4 rows 395 / 240; 8 rows 377 / 250.
+# On a 32-wide model oneDNN costs ~20x F.linear per call at any row count.
+DECODER_MIN_ROWS = 2
+DECODER_MIN_WIDTH = 512
+
+
+def decoder_applies(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a GPT-style decoder (`model.kernels`, `model.config.n_embd`) runs its blocks and
+    output layer on packed weights for input `x` (..., n_embd): oneDNN chosen, at least
+    DECODER_MIN_ROWS rows, a model at least DECODER_MIN_WIDTH wide, and `applies`."""
+    return (x.shape[:-1].numel() >= DECODER_MIN_ROWS and x.shape[-1] >= DECODER_MIN_WIDTH
+            and resolve(model.kernels) == "onednn" and applies(x, model))
+
+
+def decoder_block(block: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
+                  cache: object | None) -> torch.Tensor:
+    """`block` (a pre-LN GPT Block) in inference on packed weights, the same fusions as
+    `encoder_layer`; with a `cache` (KVCache) the new keys and values are appended to it."""
+    attn, ffn = block.attn, block.ffn
+    qkv = packed(attn, "qkv", [attn.q, attn.k, attn.v])(block.attn_norm(x))   # (batch, seq, 3 * hidden)
+    if cache is None:
+        context, _ = attn.context(qkv, mask, causal=True)
+    else:
+        q, k, v = (attn.split_heads(t) for t in qkv.chunk(3, dim=-1))          # (batch, heads, seq, d)
+        k, v = cache.append(k, v)                                              # (batch, heads, seen, d)
+        context, _ = attn.attend(q, k, v, mask, causal=True)
+        context = context.transpose(1, 2).flatten(2)                           # (batch, seq, hidden)
+    h = packed(attn, "out", [attn.out])(context, residual=x)
+    up = packed(ffn, "up", [ffn.up])(block.ffn_norm(h), act=ffn.act_name)
+    return packed(ffn, "down", [ffn.down])(up, residual=h)
+
+
+def tied_head(owner: nn.Module, embedding: nn.Embedding, x: torch.Tensor) -> torch.Tensor:
+    """x @ embedding.weightᵀ, the output layer tied to the input embeddings, on a packed copy."""
+    return packed(owner, "head", [embedding])(x)

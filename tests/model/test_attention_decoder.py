@@ -72,3 +72,25 @@ def test_cross_attention_cache_computes_keys_once():
     assert cache.k is k and torch.equal(a, b)
     cache.reorder(torch.tensor([1, 1]))
     assert torch.equal(cache.k[0], k[1])
+
+
+def test_cache_grows_in_place_and_reorders_like_concatenation():
+    """The preallocated cache holds exactly what torch.cat of the steps holds, across regrowth
+    (capacity 64, then 2 x 65) and beam-search reorders; a step within capacity copies nothing old."""
+    torch.manual_seed(1)
+    cache, ks, vs = KVCache(), [], []
+    for step in range(70):
+        new = 5 if step == 0 else 1
+        k, v = torch.randn(3, 2, new, 4), torch.randn(3, 2, new, 4)
+        buffer = cache._k
+        got_k, got_v = cache.append(k, v)
+        ks.append(k)
+        vs.append(v)
+        if step in (1, 40):
+            assert cache._k is buffer and got_k.data_ptr() == buffer.data_ptr()   # written in place
+        if step % 7 == 3:                                   # a beam search step keeps rows 2, 0, 0
+            rows = torch.tensor([2, 0, 0])
+            cache.reorder(rows)
+            ks, vs = [t[rows] for t in ks], [t[rows] for t in vs]
+        assert torch.equal(cache.k, torch.cat(ks, -2)) and torch.equal(cache.v, torch.cat(vs, -2))
+    assert cache.seen == 74 and cache._k.shape[-2] == 130

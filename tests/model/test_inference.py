@@ -199,3 +199,44 @@ def test_first_row_counts_run_exact(monkeypatch):
     assert pads[: inference.EXACT_SHAPES] == [0] * inference.EXACT_SHAPES
     assert pads[inference.EXACT_SHAPES:] == [inference.round_rows(n) - n for n in
                                             range(inference.EXACT_SHAPES + 1, inference.EXACT_SHAPES + 3)]
+
+
+def _gpt():
+    from bertkit import GPTConfig, GPTLanguageModel
+
+    torch.manual_seed(0)
+    width = inference.DECODER_MIN_WIDTH
+    return GPTLanguageModel(GPTConfig(vocab_size=300, n_positions=64, n_embd=width, n_layer=2, n_head=8,
+                                      eos_token_id=None)).eval()
+
+
+@needs_onednn
+def test_gpt_packed_path_equals_plain_and_decoding_steps_stay_plain():
+    model = _gpt()
+    ids = torch.randint(0, 300, (3, 9), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, :4] = 0                                         # a left-padded prompt
+    with torch.no_grad():
+        plain = model.set_inference_kernels("plain")(ids, attention_mask=mask).logits
+        fast = model.set_inference_kernels("onednn")(ids, attention_mask=mask).logits
+    assert set(inference._packed[model.layers[0].ffn]) == {"up", "down"}
+    assert "head" in inference._packed[model]
+    assert (fast - plain).abs().max() <= 1e-5
+    inference.forget(model)
+    with torch.no_grad():                                   # one row: F.linear's matrix-vector product
+        one = model(ids[:1, :1]).logits
+    assert model.layers[0].ffn not in inference._packed and model not in inference._packed
+    assert (one - model.set_inference_kernels("plain")(ids[:1, :1]).logits).abs().max() == 0
+    model.set_inference_kernels("onednn")
+    greedy = model.generate(ids, attention_mask=mask, max_new_tokens=6)
+    assert torch.equal(greedy, model.generate(ids, attention_mask=mask, max_new_tokens=6, use_cache=False))
+    assert torch.equal(greedy, model.set_inference_kernels("plain").generate(ids, attention_mask=mask,
+                                                                            max_new_tokens=6))
+
+
+@needs_onednn
+def test_gpt_training_never_takes_the_packed_path():
+    model = _gpt().set_inference_kernels("onednn").train()
+    ids = torch.randint(0, 300, (2, 8))
+    model(ids, labels=ids).loss.backward()
+    assert model not in inference._packed and model.layers[0].attn not in inference._packed
