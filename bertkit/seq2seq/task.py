@@ -134,9 +134,9 @@ class Num2WordsTask:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Output ids -> text: stops at the end token, skips the other specials."""
-        out = []
+        out, end = [], self.ids["</s>"]
         for i in ids:
-            if i == 2:
+            if i == end:
                 break
             if i >= len(SPECIALS):
                 out.append(self.tokens[i])
