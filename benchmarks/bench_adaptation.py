@@ -77,6 +77,26 @@ def finetune_accuracy(model_dir: Path, train_rows: list[dict], evals: dict[str, 
     return accs
 
 
+def _finetune_job(job: tuple) -> dict[str, float]:
+    """One fine-tuning run in a worker process (one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return finetune_accuracy(*job)
+
+
+def finetune_all(jobs: list[tuple], workers: int) -> list[dict[str, float]]:
+    """finetune_accuracy(*job) for each job, in `workers` processes when > 1 (the CPU is shared: a
+    process per run takes its share of it)."""
+    if workers <= 1:
+        return [finetune_accuracy(*job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_finetune_job, jobs))
+
+
 def adapt(model_dir: Path, unlabelled: Path, eval_text: Path, out: Path, args: argparse.Namespace,
           add_tokens: Path | None = None) -> tuple[Path, dict]:
     """TAPT: shards of the unlabelled text, then `pretrain --init-from`; returns (RUN, its figures)."""
@@ -102,20 +122,26 @@ def adapt(model_dir: Path, unlabelled: Path, eval_text: Path, out: Path, args: a
                          eval_data=str(out / "eval_shards"), eval_examples=128, train=train)
     run = out / "run"
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, result = pretrain(out / "shards", run, cfg, train=train)
+    if args.tapt_dir:                      # an earlier run of this script's adaptation, reused
+        run = Path(args.tapt_dir)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pretrain(out / "shards", run, cfg, train=train)
     seconds = time.perf_counter() - start
-    evals = [r for r in result.history if r.get("split") == "eval"]
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in history if r.get("split") == "eval"]
     head_log = run / "head" / "metrics.jsonl"
     head = [json.loads(line) for line in head_log.read_text().splitlines()] if head_log.is_file() else []
-    trained = [r for r in result.history if r.get("split") == "train"]
+    trained = [r for r in history if r.get("split") == "train"]
 
     def ends(records: list[dict]) -> list[float] | None:
         return [round(records[0]["loss"], 3), round(records[-1]["loss"], 3)] if records else None
 
     figures = {"head_phase_mlm_loss_first_last": ends(head), "train_mlm_loss_first_last": ends(trained),
-               "tapt_seconds": round(seconds, 1), "tapt_steps_per_s": round(args.steps / seconds, 3),
+               "tapt_reused_from": args.tapt_dir,
+               "tapt_seconds": None if args.tapt_dir else round(seconds, 1),
+               "tapt_steps_per_s": None if args.tapt_dir else round(args.steps / seconds, 3),
                "heldout_mlm_loss": [[r["step"], round(r["loss"], 3)] for r in evals],
                "heldout_mlm_accuracy": [[r["step"], round(r["mlm_accuracy"], 3)] for r in evals]}
     return run, figures
@@ -154,12 +180,13 @@ def movie(args: argparse.Namespace, tmp: Path) -> dict:
     eval_text = write_docs(tmp / "movie_dev_text.txt", [r["text"] for r in evals["dev"]])
     tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args)
     accs: dict[str, dict[str, list[float]]] = {side: {k: [] for k in evals} for side in ("base", "tapt")}
-    for seed in range(args.seeds):
-        for side, model in (("base", minilm_dir()), ("tapt", tapt)):
-            got = finetune_accuracy(model, train_rows, evals, tmp / f"{side}{seed}", seed, args.epochs,
-                                    args.lr)
-            for k, v in got.items():
-                accs[side][k].append(v)
+    runs = [(side, model, seed) for seed in range(args.seeds)
+            for side, model in (("base", minilm_dir()), ("tapt", tapt))]       # the sides interleaved
+    jobs = [(model, train_rows, evals, tmp / f"{side}{seed}", seed, args.epochs, args.lr)
+            for side, model, seed in runs]
+    for (side, _, _), got in zip(runs, finetune_all(jobs, args.jobs), strict=True):
+        for k, v in got.items():
+            accs[side][k].append(v)
     tfidf = Baseline.fit("classification", [Example(r["text"], label=r["label"]) for r in train_rows])
     tfidf_acc = {}
     for k, rows in evals.items():
@@ -189,13 +216,15 @@ def questions_pt(args: argparse.Namespace, tmp: Path) -> dict:
     eval_text.write_text(corpus_file("pt", "valid").read_text(encoding="utf-8"), encoding="utf-8")
     tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args, add_tokens=token_file)
     accs: dict[str, list[float]] = {"base": [], "tapt": []}
+    runs, jobs = [], []
     for fold in range(args.folds):
         train = [r for i, r in enumerate(rows) if i % args.folds != fold]
         held = [r for i, r in enumerate(rows) if i % args.folds == fold]
         for side, model in (("base", minilm_dir()), ("tapt", tapt)):
-            got = finetune_accuracy(model, train, {"fold": held}, tmp / f"{side}{fold}", fold, args.epochs,
-                                    args.lr)
-            accs[side].append(got["fold"])
+            runs.append(side)
+            jobs.append((model, train, {"fold": held}, tmp / f"{side}{fold}", fold, args.epochs, args.lr))
+    for side, got in zip(runs, finetune_all(jobs, args.jobs), strict=True):
+        accs[side].append(got["fold"])
     return {"examples": len(rows), "folds": args.folds, "added_tokens": len(words),
             "added_tokens_sample": words[:10], **figures,
             **{f"{side}_cv": summary(v) for side, v in accs.items()},
@@ -285,6 +314,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (movie 1, pt 3)")
     parser.add_argument("--lr", type=float, default=2e-4, help="fine-tuning lr")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1, help="fine-tuning runs in parallel processes")
+    parser.add_argument("--tapt-dir", default=None, help="reuse this adapted RUN (skip the adaptation)")
     args = parser.parse_args()
     if args.epochs is None:
         args.epochs = 1.0 if args.task == "movie" else 3.0
