@@ -14,14 +14,14 @@ def trained(topic_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("w2v") / "run"
     assert main(["word2vec", "train", str(topic_file), "--out", str(out), "--vector-size", "16",
                  "--window", "3", "--min-count", "1", "--sample", "0", "--epochs", "3", "--workers", "1",
-                 "--batch-size", "256", "--quiet"]) == 0
+                 "--batch-size", "256", "--shared-negatives", "--quiet"]) == 0
     return out
 
 
 def test_train_writes_both_formats(trained, capsys):
     assert {p.name for p in trained.iterdir()} >= {"vectors.txt", "vectors.bin", "word2vec.json"}
     info = json.loads((trained / "word2vec.json").read_text())
-    assert info["vocab_size"] == 20 and info["config"]["window"] == 3
+    assert info["vocab_size"] == 20 and info["config"]["window"] == 3 and info["config"]["shared_negatives"]
 
 
 def test_queries(trained, capsys):
