@@ -122,3 +122,13 @@ def test_family_classifiers_export_equal_to_torch(tmp_path, family):
         expected = theirs(**inputs).logits.numpy()
     got = session.run(["logits"], {k: v.numpy() for k, v in inputs.items()})[0]
     assert logit_difference(got, expected, inputs["attention_mask"].numpy()) <= 1e-4
+
+
+def test_exporting_a_family_head_without_an_exporter_names_the_heads_that_export(tmp_path):
+    cfg = transformers.RobertaConfig(vocab_size=120, hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=4, intermediate_size=64, type_vocab_size=1,
+                                     pad_token_id=1)
+    transformers.RobertaForMaskedLM(cfg).save_pretrained(tmp_path / "run")
+    with pytest.raises(ConfigError, match="RobertaForMaskedLM has no ONNX exporter.*"
+                                          "RobertaForSequenceClassification, RobertaForTokenClassification"):
+        export_onnx(tmp_path / "run", tmp_path / "onnx")
