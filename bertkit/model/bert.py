@@ -145,11 +145,6 @@ class BertPreTrainedModel(nn.Module):
         encoder = self if isinstance(self, BertModel) else self.bert
         return inference.resolve(encoder.kernels)
 
-    @property
-    def encoder(self) -> BertModel:
-        """The encoder: the model itself, or `.bert` in a head model."""
-        return self if isinstance(self, BertModel) else self.bert
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.bert.embeddings.word
 
