@@ -54,22 +54,27 @@ _PY_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, 
 
 
 def _bert_counter(counts: Counter[str]):
-    """Count the BERT pre-tokenized words of a normalized text into `counts`, fast.
+    """Count the BERT pre-tokenized words of normalized texts (one chunk) into `counts`, fast.
 
-    The regex is run once per DISTINCT whitespace-separated piece (weighted by its count) instead
-    of over the whole text. That is exact because no regex match spans a character the regex
-    treats as a separator; texts holding a str.isspace() character that is not such a separator
-    (the \x1c-\x1f controls, kept when clean_text is off) take the plain path.
+    The regex is run once per DISTINCT whitespace-separated piece of the chunk (weighted by its
+    count) instead of over the whole text. That is exact because no regex match spans a character
+    the regex treats as a separator; texts holding a str.isspace() character that is not such a
+    separator (the \x1c-\x1f controls, kept when clean_text is off) take the plain path.
+    Words are counted in the order they first occur either way.
     """
     findall = bert_split_regex().findall
     unsafe = "".join(c for c in _PY_SPACES if findall(f"a{c}b") != ["a", "b"])
     has_unsafe = re.compile(f"[{re.escape(unsafe)}]").search if unsafe else (lambda _: None)
 
-    def add(text: str) -> None:
-        if has_unsafe(text):
-            counts.update(findall(text))
+    def add(texts: list[str]) -> None:
+        if any(has_unsafe(text) for text in texts):
+            for text in texts:
+                counts.update(findall(text))
             return
-        for piece, n in Counter(text.split()).items():
+        pieces: Counter[str] = Counter()
+        for text in texts:
+            pieces.update(text.split())
+        for piece, n in pieces.items():
             if piece.isalnum():  # no punctuation in it (tested on every code point): one word
                 counts[piece] += n
                 continue
@@ -100,21 +105,22 @@ def count_words(
     else:
         pre = runtime_pre_tokenizer(scheme)
 
-        def add_words(text: str) -> None:
-            counts.update(w for w, _ in pre.pre_tokenize_str(text))
+        def add_words(texts: list[str]) -> None:
+            for text in texts:
+                counts.update(w for w, _ in pre.pre_tokenize_str(text))
 
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="counting words",
                disable=not show_progress)
 
     def flush(chunk: list[str]) -> None:
         if norm is None:
-            add_words("\n".join(chunk))
+            add_words(["\n".join(chunk)])
         elif scheme != "bert":
-            add_words(norm.normalize_str("\n".join(chunk)))
-        else:  # runs of ASCII lines take the C-speed path; runs keep the words' first-seen order
-            for is_ascii, run in itertools.groupby(chunk, key=str.isascii):
-                text = "\n".join(run)
-                add_words(normalize_ascii(text, normalizer) if is_ascii else norm.normalize_str(text))
+            add_words([norm.normalize_str("\n".join(chunk))])
+        else:  # runs of ASCII lines take the C-speed path (in order: words keep their first-seen order)
+            add_words([normalize_ascii("\n".join(run), normalizer) if is_ascii
+                       else norm.normalize_str("\n".join(run))
+                       for is_ascii, run in itertools.groupby(chunk, key=str.isascii)])
 
     chunk: list[str] = []
     size = 0
