@@ -3,6 +3,8 @@ readable reference learner), greedy longest-match encoding, and compression of t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,3 +133,32 @@ def test_compression_of_each_score_vs_hf(corpus_pt):
              / tokens_per_char(hf) for score in SCORES}
     assert ratio["likelihood_ratio"] > 2.0
     assert abs(ratio["log_likelihood_gain"] - 1) < 0.03
+
+
+SAVED_BEFORE = Path(__file__).parent / "data" / "wordpiece_f0e9420"
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_directories_saved_before_the_default_changed(score, corpus_pt, tmp_path):
+    """Saved by bertkit at commit f0e9420, when likelihood_ratio was the default (400 lines of the
+    Portuguese corpus, 300 entries): each still loads and encodes like its own tokenizer.json, and
+    training with the score named writes the same bytes (the saved files do not record the score,
+    which matters only while training); with no score named, training now gives the gain's."""
+    import tokenizers
+
+    from bertkit.tokenizers import Tokenizer
+
+    saved = SAVED_BEFORE / score
+    tok = Tokenizer.from_pretrained(saved)
+    runtime = tokenizers.Tokenizer.from_file(str(saved / "tokenizer.json"))
+    lines = corpus_pt.read_text(encoding="utf-8").splitlines()
+    for text in lines[400:450] + ["Você não encontra a licença?"]:
+        assert tok.encode(text).ids == runtime.encode(text).ids
+    retrained = Tokenizer.train(texts=lines[:400], algorithm="wordpiece", vocab_size=300,
+                                wordpiece_score=score, show_progress=False).save(tmp_path / score)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        assert (retrained / name).read_bytes() == (saved / name).read_bytes(), name
+    default = Tokenizer.train(texts=lines[:400], algorithm="wordpiece", vocab_size=300,
+                              show_progress=False).save(tmp_path / "default")
+    same = (default / "tokenizer.json").read_bytes() == (saved / "tokenizer.json").read_bytes()
+    assert same == (score == "log_likelihood_gain")
