@@ -184,10 +184,12 @@ def load(model_dir: str | Path, head: str | None = None) -> tuple[Any, Any]:
 
         return load_model(model_dir).eval(), load_tokenizer(model_dir)
     if head is None:
-        head = head_class(model_dir).__name__
-    if head not in ARCHITECTURES:
+        cls = head_class(model_dir)          # any family's head: BERT, RoBERTa, DistilBERT, ALBERT
+    elif head in ARCHITECTURES:
+        cls = getattr(bm, head)              # from_pretrained dispatches on the directory's family
+    else:
         raise ConfigError(f"unknown model class {head!r}; choose one of {', '.join(ARCHITECTURES)}")
-    model = getattr(bm, head).from_pretrained(model_dir)
+    model = cls.from_pretrained(model_dir)
     model.eval()
     return model, load_tokenizer(model_dir)
 
