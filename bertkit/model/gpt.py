@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bertkit.errors import CheckpointError, ConfigError
@@ -23,6 +23,7 @@ from bertkit.io import PathLike
 from bertkit.model import hf, inference
 from bertkit.model.attention import KVCache, MultiHeadAttention, additive_mask
 from bertkit.model.config import read_config_json
+from bertkit.model.fused_loss import linear_cross_entropy
 from bertkit.model.generation import DecodingState, generate
 from bertkit.model.layers import activation
 
@@ -105,8 +106,19 @@ class GPTConfig:
 
 @dataclass
 class CausalLMOutput:
-    logits: Tensor                   # (batch, seq, vocab)
+    """The loss and the logits (batch, seq, vocab), computed from `hidden` when first read: with
+    labels the loss is fused with the output layer (fused_loss.py), so training never makes them."""
+
     loss: Tensor | None = None       # mean next-token cross-entropy when labels are given
+    hidden: Tensor | None = None     # (batch, seq, n_embd): the final layer norm's output
+    head: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
+    _logits: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def logits(self) -> Tensor:
+        if self._logits is None:
+            self._logits = self.head(self.hidden)
+        return self._logits
 
 
 class FeedForward(nn.Module):
@@ -200,12 +212,12 @@ class GPTLanguageModel(nn.Module):
         `cache` holds each layer's keys/values of the `past` tokens already seen. With `labels`
         (batch, seq), -100 ignored, the loss is that of predicting token t+1 from tokens ≤ t.
         """
-        logits = self.head(self.hidden_states(input_ids, attention_mask, position_ids, cache))
+        hidden = self.hidden_states(input_ids, attention_mask, position_ids, cache)
         loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                   ignore_index=-100)
-        return CausalLMOutput(logits=logits, loss=loss)
+        if labels is not None:            # token t predicts token t + 1; no (tokens, vocab) logits kept
+            loss = linear_cross_entropy(hidden[:, :-1].flatten(0, 1), self.word.weight,
+                                        labels[:, 1:].flatten())
+        return CausalLMOutput(loss=loss, hidden=hidden, head=self.head)
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                       position_ids: Tensor | None = None, cache: list[KVCache] | None = None) -> Tensor:

@@ -96,3 +96,45 @@ def test_loss_decreases_with_training():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+def test_fused_loss_and_gradients_equal_transformers(hf_dir):
+    """The loss fused with the tied output layer (fused_loss.py): same loss and same gradients as
+    transformers' logits -> cross_entropy, -100 labels ignored, rows split over several chunks."""
+    directory, _ = hf_dir
+    ref = transformers.GPT2LMHeadModel.from_pretrained(directory).eval()     # eval: no dropout
+    model = GPTLanguageModel.from_pretrained(directory).eval()
+    ids = torch.randint(0, 99, (3, 17), generator=torch.Generator().manual_seed(2))
+    labels = ids.clone()
+    labels[0, 5:9] = -100
+    ours, theirs = model(ids, labels=labels).loss, ref(ids, labels=labels).loss
+    assert abs(ours.item() - theirs.item()) <= 1e-5
+    ours.backward()
+    theirs.backward()
+    ours_grads = model.state_dict(keep_vars=True)
+    for hf_name, ours_name in (("transformer.wte.weight", "word.weight"),
+                               ("transformer.h.1.mlp.c_fc.weight", "layers.1.ffn.up.weight"),
+                               ("transformer.ln_f.weight", "final_norm.weight")):
+        want = ref.get_parameter(hf_name).grad
+        got = ours_grads[ours_name].grad
+        got = got.T if hf_name.endswith("c_fc.weight") else got           # Conv1D is (in, out)
+        assert (got - want).abs().max() <= 1e-5, hf_name
+
+
+def test_linear_cross_entropy_equals_the_plain_loss_in_any_chunking():
+    from bertkit.model.fused_loss import linear_cross_entropy
+
+    torch.manual_seed(0)
+    h = torch.randn(37, 16, requires_grad=True)
+    w = torch.randn(50, 16, requires_grad=True)
+    y = torch.randint(0, 50, (37,))
+    y[[3, 10]] = -100
+    plain = torch.nn.functional.cross_entropy(h @ w.T, y, ignore_index=-100)
+    want = torch.autograd.grad(plain * 2.0, (h, w))
+    for chunk in (1, 8, 37, 100):
+        loss = linear_cross_entropy(h, w, y, chunk=chunk)
+        got = torch.autograd.grad(loss * 2.0, (h, w))                # the upstream gradient scales both
+        assert abs(loss.item() - plain.item()) <= 1e-5
+        assert all((g - e).abs().max() <= 1e-5 for g, e in zip(got, want, strict=True))
+    nothing = torch.full((37,), -100)
+    assert linear_cross_entropy(h, w, nothing).item() == 0.0         # nothing scored: zero, not NaN
