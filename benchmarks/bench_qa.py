@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -214,6 +215,8 @@ def main() -> None:
             t, scores = reference_eval(model, tok, dev, args)
             times["ref"]["eval"].append(t)
             f1["ref"].append(scores["f1"])
+            print(f"round {seed}: " + json.dumps({s: {k: round(v[-1], 1) for k, v in times[s].items()}
+                                                   for s in times}), file=sys.stderr, flush=True)
 
     def med(side: str, phase: str) -> float:
         return statistics.median(times[side][phase])
