@@ -18,7 +18,7 @@ def _seq2seq_defaults() -> TrainConfig:
     """The paper's optimiser (§5.3: Adam, β2 0.98, ε 1e-9, inverse-sqrt schedule after warmup, no
     weight decay), a peak lr for a small model, and a run that fits in minutes on a laptop CPU."""
     return TrainConfig(lr=2e-3, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0, schedule="inverse_sqrt",
-                       warmup_steps=300, max_steps=3000, batch_size=64, log_every=50, eval_every=250,
+                       warmup_steps=300, max_steps=1500, batch_size=64, log_every=50, eval_every=250,
                        save_every=250, metric_for_best="exact_match")
 
 
