@@ -25,7 +25,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         count = valid.sum().clamp(min=1).to(torch.float32)
         want_h, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_h = torch.empty_like(hidden) if want_h else None
-        grad_w = torch.zeros_like(weight) if want_w else None
+        fresh = torch.empty_like if len(hidden) else torch.zeros_like         # the first chunk writes it
+        grad_w = fresh(weight) if want_w else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for start in range(0, hidden.shape[0], chunk):
             h, y, keep = hidden[start:start + chunk], labels[start:start + chunk], valid[start:start + chunk]
@@ -39,7 +40,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             g = g.mul_((keep / count)[:, None]).to(weight.dtype)            # ∂loss/∂logits
             if want_h:
                 torch.mm(g, weight, out=grad_h[start:start + chunk])
-            if want_w:
+            if want_w and start == 0:
+                torch.mm(g.T, h, out=grad_w)
+            elif want_w:
                 grad_w.addmm_(g.T, h)
         ctx.save_for_backward(grad_h, grad_w)
         return total / count

@@ -138,3 +138,11 @@ def test_linear_cross_entropy_equals_the_plain_loss_in_any_chunking():
         assert all((g - e).abs().max() <= 1e-5 for g, e in zip(got, want, strict=True))
     nothing = torch.full((37,), -100)
     assert linear_cross_entropy(h, w, nothing).item() == 0.0         # nothing scored: zero, not NaN
+
+
+def test_linear_cross_entropy_of_no_rows_has_zero_gradients():
+    from bertkit.model.fused_loss import linear_cross_entropy
+
+    h, w = torch.zeros(0, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
+    linear_cross_entropy(h, w, torch.zeros(0, dtype=torch.long)).backward()
+    assert w.grad.abs().max() == 0 and h.grad.shape == (0, 4)
