@@ -4,24 +4,29 @@ Same corpus (bertkit.datasets.corpus_files("train"): ~2.1M words of English news
 FAQs, split into lowercased words by bertkit.classic.split_words, one sentence per line), same
 hyper-parameters (vector size 100, window 5, negative 5, min_count 5, sample 1e-3, alpha 0.025 ->
 0.0001, 5 epochs), same number of worker threads. Each side runs in its own subprocess, the sides
-interleaved; the timed part is vocabulary + training from the same tokenized sentences. Prints one
-JSON line per architecture: words/s of both (corpus words x epochs / seconds) and their ratio,
-WordSim-353 Spearman and Google analogy accuracy of both on the vocabulary they share, and the
-load average (the sides share the machine with whatever else runs).
+interleaved (alternating who goes first); the timed part is vocabulary + training from the same
+tokenized sentences. Prints one JSON line per architecture: words/s of both (corpus words x
+epochs / seconds), median and best of --repeats, their ratios, WordSim-353 Spearman and Google
+analogy accuracy of both (last run) on the vocabulary they share, and the load average (the sides
+share the machine with whatever else runs). Under load, --max-words 500000 --epochs 1 --repeats 3
+is the shorter setting (its quality numbers mean nothing: too little training).
 
     python benchmarks/bench_word2vec.py [--architecture skipgram --architecture cbow] [--workers 2]
-        [--epochs 5] [--repeats 1]
+        [--epochs 5] [--repeats 1] [--max-words N] [--shared-negatives]
 
-Where bertkit's time goes (cProfile of one skip-gram epoch, one thread, batch 2048): the SGD step
-is ~93% -- index_add_ of the updates ~30%, the two bmm (scores, input-side step) ~27%,
-index_select of the rows ~20%, the element-wise sigmoid/outer product ~20% -- and the numpy
-sampling (subsampling, windows, noise words) ~7%. Every step moves each example's 1 + 1 + K rows
-through memory several times (gather, score, step, scatter) where gensim's C loop touches them
-once, in cache; that, not Python, is the gap.
+Where bertkit's time goes (torch profiler + cProfile, one worker, one epoch of 300k words): the SGD
+step is ~90% of training. CBOW: index_add_ ~10% of the wall time, index_select ~9%, bmm ~6%,
+element-wise ~5%, Python between the ops the rest; skip-gram --shared-negatives: the three bmm
+~14%, index_add_ ~7%, index_select ~6%; the numpy sampling (subsampling, windows, noise words)
+~6-8%. Every step moves each example's rows through memory several times (gather, score, step,
+scatter) where gensim's C loop touches them once, in cache.
 
-Measured (2 workers, 5 epochs, one run, load average ~7 on 2 shared cores): skip-gram 41,200 vs
-107,376 words/s (0.38x), WordSim-353 0.383 vs 0.368, analogies 8.25% vs 8.20%; CBOW 142,386 vs
-558,298 words/s (0.26x), WordSim-353 0.310 vs 0.299, analogies 5.17% vs 6.59%.
+Measured (load average 16-21 on 2 shared cores; ratio = bertkit / gensim):
+full corpus, 5 epochs, 2 workers, one run: skip-gram --shared-negatives 21,904 vs 34,862 words/s
+(0.63x), WordSim-353 0.397 vs 0.358, analogies 7.92% vs 7.90%; CBOW 18,602 vs 93,838 (0.20x),
+WordSim-353 0.310 vs 0.302, analogies 5.78% vs 6.25%.
+500k words, 1 epoch, median of 3: skip-gram --shared-negatives 0.74x (1 worker), 0.59x (2 workers);
+CBOW 0.36x (1 and 2 workers); skip-gram per pair (the default), median of 2, 1 worker: 0.31x.
 """
 
 from __future__ import annotations
@@ -127,7 +132,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--max-words", type=int, default=0,
-                   help="train on the first sentences up to this many words (0: all; a shorter run under load)")
+                   help="train on the first sentences up to this many words (0: all; shorter under load)")
     p.add_argument("--shared-negatives", action="store_true",
                    help="bertkit skip-gram shares each window's noise words (Ji et al. 2016)")
     p.add_argument("--side", choices=("gensim", "bertkit"), help=argparse.SUPPRESS)
@@ -135,14 +140,14 @@ def main() -> None:
     args = p.parse_args()
     architectures = args.architecture or ["skipgram"]
     if args.side:
-        print(json.dumps(run_side(args.side, architectures[0], args.epochs, args.workers, args.out, args.max_words,
-                                  args.shared_negatives)))
+        print(json.dumps(run_side(args.side, architectures[0], args.epochs, args.workers, args.out,
+                                  args.max_words, args.shared_negatives)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         for architecture in architectures:
-            print(json.dumps(compare(architecture, args.epochs, args.workers, args.repeats, Path(tmp), args.max_words,
-                                     args.shared_negatives)),
-                  flush=True)
+            result = compare(architecture, args.epochs, args.workers, args.repeats, Path(tmp), args.max_words,
+                             args.shared_negatives)
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

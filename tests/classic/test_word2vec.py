@@ -18,7 +18,14 @@ from bertkit.classic.batches import (
     window_positions,
 )
 from bertkit.classic.config import Word2VecConfig
-from bertkit.classic.word2vec import Corpus, Vocabulary, Word2Vec, cbow_step, skipgram_step, skipgram_window_step
+from bertkit.classic.word2vec import (
+    Corpus,
+    Vocabulary,
+    Word2Vec,
+    cbow_step,
+    skipgram_step,
+    skipgram_window_step,
+)
 from bertkit.errors import ConfigError, DataError
 from tests.classic.conftest import two_topic_sentences
 
