@@ -77,7 +77,7 @@ def run_side(side: str, architecture: str, epochs: int, workers: int, out: Path,
         from bertkit.classic.word2vec import Word2Vec
 
         config = Word2VecConfig(architecture=architecture, epochs=epochs, workers=workers, seed=1,
-                                shared_negatives=shared_negatives, **HYPER)
+                                shared_negatives=shared_negatives and architecture == "skipgram", **HYPER)
         model = Word2Vec.train(sents, config, progress=False)
         seconds = time.perf_counter() - start
         model.wv.save(out, binary=True)

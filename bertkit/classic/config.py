@@ -41,6 +41,9 @@ class Word2VecConfig:
         check_options(self)
         if self.min_alpha > self.alpha:
             raise ConfigError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
+        if self.shared_negatives and self.architecture != "skipgram":
+            raise ConfigError("shared_negatives shares noise words across a skip-gram window; CBOW "
+                              "already has one example per window (drop shared_negatives)")
 
 
 @dataclass

@@ -213,6 +213,8 @@ def test_config_ranges():
         Word2VecConfig(architecture="glove")
     with pytest.raises(ConfigError, match="min_alpha"):
         Word2VecConfig(alpha=0.01, min_alpha=0.1)
+    with pytest.raises(ConfigError, match="shared_negatives .* CBOW"):
+        Word2VecConfig(architecture="cbow", shared_negatives=True)
 
 
 def test_a_failing_worker_thread_fails_the_run(monkeypatch):
