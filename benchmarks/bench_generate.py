@@ -6,6 +6,15 @@ Targets (issue 13): with the cache >= 5x faster than without; >= 1.2x transforme
 to transformers' before it is timed. The variants run interleaved, median of --repeats, on
 --threads threads. Prints ONE JSON line.
 
+Measured 2026-12-02 on the shared 2-core box under load average 7-20 (so noisy that one-repeat
+figures swing 2x; interleaved ms/step, min / median, GPT-2 small, 1 thread, random weights):
+- batch 8, 16 new tokens: bertkit 405 / 445, bertkit plain kernels 679 / 848, transformers 627 / 634
+  (oneDNN packed linears for >= 2 rows: ~1.4x transformers);
+- batch 1, 16 new tokens: bertkit 110-115 / 123-138, transformers 96 / 100 (both read all weights
+  once per token; at one row F.linear's (out, in) matrix-vector product was ~15% slower than
+  addmm on (in, out) weights, the layout transformers' Conv1D keeps: the next thing to try).
+The full 256-token run did not finish on that machine within the session.
+
     python benchmarks/bench_generate.py                         # GPT-2 small, 256 tokens
     python benchmarks/bench_generate.py --preset tiny --new-tokens 64 --repeats 2   # a quick look
 """
