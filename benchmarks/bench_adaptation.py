@@ -10,7 +10,7 @@ unused); fine-tuning on the first --train of them with labels (1 epoch, lr 2e-4,
 benchmarks/bench_finetune.py). Settings are chosen on the dev split; the final figure is the test
 split (both are printed). TAPT runs once per setting (seed 0); fine-tuning runs --seeds seeds on
 each model, the two sides interleaved.
---task questions_pt: 586 Portuguese questions in 4 classes, --folds-fold cross-validation (fold =
+--task questions_pt: 586 Portuguese questions in 4 classes, --folds cross-validation (fold =
 index mod k); unlabelled text = the AIA-BDE FAQ questions and answers plus the questions, with
 --add-tokens for the --add-tokens-top most frequent Portuguese words MiniLM's English vocabulary
 splits into 3 or more pieces.
