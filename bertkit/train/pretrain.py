@@ -43,7 +43,7 @@ from bertkit.train.electra import ElectraForPreTraining, electra_eval_fn, electr
 from bertkit.train.loop import Trainer, TrainResult
 from bertkit.train.resume import earlier_run
 
-__all__ = ["PretrainConfig", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
+__all__ = ["PretrainConfig", "PretrainingLoss", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
            "pretrain", "pretraining_metrics", "read_token_file"]
 
 
@@ -171,6 +171,33 @@ def pretraining_metrics(out: Any, batch: dict[str, torch.Tensor]) -> dict[str, t
     return metrics
 
 
+class PretrainingLoss:
+    """Pretraining's loss as the loop's weighted terms (`bertkit.train.loop.LossTerms`): MLM is a
+    mean over masked tokens, NSP/SOP over sequences, ELECTRA's detection over real tokens. So
+    gradient accumulation and DDP give a step exactly the loss of its whole batch, however the
+    masked tokens fall between micro-batches and processes."""
+
+    def __init__(self, rtd_weight: float | None = None) -> None:
+        self.rtd_weight = rtd_weight            # ELECTRA: loss = MLM + rtd_weight x RTD
+
+    def counts(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        counts: dict[str, Any] = {"mlm": (batch["labels"] != -100).sum()}
+        if batch.get("next_sentence_label") is not None:
+            counts["sentence"] = batch["next_sentence_label"].numel()
+        if self.rtd_weight is not None:
+            counts["rtd"] = batch["attention_mask"].sum()
+        return counts
+
+    def means(self, out: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        mlm = getattr(out, "mlm_loss", None)
+        means = {"mlm": out.loss if mlm is None else mlm}
+        if batch.get("next_sentence_label") is not None:
+            means["sentence"] = out.nsp_loss
+        if self.rtd_weight is not None:
+            means["rtd"] = self.rtd_weight * out.rtd_loss
+        return means
+
+
 def freeze_encoder(model: nn.Module, frozen: bool) -> None:
     """Freeze (or unfreeze) the encoder, embeddings included: what the head-only phase leaves alone.
 
@@ -279,9 +306,10 @@ def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Pretr
         _head_phase(model, cfg, train, warm, dataset, Path(out_dir), setup)
         # the main run starts after the head phase (which checked for an earlier run already)
         train = dataclasses.replace(train, resume=False, overwrite=True)
+    loss = PretrainingLoss(model.rtd_weight if electra else None)
     trainer = Trainer(model, train, dataset, out_dir, eval_fn=eval_fn,
                       metrics_fn=electra_metrics if electra else pretraining_metrics,
-                      save_model=save, setup=setup)
+                      save_model=save, setup=setup, loss_terms=loss)
     return model, trainer.fit()
 
 
@@ -304,6 +332,6 @@ def _head_phase(model: nn.Module, cfg: PretrainConfig, train: TrainConfig, steps
     freeze_encoder(model, True)
     try:
         Trainer(model, phase, dataset, head_dir, metrics_fn=pretraining_metrics,
-                save_model=lambda m, d: None, setup=setup).fit()
+                save_model=lambda m, d: None, setup=setup, loss_terms=PretrainingLoss()).fit()
     finally:
         freeze_encoder(model, False)

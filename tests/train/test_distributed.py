@@ -1,4 +1,5 @@
-"""DDP through torchrun: 2 processes x batch 8 train the same weights as 1 process x batch 16."""
+"""DDP through torchrun: 2 processes x batch 8 train the same weights as 1 process x batch 16, with
+a different number of masked tokens in each process's half (the loss is weighted by them)."""
 
 from __future__ import annotations
 
@@ -34,18 +35,18 @@ def shards(tmp_path_factory, corpus_en, minilm_dir):
 
 
 def _args(shards, out, batch_size: int) -> list[str]:
-    # No dropout (its masks depend on how the batch is split) and one masked token per sequence:
-    # DDP averages the per-process mean losses, which equals the mean over the whole batch
-    # when every process holds the same number of masked tokens.
+    # No dropout (its masks depend on how the batch is split); static masking, so the masked counts
+    # of each half can be checked beforehand.
     return ["pretrain", "--data", str(shards), "--out", str(out), "--preset", "tiny", "--recipe", "roberta",
             "--seq-len", "32", "--batch-size", str(batch_size), "--max-steps", "3", "--log-every", "1",
-            "--dropout", "0", "--max-predictions", "1", "--lr", "1e-3", "--seed", "5"]
+            "--dropout", "0", "--lr", "1e-3", "--seed", "5"]
 
 
 @pytest.mark.slow  # two interpreters joining a gloo group: ~20 s on 2 shared cores
 def test_two_processes_equal_one_with_the_double_batch(shards, tmp_path):
-    ds = PretrainingDataset(ShardSet(shards), "roberta", 32, max_predictions=1)
-    assert all(int((ds[i]["labels"] != -100).sum()) == 1 for i in range(len(ds)))
+    ds = PretrainingDataset(ShardSet(shards), "roberta", 32)
+    counts = {int((ds[i]["labels"] != -100).sum()) for i in range(len(ds))}
+    assert len(counts) > 2  # sequences hold different numbers of masked tokens
 
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -61,7 +62,7 @@ def test_two_processes_equal_one_with_the_double_batch(shards, tmp_path):
     one, two = (load_file(tmp_path / name / "model.safetensors") for name in ("one", "two"))
     assert one.keys() == two.keys()
     for key in one:
-        torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-5, msg=key)
+        torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-6, msg=key)
     # rank 0 alone wrote the files, and its log lines average over both processes
     log_two = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     log_one = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]

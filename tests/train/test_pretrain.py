@@ -188,3 +188,30 @@ def test_whole_word_masking_through_the_dataset(minilm_shards, minilm_dir):
                     split_words_masked += all(word)
                 start = j
     assert words_seen > 100 and split_words_masked > 0   # multi-piece words occur and get masked whole
+
+
+@pytest.mark.parametrize("recipe, seq_len", [("bert", 128), ("electra", 32)])
+def test_accumulated_micro_batches_train_like_the_whole_batch(minilm_shards, tmp_path, recipe, seq_len):
+    """Masked tokens fall unevenly between micro-batches; the loss terms weight them, so 2 x 8 with
+    gradient accumulation gives the weights of 1 x 16 (MLM over masked tokens, NSP over pairs,
+    ELECTRA's detection over real tokens)."""
+    from bertkit.train.config import TrainConfig
+    from bertkit.train.pretrain import pretrain
+
+    def run(name, batch_size, grad_accum):
+        # eps 1: Adam's update stays linear in the gradient (with a small eps its first step is
+        # about lr x sign(g), and a gradient at rounding level, a position row that one token
+        # used, could flip), so the weights compare what the loss weighting changes
+        train = TrainConfig(lr=0.5, eps=1.0, max_steps=2, batch_size=batch_size, grad_accum=grad_accum,
+                            log_every=1, save_every=2, seed=3)
+        cfg = PretrainConfig(preset="tiny", recipe=recipe, seq_len=seq_len, dropout=0.0, train=train)
+        model, result = pretrain(minilm_shards, tmp_path / name, cfg)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}, result
+
+    ds = PretrainingDataset(ShardSet(minilm_shards), "bert" if recipe == "bert" else "roberta", seq_len)
+    assert len({int((ds[i]["labels"] != -100).sum()) for i in range(len(ds))}) > 2
+    (whole, r1), (split, r2) = run("whole", 16, 1), run("split", 8, 2)
+    for key in whole:
+        torch.testing.assert_close(split[key], whole[key], rtol=0, atol=1e-6, msg=lambda m: f"{key}: {m}")
+    logged = [[r["loss"] for r in res.history if r["split"] == "train"] for res in (r1, r2)]
+    assert logged[1] == pytest.approx(logged[0], abs=1e-5)
