@@ -21,9 +21,10 @@ EXAMPLES = [
 ]
 
 
-# Where the from-scratch recipe that is worth an hour of CPU is documented (issue 17's benchmark).
-ONE_HOUR = ("For a from-scratch BERT that beats TF-IDF in about an hour on 2 cores, see "
-            "docs/pretraining.md (bertkit pretrain --recipe cramming ...).")
+# Where the from-scratch recipe and its measured curve are documented.
+ONE_HOUR = ("A longer run of the from-scratch recipe (bertkit pretrain --recipe cramming; "
+            "benchmarks/bench_from_scratch.py --minutes 15 30 60 measures it against TF-IDF) is the "
+            "next step: see docs/pretraining.md for what has been measured so far.")
 
 
 def minilm_dir() -> Path | None:
