@@ -133,7 +133,7 @@ def test_health_answers_while_a_batch_runs_and_a_full_queue_is_503(classifier_ru
     app = create_app(config, Gated(classifier_engine, gate))
 
     async def main(url):
-        async with httpx.AsyncClient(base_url=url, timeout=15) as c:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
             running = [asyncio.ensure_future(c.post("/predict", json={"inputs": [f"text {i}"]}))
                        for i in range(3)]              # one running, two queued
             await asyncio.sleep(0.5)
