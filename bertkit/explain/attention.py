@@ -23,6 +23,16 @@ from bertkit.explain.plots import save_heatmaps
 from bertkit.io import atomic_write_text
 
 
+def select_head(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
+    """weights[layer, head] of a (layers, heads, queries, keys) array; a clear error names the valid range."""
+    n_layers, n_heads = weights.shape[:2]
+    if not 0 <= layer < n_layers:
+        raise ConfigError(f"layer {layer} out of range: valid layers are 0..{n_layers - 1}")
+    if not 0 <= head < n_heads:
+        raise ConfigError(f"head {head} out of range: valid heads are 0..{n_heads - 1}")
+    return weights[layer, head]
+
+
 @dataclass
 class AttentionMap:
     """Attention weights of one input: `weights[layer, head, query, key]`, rows summing to 1."""
@@ -41,12 +51,7 @@ class AttentionMap:
 
     def head(self, layer: int, head: int) -> np.ndarray:
         """The (seq, seq) map of one head; a clear error names the valid range."""
-        n_layers, n_heads = self.weights.shape[:2]
-        if not 0 <= layer < n_layers:
-            raise ConfigError(f"layer {layer} out of range: valid layers are 0..{n_layers - 1}")
-        if not 0 <= head < n_heads:
-            raise ConfigError(f"head {head} out of range: valid heads are 0..{n_heads - 1}")
-        return self.weights[layer, head]
+        return select_head(self.weights, layer, head)
 
     def patterns(self) -> HeadScores:
         """Score every head for the patterns in patterns.py."""

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bertkit.errors import ConfigError, DataError
+from bertkit.explain.attention import select_head
 from bertkit.explain.hooks import record_attention
 from bertkit.io import atomic_write_text
 
@@ -65,12 +66,7 @@ class AttentionView:
 
     def head(self, layer: int, head: int) -> np.ndarray:
         """The (queries, keys) map of one head; a clear error names the valid range."""
-        n_layers, n_heads = self.weights.shape[:2]
-        if not 0 <= layer < n_layers:
-            raise ConfigError(f"layer {layer} out of range: valid layers are 0..{n_layers - 1}")
-        if not 0 <= head < n_heads:
-            raise ConfigError(f"head {head} out of range: valid heads are 0..{n_heads - 1}")
-        return self.weights[layer, head]
+        return select_head(self.weights, layer, head)
 
     def save_png(self, path: str | Path, layer: int | None = None, head: int | None = None) -> Path:
         from bertkit.explain.plots import save_heatmaps
