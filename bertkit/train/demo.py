@@ -53,7 +53,8 @@ def run(ctx) -> None:
     model, result = pretrain(shards, run_dir, cfg)
     evals = [r for r in result.history if r["split"] == "eval"]
     print("held-out MLM loss: " + ", ".join(f"step {r['step']}: {r['loss']:.2f}" for r in evals))
-    print(f"loss curve (training and held-out): {run_dir / 'loss.png'}   metrics: {run_dir / 'metrics.jsonl'}")
+    print(f"loss curve (training and held-out): {run_dir / 'loss.png'}   "
+          f"metrics: {run_dir / 'metrics.jsonl'}")
     print("\nfill-mask, top 5 guesses before -> after pretraining:")
     for text in FILL_MASK:
         print(f"  {text}\n    before: {' '.join(before[text])}\n    after:  "

@@ -287,9 +287,10 @@ class Trainer:
     def _weights(self, step_batches: list[Batch]) -> list[Any]:
         """Per micro-batch, what its loss is scaled by before backward.
 
-        Without loss terms: None (the loss is divided by grad_accum). With them, per term: the micro-batch's units x world /
-        the step's units over all processes (DDP averages gradients over the world), so each term
-        is its mean over every unit of the step. One small all-reduce per step when distributed.
+        Without loss terms: None (the loss is divided by grad_accum). With them, per term: the
+        micro-batch's units x world / the step's units over all processes (DDP averages gradients
+        over the world), so each term is its mean over every unit of the step. One small
+        all-reduce per step when distributed.
         """
         if self.loss_terms is None:
             return [None] * len(step_batches)

@@ -43,8 +43,8 @@ from bertkit.train.electra import ElectraForPreTraining, electra_eval_fn, electr
 from bertkit.train.loop import Trainer, TrainResult
 from bertkit.train.resume import earlier_run
 
-__all__ = ["PretrainConfig", "PretrainingLoss", "add_domain_tokens", "build_model", "make_dataset", "mlm_eval_fn",
-           "pretrain", "pretraining_metrics", "read_token_file"]
+__all__ = ["PretrainConfig", "PretrainingLoss", "add_domain_tokens", "build_model", "make_dataset",
+           "mlm_eval_fn", "pretrain", "pretraining_metrics", "read_token_file"]
 
 
 def read_token_file(path: str | os.PathLike) -> list[str]:

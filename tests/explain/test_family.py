@@ -43,6 +43,6 @@ def test_attention_of_a_family_model_equals_transformers(tmp_path, minilm_dir, f
     ids = torch.tensor([encode(tokenizer, TEXT).ids])
     with torch.no_grad():
         ref = reference(input_ids=ids, output_attentions=True).attentions
-    expected = torch.cat(ref, 0).numpy()           # (layers, heads, seq, seq); ALBERT: one shared layer, 3 calls
+    expected = torch.cat(ref, 0).numpy()    # (layers, heads, seq, seq); ALBERT: one shared layer, 3 calls
     assert views.weights.shape == expected.shape
     np.testing.assert_allclose(views.weights, expected, atol=1e-5)

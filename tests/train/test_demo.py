@@ -23,7 +23,8 @@ def test_quick_demo_stage(tmp_path, minilm_dir, capsys):
     evals = [r["loss"] for r in records if r["split"] == "eval"]
     assert evals[1] < evals[0]  # learning happened, even in 8 steps
     # each sentence shows its top 5 guesses before and after pretraining, and they changed
-    befores = [line.split(":", 1)[1].split() for line in out.splitlines() if line.strip().startswith("before:")]
-    afters = [line.split(":", 1)[1].split() for line in out.splitlines() if line.strip().startswith("after:")]
+    lines = [line.strip() for line in out.splitlines()]
+    befores = [line.split(":", 1)[1].split() for line in lines if line.startswith("before:")]
+    afters = [line.split(":", 1)[1].split() for line in lines if line.startswith("after:")]
     assert len(befores) == len(afters) == len(demo.FILL_MASK) and all(len(x) == 5 for x in befores + afters)
     assert befores != afters

@@ -212,6 +212,7 @@ def test_accumulated_micro_batches_train_like_the_whole_batch(minilm_shards, tmp
     assert len({int((ds[i]["labels"] != -100).sum()) for i in range(len(ds))}) > 2
     (whole, r1), (split, r2) = run("whole", 16, 1), run("split", 8, 2)
     for key in whole:
-        torch.testing.assert_close(split[key], whole[key], rtol=0, atol=1e-6, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(split[key], whole[key], rtol=0, atol=1e-6,
+                                   msg=lambda m, key=key: f"{key}: {m}")
     logged = [[r["loss"] for r in res.history if r["split"] == "train"] for res in (r1, r2)]
     assert logged[1] == pytest.approx(logged[0], abs=1e-5)
