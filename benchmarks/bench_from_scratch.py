@@ -84,10 +84,13 @@ def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argpars
 
 
 def steps_per_second(shards: Path, tmp: Path, recipe: str, args: argparse.Namespace, n: int = 12) -> float:
-    """The recipe's pretraining rate on this machine now: 2 warm-up steps, then `n` timed ones."""
-    warm, _ = pretrain_run(shards, tmp / f"rate-{recipe}-warm", recipe, 2, args)
-    full, _ = pretrain_run(shards, tmp / f"rate-{recipe}", recipe, n + 2, args)
-    return n / max(full - warm, 1e-3)
+    """The recipe's pretraining rate on this machine now: after a warm-up run, the difference of a
+    `n`-step and a `4n`-step run (the same start-up cost in both, so it cancels; comparing with a
+    first, colder run could leave almost nothing and a rate 10x too high)."""
+    pretrain_run(shards, tmp / f"rate-{recipe}-warm", recipe, 2, args)
+    short, _ = pretrain_run(shards, tmp / f"rate-{recipe}-short", recipe, n, args)
+    long, _ = pretrain_run(shards, tmp / f"rate-{recipe}-long", recipe, 4 * n, args)
+    return 3 * n / max(long - short, 1e-3)
 
 
 def main() -> None:
