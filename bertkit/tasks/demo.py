@@ -61,33 +61,30 @@ def run(ctx: Any) -> None:
 
     print("\n$ bertkit finetune --model MiniLM --task classification --train train.csv --dev dev.csv "
           f"--out {out / 'run'} --epochs 1 --batch-size {batch_size} --lr {lr} --max-length {max_length}")
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = finetune(FinetuneConfig(model=str(model_dir), train_file=str(data / "train.csv"),
-                                         dev_file=str(data / "dev.csv"), out=str(out / "run"),
-                                         max_length=max_length,
-                                         train=TrainConfig(lr=lr, warmup_ratio=0.1, epochs=1,
-                                                           batch_size=batch_size, log_every=5,
-                                                           overwrite=True)))
-    took = time.perf_counter() - start
+
+    def tune(model: Path, run: str, lr: float, epochs: int, log_every: int) -> tuple[Any, float]:
+        """Fine-tune `model` on the demo's sentences into out/run: (result, seconds)."""
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = finetune(FinetuneConfig(model=str(model), train_file=str(data / "train.csv"),
+                                             dev_file=str(data / "dev.csv"), out=str(out / run),
+                                             max_length=max_length,
+                                             train=TrainConfig(lr=lr, warmup_ratio=0.1, epochs=epochs,
+                                                               batch_size=batch_size, log_every=log_every,
+                                                               overwrite=True)))
+        return result, time.perf_counter() - start
+
+    result, took = tune(model_dir, "run", lr, epochs=1, log_every=5)
     rows = [("TF-IDF + logistic reg.", base_scores, ""),
             ("fine-tuned MiniLM", result.metrics, f"({result.global_step} steps, {took:.0f} s)")]
     own = ctx.artifacts.get("pretrained_dir")
     if own is not None:  # the demo's own tiny BERT, fine-tuned on the same sentences
         print(f"\n$ bertkit finetune --model {own} ... --epochs 5 --lr 5e-4   (the BERT pretrained above)")
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mine = finetune(FinetuneConfig(model=str(own), train_file=str(data / "train.csv"),
-                                           dev_file=str(data / "dev.csv"), out=str(out / "own"),
-                                           max_length=max_length,
-                                           train=TrainConfig(lr=5e-4, warmup_ratio=0.1, epochs=5,
-                                                             batch_size=batch_size, log_every=20,
-                                                             overwrite=True)))
+        mine, took_own = tune(own, "own", 5e-4, epochs=5, log_every=20)
         rows.append(("your demo BERT", mine.metrics,
                      f"({ctx.artifacts.get('pretrained_steps', '?')} pretraining steps, "
-                     f"{time.perf_counter() - start:.0f} s to fine-tune)"))
+                     f"{took_own:.0f} s to fine-tune)"))
     print(f"\n{'':24}{'accuracy':>10}{'macro F1':>10}")
     for name, scores, note in rows:
         print(f"{name:24}{scores['accuracy']:>10.3f}{scores['f1_macro']:>10.3f}   {note}")
