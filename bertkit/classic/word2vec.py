@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -262,19 +263,49 @@ class _Trainer:
                           ex.outputs[lo:hi], ex.keep[lo:hi], lr)
 
 
+def _add_rows(w: torch.Tensor, rows: torch.Tensor, source: torch.Tensor, index: torch.Tensor,
+              weights: torch.Tensor | None = None) -> None:
+    """w[rows[j]] += weights[j] * source[index[j]] for every j (weights: 1 when None).
+
+    The same as `w.index_add_(0, rows, weights[:, None] * source[index])`, but without building that
+    (J, d) tensor: the j are grouped by row (a stable radix sort in numpy), each row's sum is one bag
+    of a weighted `embedding_bag` over `source` (fbgemm's fused gather-and-sum), and only the distinct
+    rows are added to w. Frequent words fill many slots of a batch, so that is far fewer rows."""
+    r = rows.numpy()
+    order = np.argsort(r.astype(np.uint16 if len(w) <= 1 << 16 else np.int64), kind="stable")
+    grouped = r[order]
+    starts = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
+    order_t = torch.from_numpy(order)
+    sums = torch.nn.functional.embedding_bag(
+        index[order_t], source, torch.from_numpy(starts), mode="sum",
+        per_sample_weights=None if weights is None else weights[order_t])
+    w.index_add_(0, torch.from_numpy(grouped[starts]), sums)
+
+
+def _scores(w_out: torch.Tensor, h: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    """v_o·h for every output word o of every example: (B, 1+K). A sampled matrix product (h @ w_outᵀ
+    at the B x (1+K) places `outputs` names), which reads each output row once instead of first
+    gathering the (B, 1+K, d) rows into a new tensor and then reading that."""
+    b, k1 = outputs.shape
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the pattern is only an index
+        warnings.simplefilter("ignore", UserWarning)
+        places = torch.sparse_csr_tensor(torch.arange(0, b * k1 + 1, k1), outputs.view(-1),
+                                         torch.zeros(b * k1), size=(b, len(w_out)), check_invariants=False)
+        return torch.sparse.sampled_addmm(places, h, w_out.t(), beta=0.0).values().view(b, k1)
+
+
 def _output_step(w_out: torch.Tensor, h: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor,
                  lr: float) -> torch.Tensor:
     """Negative sampling for hidden vectors h (B, d) and output words (B, 1+K): the true word, then K
     noise words. Updates their output vectors in place; returns the SGD step for h (B, d)."""
     b, k1 = outputs.shape
-    v = w_out.index_select(0, outputs.view(-1)).view(b, k1, -1)  # (B, 1+K, d)
-    score = torch.bmm(v, h.unsqueeze(2)).squeeze(2)               # (B, 1+K): v·h
     # d/d(score) of log σ(v_o·h) + Σ_k log σ(−v_k·h) is label − σ(score), label = 1 for the true word
-    g = torch.sigmoid(score).neg_()
+    g = torch.sigmoid(_scores(w_out, h, outputs)).neg_()
     g[:, 0] += 1.0
     g.mul_(keep).mul_(lr)                                         # keep: 0 where noise = true word
-    step_h = torch.bmm(g.unsqueeze(1), v).squeeze(1)              # (B, d), from v before its update
-    w_out.index_add_(0, outputs.view(-1), (g.unsqueeze(2) * h.unsqueeze(1)).view(b * k1, -1))
+    # the step for h, Σ_k g_k v_k, from v before its update: a weighted gather-and-sum, fused
+    step_h = torch.nn.functional.embedding_bag(outputs, w_out, per_sample_weights=g, mode="sum")
+    _add_rows(w_out, outputs.view(-1), h, torch.arange(b).repeat_interleave(k1), g.view(-1))  # v_k += g_k h
     return step_h
 
 
@@ -282,7 +313,7 @@ def skipgram_step(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor
                   keep: torch.Tensor, lr: float) -> None:
     """One SGD step on B skip-gram examples: centers (B,), outputs (B, 1+K) = [context, noise...]."""
     h = w_in.index_select(0, centers)  # (B, d)
-    w_in.index_add_(0, centers, _output_step(w_out, h, outputs, keep, lr))
+    _add_rows(w_in, centers, _output_step(w_out, h, outputs, keep, lr), torch.arange(len(centers)))
 
 
 def skipgram_window_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor,
@@ -308,4 +339,4 @@ def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor, o
     h = torch.nn.functional.embedding_bag(contexts, w_in, offsets, mode="mean")  # gather + mean, fused
     step_h = _output_step(w_out, h, outputs, keep, lr)
     # as in word2vec.c and gensim: every context word takes the whole step of the mean
-    w_in.index_add_(0, contexts, step_h.index_select(0, segment))
+    _add_rows(w_in, contexts, step_h, segment)
