@@ -146,3 +146,23 @@ def test_linear_cross_entropy_of_no_rows_has_zero_gradients():
     h, w = torch.zeros(0, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
     linear_cross_entropy(h, w, torch.zeros(0, dtype=torch.long)).backward()
     assert w.grad.abs().max() == 0 and h.grad.shape == (0, 4)
+
+
+def test_linear_cross_entropy_of_a_hopeless_label_is_exact():
+    """A label with probability below float32's range (loss ~ 1000): −log p comes from the row's
+    log-softmax, not from the underflowed softmax, and equals the plain loss."""
+    from bertkit.model.fused_loss import linear_cross_entropy
+
+    torch.manual_seed(1)
+    h = torch.randn(5, 8)
+    w = torch.randn(30, 8)
+    w[7] = -100 * h[2] / h[2].norm()          # row 2's logit for label 7 is about -100 |h|
+    y = torch.tensor([1, 2, 7, 4, 5])
+    h.requires_grad_(True)
+    w.requires_grad_(True)
+    plain = torch.nn.functional.cross_entropy(h @ w.T, y)
+    assert plain.item() > 50
+    got = linear_cross_entropy(h, w, y, chunk=2)
+    assert abs(got.item() - plain.item()) <= 1e-4 * plain.item()
+    want, grads = torch.autograd.grad(plain, (h, w)), torch.autograd.grad(got, (h, w))
+    assert all((g - e).abs().max() <= 1e-5 for g, e in zip(grads, want, strict=True))
