@@ -26,17 +26,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
-import threading
+import signal
+import sys
+import traceback
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.multiprocessing
 
 from bertkit.classic.batches import (
     Examples,
@@ -52,7 +57,9 @@ from bertkit.classic.vectors import WordVectors
 from bertkit.errors import DataError
 from bertkit.io import atomic_write_text
 
-CHUNK_WORDS = 50_000  # corpus words turned into examples at a time (one job of a worker thread)
+CHUNK_WORDS = 50_000  # corpus words turned into examples at a time (one job of a worker)
+# how worker processes start: fork (cheap, shares everything already in memory) where the OS has it
+START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass
@@ -153,7 +160,7 @@ class Word2Vec:
         corpus = Corpus.encode(sentences, vocab)
         _check_corpus(corpus, config, source)
         model = cls(vocab, config)
-        _Trainer(model, corpus, progress).run()
+        _Trainer(model, corpus, config.workers or os.cpu_count() or 1).run(progress)
         return model
 
     def save(self, out_dir: str | Path) -> Path:
@@ -172,69 +179,102 @@ class Word2Vec:
 
 
 class _Trainer:
-    """Runs the epochs: worker threads take (epoch, chunk) jobs in order and train on them."""
+    """Runs the epochs. The work is a list of (epoch, chunk) jobs in corpus order; each worker takes
+    the next job, makes the chunk's examples and trains on them, until none are left.
 
-    def __init__(self, model: Word2Vec, corpus: Corpus, progress: bool) -> None:
+    One worker trains in this process. Several are processes ("Hogwild", as word2vec.c's threads): the
+    two matrices live in shared memory and every worker updates them without locks, so the only
+    Python overhead they share is the CPU. What they do share through `multiprocessing` is small:
+    the index of the next job, the words done (the clock of the learning rate, so it falls over the
+    whole run whichever worker trains what) and a stop flag. A chunk's examples come from its own
+    seed (seed, epoch, chunk), so all workers together make the same examples as one; with one worker
+    a run is exactly reproducible. The trainer holds no open files or threads: it is what a worker
+    process is given (forked, or pickled where only spawn exists).
+    """
+
+    def __init__(self, model: Word2Vec, corpus: Corpus, workers: int) -> None:
         self.model, self.corpus, self.cfg = model, corpus, model.config
         self.keep = keep_probability(model.vocab.counts, self.cfg.sample)
         self.noise = NoiseTable(model.vocab.counts)
         spans = corpus.chunks(CHUNK_WORDS)
-        self.jobs = iter([(epoch, i, span) for epoch in range(self.cfg.epochs)
-                          for i, span in enumerate(spans)])
+        self.jobs = [(epoch, i, start, end) for epoch in range(self.cfg.epochs)
+                     for i, (start, end) in enumerate(spans)]
         self.total = self.cfg.epochs * len(corpus.ids)
-        self.done = 0
-        self.lock = threading.Lock()
-        self.error: BaseException | None = None  # the first failure of a worker thread
-        self.progress = progress
+        self.workers = workers
+        self.context = torch.multiprocessing.get_context(START_METHOD)  # torch's: tensors pickle as shared
+        self.next_job = self.context.Value("q", 0)    # index into self.jobs of the next job to hand out
+        self.words_done = self.context.Value("q", 0)  # corpus words of the finished jobs
+        self.stop = self.context.Event()               # a worker failed or the run was interrupted
 
-    def run(self) -> None:
+    def run(self, progress: bool) -> None:
+        """Train every job, with a progress bar (words, rate, ETA) when `progress`."""
         from tqdm.auto import tqdm
 
-        workers = self.cfg.workers or os.cpu_count() or 1
         threads_before = torch.get_num_threads()
-        torch.set_num_threads(1)  # parallel over chunks (threads), not inside each small op
-        self.bar = tqdm(total=self.total, unit="word", unit_scale=True, disable=not self.progress,
-                        desc=f"word2vec {self.cfg.architecture}", dynamic_ncols=True)
         try:
-            if workers == 1:
-                self._work()
+            if self.workers == 1:
+                with tqdm(total=self.total, unit="word", unit_scale=True, disable=not progress,
+                          desc=f"word2vec {self.cfg.architecture}", dynamic_ncols=True) as bar:
+                    self._train_jobs(on_chunk=bar.update)
             else:
-                threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                if self.error is not None:
-                    raise self.error
+                self._run_processes(lambda: tqdm(total=self.total, unit="word", unit_scale=True,
+                                                 disable=not progress, dynamic_ncols=True,
+                                                 desc=f"word2vec {self.cfg.architecture} x{self.workers}"))
         finally:
             torch.set_num_threads(threads_before)
-            self.bar.close()
 
-    def _next_job(self) -> tuple[int, int, tuple[int, int]] | None:
-        with self.lock:
-            return None if self.error is not None else next(self.jobs, None)
-
-    def _work(self) -> None:
+    def _run_processes(self, make_bar: Callable[[], Any]) -> None:
+        """Start the worker processes, follow their progress, and end them all whatever happens: a
+        worker's failure is raised here with its traceback, and on Ctrl-C (or any error here) the
+        others are terminated and reaped before the exception goes on, leaving no orphans."""
+        for matrix in (self.model.w_in, self.model.w_out):
+            matrix.share_memory_()
+        errors = self.context.SimpleQueue()
+        started: list[Any] = []
         try:
-            self._train_jobs()
-        except BaseException as e:  # handed to the main thread, which re-raises it
-            with self.lock:
-                self.error = self.error or e
-            if threading.current_thread() is threading.main_thread():
-                raise
+            for number in range(self.workers):  # start them before the bar's monitor thread exists
+                process = self.context.Process(target=_worker_process, name=f"word2vec-worker-{number}",
+                                               args=(self, number, errors, os.getpid()), daemon=True)
+                process.start()
+                started.append(process)
+            with make_bar() as bar:
+                running = {process.sentinel: process for process in started}
+                while running:
+                    for sentinel in multiprocessing.connection.wait(list(running), timeout=0.25):
+                        process = running.pop(sentinel)
+                        process.join()
+                        if process.exitcode != 0:
+                            raise _worker_failed(process, errors)
+                    bar.update(self.words_done.value - bar.n)
+        finally:
+            self.stop.set()
+            for process in started:
+                if process.is_alive():
+                    process.terminate()
+            for process in started:
+                process.join()
 
-    def _train_jobs(self) -> None:
-        torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it in each worker
-        while (job := self._next_job()) is not None:
-            epoch, chunk, (start, end) = job
-            rng = np.random.default_rng([self.cfg.seed, epoch, chunk])  # same examples whatever the threads
+    def _next_job(self, parent: int | None) -> tuple[int, int, int, int] | None:
+        """The next job, or None when all are taken, the run is stopping, or (in a worker process)
+        the parent that started it is gone."""
+        if self.stop.is_set() or (parent is not None and os.getppid() != parent):
+            return None
+        with self.next_job.get_lock():
+            index = self.next_job.value
+            self.next_job.value = index + 1
+        return self.jobs[index] if index < len(self.jobs) else None
+
+    def _train_jobs(self, parent: int | None = None, on_chunk: Callable[[int], Any] | None = None) -> None:
+        torch.set_num_threads(1)  # parallel over chunks (workers), not inside each small op
+        while (job := self._next_job(parent)) is not None:
+            epoch, chunk, start, end = job
+            rng = np.random.default_rng([self.cfg.seed, epoch, chunk])  # same examples whatever the workers
             examples = self._examples(self.corpus.ids[start:end], self.corpus.sentence[start:end], rng)
-            with self.lock:
-                begin = self.done
-            self._train_chunk(examples, begin, end - start)
-            with self.lock:
-                self.done += end - start
-                self.bar.update(end - start)
+            self._train_chunk(examples, self.words_done.value, end - start)
+            with self.words_done.get_lock():
+                self.words_done.value += end - start
+            if on_chunk is not None:
+                on_chunk(end - start)
 
     def _examples(self, ids: np.ndarray, sentence: np.ndarray, rng: np.random.Generator) -> Examples:
         kept = rng.random(len(ids)) < self.keep[ids]  # subsampling, redrawn every epoch
@@ -261,6 +301,27 @@ class _Trainer:
                 a, b = int(ex.offsets[lo]), int(ex.offsets[hi])
                 cbow_step(w_in, w_out, ex.inputs[a:b], ex.offsets[lo:hi] - a, ex.segment[a:b] - lo,
                           ex.outputs[lo:hi], ex.keep[lo:hi], lr)
+
+
+def _worker_process(trainer: _Trainer, number: int, errors: Any, parent: int) -> None:
+    """A worker process: train jobs until none are left; on failure, stop the others and report."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent acts
+    try:
+        trainer._train_jobs(parent=parent)
+    except BaseException as e:
+        trainer.stop.set()
+        errors.put((number, f"{type(e).__name__}: {e}"[:2000], traceback.format_exc()[-8000:]))
+        sys.exit(1)
+
+
+def _worker_failed(process: Any, errors: Any) -> RuntimeError:
+    """The error to raise for a worker process that ended with a non-zero exit code."""
+    if not errors.empty():
+        number, what, trace = errors.get()
+        return RuntimeError(f"word2vec worker process {number} failed: {what}\n(its traceback:)\n{trace}")
+    how = f"killed by signal {-process.exitcode}" if process.exitcode < 0 else f"exit code {process.exitcode}"
+    return RuntimeError(f"word2vec worker process {process.name} died ({how}) without reporting an error "
+                        f"(out of memory?)")
 
 
 def _add_rows(w: torch.Tensor, rows: torch.Tensor, source: torch.Tensor, index: torch.Tensor,

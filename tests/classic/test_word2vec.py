@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -165,7 +163,7 @@ def test_learns_two_topics(architecture, shared):
     assert wv.similarity("a1", "a2") > wv.similarity("a1", "t2") + 0.3
 
 
-def test_one_worker_is_reproducible_and_threads_learn_too():
+def test_one_worker_is_reproducible_and_worker_processes_learn_too():
     sentences = two_topic_sentences(400)
     config = Word2VecConfig(vector_size=8, min_count=1, epochs=1, workers=1, seed=3)
     a = Word2Vec.train(sentences, config, progress=False).wv.vectors
@@ -173,8 +171,8 @@ def test_one_worker_is_reproducible_and_threads_learn_too():
     np.testing.assert_array_equal(a, b)
     config = Word2VecConfig(vector_size=16, window=3, min_count=1, sample=0, epochs=3, workers=2,
                             batch_size=256)
-    threaded = Word2Vec.train(two_topic_sentences(), config, progress=False).wv
-    assert threaded.similarity("a1", "a2") > threaded.similarity("a1", "t2") + 0.3
+    hogwild = Word2Vec.train(two_topic_sentences(), config, progress=False).wv
+    assert hogwild.similarity("a1", "a2") > hogwild.similarity("a1", "t2") + 0.3
 
 
 def test_vocabulary_sorted_by_count_and_corpus_chunks_at_sentence_ends():
@@ -215,54 +213,3 @@ def test_config_ranges():
         Word2VecConfig(alpha=0.01, min_alpha=0.1)
     with pytest.raises(ConfigError, match="shared_negatives .* CBOW"):
         Word2VecConfig(architecture="cbow", shared_negatives=True)
-
-
-def test_a_failing_worker_thread_fails_the_run(monkeypatch):
-    import bertkit.classic.word2vec as w2v
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(w2v, "skipgram_step", broken)
-    with pytest.raises(RuntimeError, match="boom"):
-        Word2Vec.train(two_topic_sentences(200), Word2VecConfig(min_count=1, workers=2), progress=False)
-
-
-def _record_steps(monkeypatch, chunk_words: int) -> list[tuple[list[tuple[int, int]], float]]:
-    """Replace the skip-gram step by a recorder of (its (center, context) pairs, its lr)."""
-    import bertkit.classic.word2vec as w2v
-
-    steps: list[tuple[list[tuple[int, int]], float]] = []
-    monkeypatch.setattr(w2v, "CHUNK_WORDS", chunk_words)
-    monkeypatch.setattr(w2v, "skipgram_step", lambda w_in, w_out, centers, outputs, keep, lr: steps.append(
-        (list(zip(centers.tolist(), outputs[:, 0].tolist(), strict=True)), lr)))  # list.append: thread-safe
-    return steps
-
-
-def test_hogwild_workers_see_every_pair_once_per_epoch(monkeypatch):
-    sentences = two_topic_sentences(300)  # 2,400 words: 12 chunks of ~200 per epoch
-    config = Word2VecConfig(vector_size=8, window=3, min_count=1, sample=0, epochs=2, batch_size=64, seed=5)
-    seen = {}
-    for workers in (1, 2):
-        steps = _record_steps(monkeypatch, 200)
-        Word2Vec.train(sentences, dataclasses.replace(config, workers=workers), progress=False)
-        seen[workers] = sorted(pair for pairs, _ in steps for pair in pairs)
-    assert seen[1] == seen[2]  # the same examples, whichever thread trained which chunk
-    # with sample=0 every position is kept: per epoch, each of the 2400 positions pairs with the
-    # neighbours inside its window, so about 2400 * 2 * E[b] = 2400 * 4 pairs, minus the sentence ends
-    assert 2 * 2400 * 3 < len(seen[1]) < 2 * 2400 * 4
-
-
-def test_learning_rate_decays_linearly_to_min_alpha_over_all_words(monkeypatch):
-    sentences = two_topic_sentences(250)  # 2,000 words, one chunk per epoch
-    config = Word2VecConfig(vector_size=8, window=2, min_count=1, sample=0, epochs=3, batch_size=100,
-                            workers=1, alpha=0.03, min_alpha=0.001)
-    steps = _record_steps(monkeypatch, 10_000)
-    Word2Vec.train(sentences, config, progress=False)
-    lrs = np.array([lr for _, lr in steps])
-    per_epoch = len(lrs) // 3
-    assert len(lrs) == 3 * per_epoch
-    # step s of epoch e has done e/3 of the words plus s/per_epoch of one epoch's
-    progress = (np.repeat(np.arange(3), per_epoch) + np.tile(np.arange(per_epoch), 3) / per_epoch) / 3
-    np.testing.assert_allclose(lrs, 0.03 - (0.03 - 0.001) * progress)
-    assert lrs[0] == 0.03 and lrs[-1] - 0.001 < (0.03 - 0.001) / (3 * per_epoch) + 1e-12
