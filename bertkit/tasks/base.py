@@ -45,9 +45,10 @@ class Task:
     main_metric: ClassVar[str] = "accuracy"         # picks the best checkpoint, drives early stopping
     min_labels: ClassVar[int] = 2                   # fewer labels in the training data is an error
     baseline: ClassVar[str] = "tfidf"               # `bertkit baseline`: a key of tasks.baseline.BASELINES
-    # finetune options this task defaults differently (keys of bertkit.tasks.config.TASK_DEPENDENT);
-    # applied where the user did not set the option, and shown in `bertkit finetune --help`
-    defaults: ClassVar[Mapping[str, int]] = {}
+    # finetune options this task defaults differently (keys of bertkit.tasks.config.TASK_DEPENDENT:
+    # max_length, stride, lr, epochs); applied where the user did not set the option, and shown in
+    # `bertkit finetune --help`
+    defaults: ClassVar[Mapping[str, float]] = {}
 
     # --- reading and labels ---------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ This module imports no torch, so `bertkit --help` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from bertkit.options import check_options, option
 from bertkit.tasks.readers import Columns
@@ -18,7 +20,10 @@ from bertkit.train.config import TrainConfig
 
 # Options whose default a task may change (`Task.defaults`, e.g. QA's 384/128 from run_squad.py):
 # the field is None until the task is known, then takes its task's value, else the one here.
-TASK_DEPENDENT: dict[str, int] = {"max_length": 128, "stride": 32}
+# lr and epochs are fields of the nested FinetuneTrainConfig; the general ones are Devlin et al.
+# 2019, A.3 (lr in {2, 3, 5}e-5, 2-4 epochs).
+TASK_DEPENDENT: dict[str, float] = {"max_length": 128, "stride": 32, "lr": 5e-5, "epochs": 3}
+_TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 def _task_help(text: str, name: str) -> str:
@@ -27,9 +32,27 @@ def _task_help(text: str, name: str) -> str:
     return f"{text} (default: {TASK_DEPENDENT[name]}{own})"
 
 
-def _finetune_defaults() -> TrainConfig:
-    """Fine-tuning's defaults (Devlin et al. 2019, A.3: lr in {2, 3, 5}e-5, 2-4 epochs; 10% warmup)."""
-    return TrainConfig(lr=5e-5, warmup_ratio=0.1, epochs=3)
+def _train_option(name: str, default: Any, help: str | None = None) -> Any:
+    """TrainConfig's field `name` (its help and range) with fine-tuning's default."""
+    meta = dict(_TRAIN_FIELDS[name].metadata)
+    if help is not None:
+        meta["help"] = help
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass
+class FinetuneTrainConfig(TrainConfig):
+    """The training loop of a fine-tuning run: TrainConfig with fine-tuning's defaults (10% warmup).
+
+    lr and epochs stay None until FinetuneConfig knows the task: then the task's own default
+    (`Task.defaults`), else TASK_DEPENDENT's. A value the caller gives always wins; so does a plain
+    TrainConfig passed as `train`.
+    """
+
+    lr: float | None = _train_option("lr", None, _task_help("peak learning rate", "lr"))
+    epochs: float | None = _train_option(
+        "epochs", None, _task_help("passes over the training data (fractions allowed)", "epochs"))
+    warmup_ratio: float = _train_option("warmup_ratio", 0.1)
 
 
 @dataclass
@@ -57,11 +80,15 @@ class FinetuneConfig:
                                   "(--no-group-by-length: plain random batches)")
     glue_task: str | None = option(None, "cola sst2 mrpc stsb qqp mnli qnli rte wnli (with --data-dir)")
     data_dir: str | None = option(None, "folder with the GLUE task's TSV files", metavar="DIR")
-    train: TrainConfig = option(factory=_finetune_defaults)
+    train: TrainConfig = option(factory=FinetuneTrainConfig)
 
     def __post_init__(self) -> None:
         check_options(self)
         defaults = get_task(self.task).defaults
-        for name, general in TASK_DEPENDENT.items():
-            if getattr(self, name) is None:
-                setattr(self, name, defaults.get(name, general))
+        unset = [name for name in TASK_DEPENDENT if name not in _TRAIN_FIELDS and getattr(self, name) is None]
+        for name in unset:
+            setattr(self, name, defaults.get(name, TASK_DEPENDENT[name]))
+        train_unset = {name: defaults.get(name, TASK_DEPENDENT[name]) for name in TASK_DEPENDENT
+                       if name in _TRAIN_FIELDS and getattr(self.train, name) is None}
+        if train_unset:                                  # a copy: the caller's config stays as given
+            self.train = dataclasses.replace(self.train, **train_unset)

@@ -155,7 +155,9 @@ class QuestionAnswering(Task):
     head = "BertForQuestionAnswering"
     main_metric = "f1"
     min_labels = 0
-    defaults = {"max_length": 384, "stride": 128}     # run_squad.py's max_seq_length and doc_stride
+    # run_squad.py's max_seq_length and doc_stride; lr and epochs chosen for small models and small
+    # data on the dev split of benchmarks/data/qa_news_* (benchmarks/qa_learning.py --split dev)
+    defaults = {"max_length": 384, "stride": 128, "lr": 1e-4, "epochs": 10}
 
     def read(self, path: str | Path, columns: Columns, require_labels: bool = True) -> list[Example]:
         return read_squad(path, require_labels)

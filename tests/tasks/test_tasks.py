@@ -70,7 +70,7 @@ def test_finetune_help_shows_every_option_with_its_default(capsys):
     for flag in ("--epochs", "--lr", "--batch-size", "--max-length", "--truncation", "--stride",
                  "--early-stopping-patience", "--layerwise-lr-decay", "--text-column", "--label-sep"):
         assert flag in text
-    for shown in ("(default: 5e-05)", "(default: 3)", "(default: 128; qa: 384)", "(default: head)",
+    for shown in ("(default: 5e-05; qa: ", "(default: 3; qa: ", "(default: 128; qa: 384)", "(default: head)",
                   "(default: 0.1)", "(default: 32; qa: 128)"):
         assert shown in text
 
