@@ -33,16 +33,33 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 
 
 class NoiseTable:
-    """word2vec.c's unigram table: word i fills a share p_i of `size` slots, so a noise word is one
-    random slot. Exact to 1/size (word2vec.c uses 1e8 slots; 1e7 keeps even a word of count 5 in a
-    50M-word corpus at ~20 slots)."""
+    """Draws noise words from P(w) ∝ count^0.75 by Walker's alias method (Vose's construction): V
+    slots, slot i holding word i with probability prob[i] and word alias[i] otherwise, so a draw is
+    one uniform slot and one coin, and P is met exactly (to float rounding).
 
-    def __init__(self, counts: np.ndarray, size: int = 10_000_000) -> None:
-        bounds = np.rint(np.cumsum(noise_distribution(counts)) * size).astype(np.int64)
-        self.table = np.repeat(np.arange(len(counts), dtype=np.int64), np.diff(bounds, prepend=0))
+    word2vec.c draws from a "unigram table" instead: 1e8 slots, word i filling a share P(i) of them,
+    so P is met to 1/1e8. Same distribution; the alias tables have V entries and stay in cache, where
+    a random slot of a 1e8 (or even 1e7) table is a memory access of its own per noise word.
+    """
+
+    def __init__(self, counts: np.ndarray) -> None:
+        n = len(counts)
+        scaled = (noise_distribution(counts) * n).tolist()  # P * V: 1 is a slot's worth
+        prob, alias = [1.0] * n, list(range(n))
+        small = [i for i, x in enumerate(scaled) if x < 1.0]
+        large = [i for i, x in enumerate(scaled) if x >= 1.0]
+        while small and large:  # fill the slot of a word short of one with the rest from a word over
+            s, big = small.pop(), large[-1]
+            prob[s], alias[s] = scaled[s], big
+            scaled[big] -= 1.0 - scaled[s]
+            if scaled[big] < 1.0:
+                small.append(large.pop())
+        self.prob = np.array(prob)  # what is left in either list is a full slot (up to rounding)
+        self.alias = np.array(alias, dtype=np.int32)
 
     def draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        return self.table[rng.integers(0, len(self.table), size=shape)]
+        slot = rng.integers(0, len(self.prob), size=shape, dtype=np.int32)
+        return np.where(rng.random(shape) < self.prob[slot], slot, self.alias[slot])
 
 
 @dataclass

@@ -25,6 +25,7 @@ per window instead of 1 + K dot products per pair (see `skipgram_window_step`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -324,6 +325,12 @@ def _worker_failed(process: Any, errors: Any) -> RuntimeError:
                         f"(out of memory?)")
 
 
+@functools.lru_cache(maxsize=16)
+def _arange(end: int, step: int = 1, repeat: int = 1) -> torch.Tensor:
+    """0, step, 2*step, ... below `end`, each `repeat` times (cached: every full batch asks alike)."""
+    return torch.arange(0, end, step).repeat_interleave(repeat)
+
+
 def _add_rows(w: torch.Tensor, rows: torch.Tensor, source: torch.Tensor, index: torch.Tensor,
               weights: torch.Tensor | None = None) -> None:
     """w[rows[j]] += weights[j] * source[index[j]] for every j (weights: 1 when None).
@@ -350,7 +357,7 @@ def _scores(w_out: torch.Tensor, h: torch.Tensor, outputs: torch.Tensor) -> torc
     b, k1 = outputs.shape
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the pattern is only an index
         warnings.simplefilter("ignore", UserWarning)
-        places = torch.sparse_csr_tensor(torch.arange(0, b * k1 + 1, k1), outputs.view(-1),
+        places = torch.sparse_csr_tensor(_arange(b * k1 + 1, k1), outputs.view(-1),
                                          torch.zeros(b * k1), size=(b, len(w_out)), check_invariants=False)
         return torch.sparse.sampled_addmm(places, h, w_out.t(), beta=0.0).values().view(b, k1)
 
@@ -366,7 +373,7 @@ def _output_step(w_out: torch.Tensor, h: torch.Tensor, outputs: torch.Tensor, ke
     g.mul_(keep).mul_(lr)                                         # keep: 0 where noise = true word
     # the step for h, Σ_k g_k v_k, from v before its update: a weighted gather-and-sum, fused
     step_h = torch.nn.functional.embedding_bag(outputs, w_out, per_sample_weights=g, mode="sum")
-    _add_rows(w_out, outputs.view(-1), h, torch.arange(b).repeat_interleave(k1), g.view(-1))  # v_k += g_k h
+    _add_rows(w_out, outputs.view(-1), h, _arange(b, repeat=k1), g.view(-1))  # v_k += g_k h
     return step_h
 
 
@@ -374,7 +381,7 @@ def skipgram_step(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor
                   keep: torch.Tensor, lr: float) -> None:
     """One SGD step on B skip-gram examples: centers (B,), outputs (B, 1+K) = [context, noise...]."""
     h = w_in.index_select(0, centers)  # (B, d)
-    _add_rows(w_in, centers, _output_step(w_out, h, outputs, keep, lr), torch.arange(len(centers)))
+    _add_rows(w_in, centers, _output_step(w_out, h, outputs, keep, lr), _arange(len(centers)))
 
 
 def skipgram_window_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor,

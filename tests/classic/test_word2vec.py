@@ -48,9 +48,11 @@ def test_noise_distribution_is_unigram_to_the_three_quarters():
     p = noise_distribution(counts)
     # Mikolov et al. 2013, section 2.2: U(w)^(3/4) / Z
     np.testing.assert_allclose(p, counts ** 0.75 / np.sum(counts ** 0.75))
-    table = NoiseTable(counts, size=1_000_000)
-    share = np.bincount(table.table, minlength=len(counts)) / len(table.table)
-    np.testing.assert_allclose(share, p, atol=1e-6)
+    table = NoiseTable(counts)
+    # word i's share: its own slot's part, plus what it fills of the slots it is the alias of
+    aliased = np.bincount(table.alias, weights=1 - table.prob, minlength=len(counts))
+    share = (table.prob + aliased) / len(counts)
+    np.testing.assert_allclose(share, p, rtol=1e-12)
     draws = table.draw((200_000,), np.random.default_rng(0))
     np.testing.assert_allclose(np.bincount(draws, minlength=len(counts)) / len(draws), p, atol=5e-3)
 
@@ -67,7 +69,7 @@ def test_dynamic_window_makes_near_words_more_likely():
 def test_skipgram_examples_in_corpus_order_within_sentences():
     ids = np.array([7, 8, 9, 4, 5])
     sentence = np.array([0, 0, 0, 1, 1])
-    noise = NoiseTable(np.ones(10, dtype=np.int64), size=1000)
+    noise = NoiseTable(np.ones(10, dtype=np.int64))
     ex = skipgram_examples(ids, sentence, 1, noise, 3, np.random.default_rng(0))  # window 1: b is 1
     assert ex.inputs.tolist() == [7, 8, 8, 9, 4, 5]
     assert ex.outputs[:, 0].tolist() == [8, 7, 9, 8, 5, 4]  # never across the sentence boundary
@@ -78,7 +80,7 @@ def test_skipgram_examples_in_corpus_order_within_sentences():
 def test_cbow_examples_average_the_context():
     ids = np.array([7, 8, 9, 4])
     sentence = np.array([0, 0, 0, 1])  # the lone word of sentence 1 has no context: no example
-    noise = NoiseTable(np.ones(10, dtype=np.int64), size=1000)
+    noise = NoiseTable(np.ones(10, dtype=np.int64))
     ex = cbow_examples(ids, sentence, 1, noise, 2, np.random.default_rng(0))
     assert ex.outputs[:, 0].tolist() == [7, 8, 9]
     assert ex.inputs.tolist() == [8, 7, 9, 8]
@@ -89,7 +91,7 @@ def test_cbow_examples_average_the_context():
 def test_window_examples_hold_the_same_pairs_as_per_pair_examples():
     rng = np.random.default_rng(0)
     ids, sentence = rng.integers(0, 50, 300), np.repeat(np.arange(30), 10)
-    noise = NoiseTable(np.ones(50, dtype=np.int64), size=1000)
+    noise = NoiseTable(np.ones(50, dtype=np.int64))
     pairs = skipgram_examples(ids, sentence, 4, noise, 2, np.random.default_rng(1))
     windows = skipgram_window_examples(ids, sentence, 4, noise, 2, np.random.default_rng(1))
     assert windows.inputs.shape[1] == 8 and windows.outputs.shape[1] == 3  # 2*window slots, 1 + K
