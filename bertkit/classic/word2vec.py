@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -96,10 +97,11 @@ class Corpus:
     @classmethod
     def encode(cls, sentences: Sequence[Sequence[str]], vocab: Vocabulary) -> Corpus:
         index = {w: i for i, w in enumerate(vocab.words)}
-        rows = [[index[w] for w in s if w in index] for s in sentences]  # unknown words are dropped
-        lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        ids = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
-        return cls(ids, np.repeat(np.arange(len(rows)), lengths))
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        ids = np.fromiter(map(index.get, itertools.chain.from_iterable(sentences), itertools.repeat(-1)),
+                          dtype=np.int64, count=int(lengths.sum()))
+        known = ids >= 0  # unknown words are dropped (before windowing, as word2vec.c does)
+        return cls(ids[known], np.repeat(np.arange(len(sentences)), lengths)[known])
 
     def chunks(self, size: int = CHUNK_WORDS) -> list[tuple[int, int]]:
         """(start, end) spans of about `size` words that begin and end at sentence boundaries."""
