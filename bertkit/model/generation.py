@@ -37,6 +37,7 @@ class DecodingState:
     key_mask: Tensor | None = None         # (batch, seen) 1/0: left padding of GPT prompts
     memory: Tensor | None = None           # (batch, src_seq, hidden): the encoder's output
     memory_mask: Tensor | None = None      # (batch, src_seq) 1/0: the source's padding
+    lean: bool = False                     # inference without hooks: the model may skip module calls
 
     def reorder(self, rows: Tensor) -> None:
         """Keep the batch rows at `rows` (new_batch,), in that order."""

@@ -251,3 +251,34 @@ def test_several_stop_ids_end_sampling(pair, prompts):
 def test_bad_stop_ids_are_clear_errors(pair, prompts, bad):
     with pytest.raises(ValueError, match="eos_token_id"):
         pair[0].generate(prompts, max_new_tokens=3, eos_token_id=bad)
+
+
+def test_lean_decoding_step_gives_the_modules_numbers_and_yields_to_hooks(pair, prompts):
+    """A one-token step with the cache runs `Block.step` (no module calls): bit-for-bit the
+    modules' logits; with a forward hook on any module the modules run (the hook sees every step)."""
+    from unittest import mock
+
+    from bertkit.model.attention import KVCache
+    from bertkit.model.gpt import Block
+
+    model, _ = pair
+    with torch.no_grad(), mock.patch.object(Block, "step", autospec=True, side_effect=Block.step) as step:
+        assert model.plain_inference()
+        logits = {}
+        for lean in (True, False):
+            caches = [KVCache() for _ in model.layers]
+            model.hidden_states(prompts, cache=caches)
+            nxt = prompts[:, -1:]
+            logits[lean] = model.head(model.hidden_states(nxt, cache=caches, lean=lean))
+        assert step.call_count == len(model.layers)          # the lean step ran, once per layer
+        assert torch.equal(logits[True], logits[False])
+    calls = []
+    handle = model.layers[1].ffn.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        with torch.no_grad():
+            assert not model.plain_inference()
+        hooked = model.generate(prompts, max_new_tokens=6, eos_token_id=None)
+    finally:
+        handle.remove()
+    assert len(calls) == 6                                 # the prompt, then 5 one-token steps
+    assert torch.equal(hooked, model.generate(prompts, max_new_tokens=6, eos_token_id=None))
