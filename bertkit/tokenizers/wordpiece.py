@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tokenizers import models
@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError
 from bertkit.tokenizers.config import WORDPIECE_SCORES as SCORES
-from bertkit.tokenizers.pairs import PairTable
+from bertkit.tokenizers.pairs import PAIR_BITS, PairTable, pack, unpack
 from bertkit.tokenizers.vocab import (
     alphabet_of,
     build_table,
@@ -47,8 +47,14 @@ from bertkit.tokenizers.vocab import (
 )
 
 PREFIX = "##"
+SCALE = 1 << 16  # the bound heaps round bounds up to 1/SCALE (see _ScoreQueue)
 # Re-score all pairs of a symbol each time its frequency falls by this factor (see _ScoreQueue).
 THETA = {"likelihood_ratio": 1.05, "log_likelihood_gain": 1.3}
+
+
+def _bound_key(bound: float, pair: str) -> int:
+    """A bound heap's entry: the bound rounded up to 1/SCALE, packed with the pair (pairs.pack)."""
+    return pack(math.ceil(bound * SCALE), pair)
 
 
 def symbols_of(word: str) -> list[str]:
@@ -63,10 +69,10 @@ def join(left: str, right: str) -> str:
 class _ScoreQueue:
     """The live pairs, able to give the exact argmax of a score that can RISE without notice.
 
-    Three lazy max-heaps of (-key, pair):
-    - `exact`: pairs scored since either of their symbols last lost frequency, keyed by that
-      score. Counts only fall, so a key is >= the true score, and a top key that equals the true
-      score is the best of this heap.
+    Three lazy max-heaps:
+    - `exact`: (-key, pair) for pairs scored since either of their symbols last lost frequency,
+      keyed by that score. Counts only fall, so a key is >= the true score, and a top key that
+      equals the true score is the best of this heap.
     - `loose`: pairs keyed by `bound_of(pair)`: an upper bound on the score for as long as each
       symbol's frequency stays within a factor `theta` of its value at that symbol's last full
       re-scoring (its "epoch"; `dropped` starts a new one when the factor is reached).
@@ -75,6 +81,9 @@ class _ScoreQueue:
       until the count rises (then the pair is pushed again). Pairs whose static bound is below
       `floor` (the last merge's score) wait here, so the many rare pairs of a frequent symbol are
       not re-scored at each of its epochs; they leave `partners` until they are pushed again.
+    The bound heaps hold one int per entry (`_bound_key`: the bound rounded UP to 1/SCALE, packed
+    with the pair as pairs.pack does counts), a third of a tuple's memory and faster to compare;
+    rounding up keeps a bound a bound, and which pair wins is decided on exact scores only.
     `best()` moves loose or parked pairs whose bound reaches the exact top into `exact`, then
     returns it. When a symbol's frequency falls, its pairs in `exact` (few: those near the top)
     are re-scored at once (those whose bound is below `floor` go back to `loose`); its other pairs
@@ -91,51 +100,55 @@ class _ScoreQueue:
         self.key: dict[str, float] = {}  # pair -> its current key in `exact`
         self.exact_of: dict[str, set[str]] = defaultdict(set)
         self.floor = -math.inf  # pairs whose static bound is below this are parked
+        self.loose: list[int] = []
+        self.parked: list[int] = []
+        self.is_parked: set[str] = set()
         self.compact()
 
     def compact(self) -> None:
-        """Rebuild `loose` and `parked` from the live pairs, dropping superseded entries."""
-        self.loose: list[tuple[float, str]] = []
-        self.parked: list[tuple[float, str]] = []
-        self.is_parked: set[str] = set()
+        """Rebuild the bound heaps from the live pairs, dropping superseded entries."""
+        self.loose.clear()
+        self.parked.clear()
+        self.is_parked.clear()
         for p, c in self.pair_counts.items():
             if c >= self.min_frequency and p not in self.key:
                 self._place(p, heapq_push=list.append)
         heapq.heapify(self.loose)
         heapq.heapify(self.parked)
 
-    def _place(self, pair: str, heapq_push=heapq.heappush) -> bool:
+    def tidy(self) -> None:
+        """Drop superseded entries once they are most of a heap (each rebuild is O(its size))."""
+        if len(self.exact) > 4 * len(self.key) + 4096:
+            self.exact[:] = [(-score, p) for p, score in self.key.items()]
+            heapq.heapify(self.exact)
+        if len(self.loose) + len(self.parked) > 3 * len(self.pair_counts):
+            self.compact()
+
+    def _place(self, pair: str, heapq_push=heapq.heappush) -> None:
         """Give a live pair a valid bound: parked if its static bound is below `floor`, else
         loose (and then listed in `partners`, to be re-scored at its symbols' epochs)."""
         if pair in self.is_parked:  # its parked key is still valid
-            return False
+            return
         if self.static_of is not None:
             static = self.static_of(pair)
             if static < self.floor:
                 self.is_parked.add(pair)
-                heapq_push(self.parked, (-static, pair))
-                return False
-        heapq_push(self.loose, (-self.bound_of(pair), pair))
+                heapq_push(self.parked, _bound_key(static, pair))
+                return
+        heapq_push(self.loose, _bound_key(self.bound_of(pair), pair))
         self.partners[pair[0]].add(pair)
         self.partners[pair[1]].add(pair)
-        return True
 
-    def alive(self, pair: str) -> bool:
-        return self.pair_counts.get(pair, 0) >= self.min_frequency
-
-    def push(self, pair: str) -> None:
-        """(Re-)score a pair, e.g. a new pair, one whose count rose, or one leaving `exact`."""
-        if pair in self.key:
-            self._forget(pair)
-        self.is_parked.discard(pair)  # its parked key may be too low now
-        if self.alive(pair):
-            self._place(pair)
-
-    def _make_exact(self, pair: str, score: float) -> None:
-        self.key[pair] = score
-        heapq.heappush(self.exact, (-score, pair))
-        self.exact_of[pair[0]].add(pair)
-        self.exact_of[pair[1]].add(pair)
+    def push(self, pairs: Iterable[str]) -> None:
+        """(Re-)score pairs, e.g. new ones, ones whose count rose, or ones leaving `exact`."""
+        key, is_parked = self.key, self.is_parked
+        pair_counts, min_frequency = self.pair_counts, self.min_frequency
+        for pair in pairs:
+            if pair in key:
+                self._forget(pair)
+            is_parked.discard(pair)  # its parked key may be too low now
+            if pair_counts.get(pair, 0) >= min_frequency:
+                self._place(pair)
 
     def _forget(self, pair: str) -> None:
         del self.key[pair]
@@ -145,55 +158,63 @@ class _ScoreQueue:
     def best(self) -> tuple[str, float] | None:
         """The pair with the highest true score (ties: the smallest pair) and its score."""
         exact, loose, parked, key = self.exact, self.loose, self.parked, self.key
+        pair_counts, min_frequency, score_of = self.pair_counts, self.min_frequency, self.score_of
+        heappop, heappush = heapq.heappop, heapq.heappush
         while True:
             while exact:  # clean the exact top until its key is the true score
                 neg, pair = exact[0]
                 if key.get(pair) != -neg:
-                    heapq.heappop(exact)  # superseded
-                elif not self.alive(pair):
-                    heapq.heappop(exact)
+                    heappop(exact)  # superseded
+                elif pair_counts.get(pair, 0) < min_frequency:
+                    heappop(exact)
                     self._forget(pair)
                 else:
-                    current = self.score_of(pair)
+                    current = score_of(pair)
                     if current == -neg:
                         break
-                    heapq.heappop(exact)  # count fell since: lower the key
-                    key[pair] = current
-                    heapq.heappush(exact, (-current, pair))
+                    key[pair] = current  # count fell since: lower the key
+                    heapq.heapreplace(exact, (-current, pair))
             top = -exact[0][0] if exact else -math.inf
-            # the higher-keyed of the loose and parked tops, if its bound reaches the exact top
+            # the higher-bounded of the loose and parked tops, if its bound reaches the exact top
             heap = loose if not parked or (loose and loose[0] < parked[0]) else parked
-            if heap and (not exact or -heap[0][0] >= top):
-                _, pair = heapq.heappop(heap)
+            if heap and (not exact or -(heap[0] >> PAIR_BITS) >= top * SCALE):
+                pair = unpack(heappop(heap))[1]
                 if heap is parked:
                     self.is_parked.discard(pair)
-                if pair not in key and self.alive(pair):
-                    self._make_exact(pair, self.score_of(pair))
+                if pair not in key and pair_counts.get(pair, 0) >= min_frequency:
+                    score = score_of(pair)
+                    key[pair] = score
+                    heappush(exact, (-score, pair))
+                    self.exact_of[pair[0]].add(pair)
+                    self.exact_of[pair[1]].add(pair)
                 continue
             return (exact[0][1], top) if exact else None
 
     def dropped(self, symbol: str) -> None:
         """`symbol` lost frequency, so the score of each pair containing it rose."""
-        exact, key, floor = self.exact, self.key, self.floor
-        for pair in self.exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
-            if self.alive(pair) and self.bound_of(pair) >= floor:
+        exact, key, floor, exact_of = self.exact, self.key, self.floor, self.exact_of
+        pair_counts, min_frequency = self.pair_counts, self.min_frequency
+        leaving = []
+        for pair in exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
+            if pair_counts.get(pair, 0) >= min_frequency and self.bound_of(pair) >= floor:
                 # its bound would bring it straight back to `exact`: re-key it there instead
                 score = self.score_of(pair)
                 key[pair] = score
                 heapq.heappush(exact, (-score, pair))
-                self.exact_of[pair[0]].add(pair)
-                self.exact_of[pair[1]].add(pair)
-                continue
-            self.push(pair)  # back to a bound, re-scored when it could reach the top
+                exact_of[pair[0]].add(pair)
+                exact_of[pair[1]].add(pair)
+            else:
+                leaving.append(pair)
+        self.push(leaving)  # back to a bound, re-scored when it could reach the top
         f = self.freq[symbol]
         if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score its pairs
             self.epoch_freq[symbol] = f
             pairs, self.partners[symbol] = self.partners[symbol], set()
             for pair in pairs:
-                if self.alive(pair) and pair not in self.key:
-                    self._place(pair)  # lists it in partners again unless parked
-                elif pair in self.key:
+                if pair in key:
                     self.partners[symbol].add(pair)  # exact: `exact_of` covers it until it leaves
+                elif pair_counts.get(pair, 0) >= min_frequency:
+                    self._place(pair)  # lists it in partners again unless parked
 
     def grown(self, symbol: str) -> None:
         """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
@@ -304,13 +325,11 @@ def learn_wordpiece_merges(
                   f"(score {current:.3g} = {formula})")
         touched, _ = table.merge(pair, chr(ab))
         queue.grown(chr(ab))
-        for p in touched:
-            queue.push(p)
+        queue.push(touched)
         for s in set(pair):
             queue.dropped(s)
         queue.floor = current  # scores mostly fall: a pair that cannot reach this waits, parked
-        if len(queue.loose) + len(queue.parked) > 3 * len(pair_counts):
-            queue.compact()
+        queue.tidy()
     bar.close()
     return merges
 
