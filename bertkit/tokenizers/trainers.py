@@ -23,12 +23,15 @@ Per-algorithm choices:
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import itertools
+import multiprocessing
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders
@@ -48,6 +51,8 @@ from bertkit.tokenizers.wordpiece import train_wordpiece
 _SCHEME = {"bpe": "bert", "wordpiece": "bert", "unigram": "metaspace", "byte_bpe": "byte_level",
            "word": "bert", "char": "bert"}
 _CHUNK_CHARS = 1 << 16  # texts are normalized and pre-tokenized ~64k characters at a time
+_BATCH_CHUNKS = 16  # chunks per task for a counting worker (~1 MB of text)
+PARALLEL_AFTER_CHARS = 4 << 20  # count in worker processes past this many characters
 # Every character for which str.isspace() is true (Python's str.split() splits on exactly these).
 _PY_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200b))) \
     + "\u2028\u2029\u202f\u205f\u3000"
@@ -88,11 +93,9 @@ def _bert_counter(counts: Counter[str]):
     return add
 
 
-def count_words(
-    texts: Iterable[str], normalizer: NormalizerOptions | None, scheme: str, *,
-    show_progress: bool = False, total_bytes: int | None = None,
-) -> Counter[str]:
-    """Distinct pre-tokenized words and their counts, streaming over `texts`.
+def _word_counter(normalizer: NormalizerOptions | None, scheme: str
+                  ) -> tuple[Counter[str], Callable[[list[str]], None]]:
+    """An empty Counter and `flush(chunk)`, which adds the words of a chunk of texts to it.
 
     Uses the runtime normalizer (str methods on runs of ASCII lines, `normalize_ascii`) and a
     regex (or the runtime) pre-tokenizer on chunks of text for speed; they are equal to the
@@ -109,9 +112,6 @@ def count_words(
             for text in texts:
                 counts.update(w for w, _ in pre.pre_tokenize_str(text))
 
-    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="counting words",
-               disable=not show_progress)
-
     def flush(chunk: list[str]) -> None:
         if norm is None:
             add_words(["\n".join(chunk)])
@@ -122,21 +122,80 @@ def count_words(
                        else norm.normalize_str("\n".join(run))
                        for is_ascii, run in itertools.groupby(chunk, key=str.isascii)])
 
-    chunk: list[str] = []
-    size = 0
-    for text in texts:
-        chunk.append(text)
-        size += len(text)
-        bar.update(len(text.encode("utf-8")) + 1 if total_bytes else len(text) + 1)
-        if size >= _CHUNK_CHARS:
-            flush(chunk)
-            chunk, size = [], 0
-    if chunk:
+    return counts, flush
+
+
+def _count_task(normalizer: NormalizerOptions | None, scheme: str, chunks: list[list[str]]) -> Counter[str]:
+    """A worker's share of `count_words`: the words of consecutive chunks, in first-seen order."""
+    counts, flush = _word_counter(normalizer, scheme)
+    for chunk in chunks:
         flush(chunk)
+    return counts
+
+
+def count_words(
+    texts: Iterable[str], normalizer: NormalizerOptions | None, scheme: str, *,
+    show_progress: bool = False, total_bytes: int | None = None, workers: int | None = None,
+) -> Counter[str]:
+    """Distinct pre-tokenized words and their counts, streaming over `texts`.
+
+    Texts are counted ~64k characters at a time. Past the first PARALLEL_AFTER_CHARS characters,
+    `workers` processes (default: 2 where there are 2 cores and fork; 1 = all in this process)
+    count batches of chunks while this one reads ahead; their counts are added in the texts'
+    order, so the result is the same Counter, words in the same first-seen order. At most
+    2 x workers batches (~1 MB of text each) are in flight, so memory stays bounded.
+    """
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1
+    counts, flush = _word_counter(normalizer, scheme)
+    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="counting words",
+               disable=not show_progress)
+
+    def chunks() -> Iterator[list[str]]:
+        chunk: list[str] = []
+        size = 0
+        for text in texts:
+            chunk.append(text)
+            size += len(text)
+            bar.update(len(text.encode("utf-8")) + 1 if total_bytes else len(text) + 1)
+            if size >= _CHUNK_CHARS:
+                yield chunk
+                chunk, size = [], 0
+        if chunk:
+            yield chunk
+
+    stream, seen = chunks(), 0
+    for chunk in stream:  # small corpora (and the start of big ones) stay in this process
+        flush(chunk)
+        seen += _CHUNK_CHARS
+        if workers > 1 and seen >= PARALLEL_AFTER_CHARS:
+            _count_in_workers(stream, counts, normalizer, scheme, workers)
+            break
     bar.close()
     if not counts:
         raise DataError("empty corpus: the input texts contain no words to train on")
     return counts
+
+
+def _count_in_workers(stream: Iterator[list[str]], counts: Counter[str], normalizer: NormalizerOptions | None,
+                      scheme: str, workers: int) -> None:
+    """Add the words of the remaining chunks to `counts`, counted by `workers` forked processes.
+
+    Forked, not spawned: a spawned worker re-imports the caller's __main__, which runs an
+    unguarded script's training again. The workers only run str methods, a regex and the Rust
+    normalizer's single-threaded `normalize_str`, so thread pools the parent holds do not matter.
+    """
+    pending: collections.deque = collections.deque()
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        while batch := list(itertools.islice(stream, _BATCH_CHUNKS)):
+            pending.append(pool.submit(_count_task, normalizer, scheme, batch))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                counts.update(pending.popleft().result())
+        while pending:
+            counts.update(pending.popleft().result())
 
 
 def _learn(counts: Counter[str], cfg: TokenizerTrainConfig):
