@@ -5,9 +5,13 @@ Portuguese corpus), 30k vocabulary, same normalizer and pre-tokenizer on both si
 fresh subprocess so its peak memory (ru_maxrss) is its own; the two sides are interleaved.
 Prints one JSON line per algorithm: training seconds (median, min), peak RSS, their ratios,
 held-out tokens per character of both (bertkit.datasets corpus_file("en", "valid")), and the
-load average before and after.
+load average before and after. Peak RSS is the larger of the process's own ru_maxrss and the
+highest sum of its and its children's RSS sampled every 20 ms (bertkit counts words in worker
+processes). `--threads` is what each side may use: HF's Rayon threads (RAYON_NUM_THREADS) and
+bertkit's word-counting processes (1 = all in the training process); the default, 2, is both
+sides' default on a 2-core machine.
 
-    python benchmarks/bench_tokenizer_train.py [--repeats 3] [--vocab-size 30000]
+    python benchmarks/bench_tokenizer_train.py [--repeats 3] [--vocab-size 30000] [--threads 2]
         [--algorithm bpe --algorithm wordpiece --algorithm wordpiece:likelihood_ratio]
 
 "wordpiece" is bertkit's default score (log_likelihood_gain); "wordpiece:SCORE" picks one. The HF
@@ -25,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -59,16 +64,37 @@ def bench_corpus() -> Path:
     return path
 
 
-def _child(side: str, algorithm: str, corpus: str, vocab_size: int) -> None:
+def _tree_peak(stop: threading.Event, peak: list[int]) -> None:
+    """Sample the RSS of this process plus its children until `stop`; keep the highest sum."""
+    import psutil
+
+    me = psutil.Process()
+    while not stop.wait(0.02):
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # a worker that just exited
+                pass
+        peak[0] = max(peak[0], total)
+
+
+def _child(side: str, algorithm: str, corpus: str, vocab_size: int, threads: int) -> None:
     """Train once and print {seconds, maxrss_mb, tokens_per_char} (run in a fresh process)."""
     import resource
     import time
 
     from bertkit.datasets import corpus_file
+    from bertkit.tokenizers import trainers
     from bertkit.tokenizers.normalizers import NormalizerOptions, runtime_normalizer
     from bertkit.tokenizers.trainers import iter_texts, train_runtime
 
+    if threads == 1:
+        trainers.PARALLEL_AFTER_CHARS = float("inf")  # count every word in this process
     algorithm, _, score = algorithm.partition(":")
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=_tree_peak, args=(stop, peak), daemon=True)
+    sampler.start()
     start = time.perf_counter()
     if side == "bertkit":
         options = {"wordpiece_score": score} if score else {}
@@ -90,7 +116,9 @@ def _child(side: str, algorithm: str, corpus: str, vocab_size: int) -> None:
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.train([corpus], trainer)
     seconds = time.perf_counter() - start
-    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stop.set()
+    sampler.join()
+    maxrss_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, peak[0]) / 2**20
     text = corpus_file("en", "valid").read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line]
     n_tokens = sum(len(e.ids) for e in tok.encode_batch(lines, add_special_tokens=False))
@@ -98,10 +126,11 @@ def _child(side: str, algorithm: str, corpus: str, vocab_size: int) -> None:
                       "tokens_per_char": n_tokens / sum(map(len, lines))}))
 
 
-def _run(side: str, algorithm: str, corpus: Path, vocab_size: int) -> dict:
+def _run(side: str, algorithm: str, corpus: Path, vocab_size: int, threads: int) -> dict:
     cmd = [sys.executable, __file__, "--child", side, "--algorithm", algorithm, "--corpus", str(corpus),
-           "--vocab-size", str(vocab_size)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+           "--vocab-size", str(vocab_size), "--threads", str(threads)]
+    env = {**os.environ, "RAYON_NUM_THREADS": str(threads)}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -112,11 +141,12 @@ def main() -> None:
     parser.add_argument("--algorithm", action="append",
                         choices=("bpe", "wordpiece", "wordpiece:likelihood_ratio",
                                  "wordpiece:log_likelihood_gain"))
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", choices=("bertkit", "hf"))
     parser.add_argument("--corpus")
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.algorithm[0], args.corpus, args.vocab_size)
+        _child(args.child, args.algorithm[0], args.corpus, args.vocab_size, args.threads)
         return
     corpus = bench_corpus()
     mb = corpus.stat().st_size / 1e6
@@ -125,13 +155,13 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"bertkit": [], "hf": []}
         for _ in range(args.repeats):
             for side in ("hf", "bertkit"):
-                runs[side].append(_run(side, algorithm, corpus, args.vocab_size))
+                runs[side].append(_run(side, algorithm, corpus, args.vocab_size, args.threads))
 
         def stat(side: str, key: str, fn, runs=runs) -> float:
             return fn(r[key] for r in runs[side])
 
         result = {"bench": "tokenizer_train", "algorithm": algorithm, "corpus_mb": round(mb, 1),
-                  "vocab_size": args.vocab_size, "repeats": args.repeats}
+                  "vocab_size": args.vocab_size, "repeats": args.repeats, "threads": args.threads}
         for side in ("bertkit", "hf"):
             result[f"{side}_seconds_median"] = round(stat(side, "seconds", statistics.median), 2)
             result[f"{side}_seconds_min"] = round(stat(side, "seconds", min), 2)
