@@ -33,7 +33,8 @@ class Word2VecConfig:
                                     "drawn for every pair")
     batch_size: int = option(2048, "positive examples per SGD step (with --shared-negatives: "
                              "padded context slots, 2*window per position)", low=1)
-    workers: int = option(0, "training threads (0: one per CPU core)", low=0)
+    workers: int = option(0, "training processes, Hogwild on shared matrices (0: one per CPU core; "
+                          "1 trains in this process, exactly reproducible)", low=0)
     lowercase: bool = option(True, "lowercase the words (plain word split only)")
     seed: int = option(0, "random seed: initial vectors, subsampling, windows, noise words", low=0)
 

@@ -13,9 +13,12 @@ The recipe of word2vec.c, step by step:
 
 Only the cut of the work differs from word2vec.c: a chunk of the corpus at a time is turned into
 arrays of examples in numpy (`batches.py`), and one SGD step updates `batch_size` examples at once
-with `index_add_` (the updates of one word within a batch add up, as they would one after another
-at a small learning rate). Worker threads train different chunks on the same two matrices without
-locks, as word2vec.c's threads do ("Hogwild"); with one worker a run is exactly reproducible.
+(the updates of one word within a batch add up, as they would one after another at a small learning
+rate). A step touches each example's rows without copying them out: the scores v·h are one sampled
+matrix product, the step for h one weighted `embedding_bag` over the output rows, and the row
+updates are summed per word before they are added (`_add_rows`). Worker processes train different
+chunks on the same two matrices, in shared memory, without locks, as word2vec.c's threads do
+("Hogwild"); with one worker a run is exactly reproducible.
 
 One documented departure, off by default: `shared_negatives` (skip-gram) draws the K noise words
 once per window rather than once per pair (Ji et al. 2016), so a step is two batched matrix products
