@@ -337,21 +337,27 @@ def _arange(end: int, step: int = 1, repeat: int = 1) -> torch.Tensor:
 
 
 def _add_rows(w: torch.Tensor, rows: torch.Tensor, source: torch.Tensor, index: torch.Tensor,
-              weights: torch.Tensor | None = None) -> None:
+              weights: torch.Tensor | None = None, in_runs: bool = False) -> None:
     """w[rows[j]] += weights[j] * source[index[j]] for every j (weights: 1 when None).
 
     The same as `w.index_add_(0, rows, weights[:, None] * source[index])`, but without building that
-    (J, d) tensor: the j are grouped by row (a stable radix sort in numpy), each row's sum is one bag
-    of a weighted `embedding_bag` over `source` (fbgemm's fused gather-and-sum), and only the distinct
-    rows are added to w. Frequent words fill many slots of a batch, so that is far fewer rows."""
+    (J, d) tensor: the j are grouped by row (a stable radix sort in numpy), each group's sum is one
+    bag of a weighted `embedding_bag` over `source` (fbgemm's fused gather-and-sum), and one row per
+    group is added to w. Frequent words fill many slots of a batch: far fewer rows. `in_runs` skips
+    the sort and groups only neighbouring equal rows (right for any order; worth it where rows come
+    in runs, as a skip-gram batch's centers do)."""
     r = rows.numpy()
-    order = np.argsort(r.astype(np.uint16 if len(w) <= 1 << 16 else np.int64), kind="stable")
-    grouped = r[order]
+    if in_runs:
+        grouped, order = r, None
+    else:
+        order = np.argsort(r.astype(np.uint16 if len(w) <= 1 << 16 else np.int64), kind="stable")
+        grouped = r[order]
     starts = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
-    order_t = torch.from_numpy(order)
-    sums = torch.nn.functional.embedding_bag(
-        index[order_t], source, torch.from_numpy(starts), mode="sum",
-        per_sample_weights=None if weights is None else weights[order_t])
+    if order is not None:
+        order_t = torch.from_numpy(order)
+        index, weights = index[order_t], None if weights is None else weights[order_t]
+    sums = torch.nn.functional.embedding_bag(index, source, torch.from_numpy(starts), mode="sum",
+                                             per_sample_weights=weights)
     w.index_add_(0, torch.from_numpy(grouped[starts]), sums)
 
 
@@ -386,7 +392,7 @@ def skipgram_step(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor
                   keep: torch.Tensor, lr: float) -> None:
     """One SGD step on B skip-gram examples: centers (B,), outputs (B, 1+K) = [context, noise...]."""
     h = w_in.index_select(0, centers)  # (B, d)
-    _add_rows(w_in, centers, _output_step(w_out, h, outputs, keep, lr), _arange(len(centers)))
+    _add_rows(w_in, centers, _output_step(w_out, h, outputs, keep, lr), _arange(len(centers)), in_runs=True)
 
 
 def skipgram_window_step(w_in: torch.Tensor, w_out: torch.Tensor, contexts: torch.Tensor,

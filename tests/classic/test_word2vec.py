@@ -20,6 +20,7 @@ from bertkit.classic.word2vec import (
     Corpus,
     Vocabulary,
     Word2Vec,
+    _add_rows,
     cbow_step,
     skipgram_step,
     skipgram_window_step,
@@ -119,6 +120,33 @@ def test_skipgram_step_is_sgd_on_the_negative_sampling_loss():
     a, b = w_in.clone().requires_grad_(), w_out.clone().requires_grad_()
     _loss(a[centers], b[outputs]).backward()
     skipgram_step(w_in, w_out, centers, outputs, torch.ones(3, 3), lr=0.1)
+    torch.testing.assert_close(w_in, a.detach() - 0.1 * a.grad)
+    torch.testing.assert_close(w_out, b.detach() - 0.1 * b.grad)
+
+
+@pytest.mark.parametrize("vocab", [50, 70_000])  # radix-sorted as uint16, and not
+def test_add_rows_is_index_add_of_the_weighted_rows(vocab):
+    g = torch.Generator().manual_seed(4)
+    w, source = torch.randn(vocab, 6, generator=g), torch.randn(30, 6, generator=g)
+    rows = torch.randint(0, 40, (200,), generator=g) * (vocab // 50)  # many repeats
+    index, weights = torch.randint(0, 30, (200,), generator=g), torch.randn(200, generator=g)
+    expected = w.clone().index_add_(0, rows, weights[:, None] * source[index])
+    _add_rows(w, rows, source, index, weights)
+    torch.testing.assert_close(w, expected)
+    runs = rows.sort().values  # rows in runs: grouped without sorting, unweighted
+    expected = w.clone().index_add_(0, runs, source[index])
+    _add_rows(w, runs, source, index, in_runs=True)
+    torch.testing.assert_close(w, expected)
+
+
+def test_skipgram_step_adds_up_the_updates_of_a_repeated_word():
+    g = torch.Generator().manual_seed(3)
+    w_in, w_out = torch.randn(20, 8, generator=g), torch.randn(20, 8, generator=g)
+    centers = torch.tensor([0, 0, 0, 5, 5, 0])  # one step = the sum of the examples' gradients
+    outputs = torch.tensor([[1, 2, 3], [4, 2, 6], [7, 8, 2], [1, 9, 3], [10, 11, 12], [13, 1, 14]])
+    a, b = w_in.clone().requires_grad_(), w_out.clone().requires_grad_()
+    _loss(a[centers], b[outputs]).backward()
+    skipgram_step(w_in, w_out, centers, outputs, torch.ones(6, 3), lr=0.1)
     torch.testing.assert_close(w_in, a.detach() - 0.1 * a.grad)
     torch.testing.assert_close(w_out, b.detach() - 0.1 * b.grad)
 
