@@ -86,7 +86,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
 def linear_cross_entropy(hidden: Tensor, weight: Tensor, labels: Tensor, chunk: int | None = None) -> Tensor:
     """Mean cross_entropy(hidden @ weight.T, labels), labels == -100 ignored, without keeping the
     logits. hidden (tokens, d), weight (vocab, d), labels (tokens,). `chunk` rows at a time
-    (default: as many as make `CHUNK_ELEMENTS` logits)."""
-    if chunk is None:
-        chunk = max(1, CHUNK_ELEMENTS // max(len(weight), 1))
+    (default: equal chunks of about `CHUNK_ELEMENTS` logits)."""
+    if chunk is None:           # equal chunks: a last one of a few rows would cost a whole pass over W
+        rows = max(1, CHUNK_ELEMENTS // max(len(weight), 1))
+        n_chunks = max(1, round(len(hidden) / rows))
+        chunk = max(1, -(-len(hidden) // n_chunks))
     return _LinearCrossEntropy.apply(hidden, weight, labels, chunk)
