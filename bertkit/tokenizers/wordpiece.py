@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError
 from bertkit.tokenizers.config import WORDPIECE_SCORES as SCORES
-from bertkit.tokenizers.pairs import PAIR_BITS, PairTable, pack, unpack
+from bertkit.tokenizers.pairs import ID_BITS, PAIR_BITS, PairTable, unpack
 from bertkit.tokenizers.vocab import (
     alphabet_of,
     build_table,
@@ -50,11 +50,6 @@ PREFIX = "##"
 SCALE = 1 << 16  # the bound heaps round bounds up to 1/SCALE (see _ScoreQueue)
 # Re-score all pairs of a symbol each time its frequency falls by this factor (see _ScoreQueue).
 THETA = {"likelihood_ratio": 1.05, "log_likelihood_gain": 1.3}
-
-
-def _bound_key(bound: float, pair: str) -> int:
-    """A bound heap's entry: the bound rounded up to 1/SCALE, packed with the pair (pairs.pack)."""
-    return pack(math.ceil(bound * SCALE), pair)
 
 
 def symbols_of(word: str) -> list[str]:
@@ -81,8 +76,8 @@ class _ScoreQueue:
       until the count rises (then the pair is pushed again). Pairs whose static bound is below
       `floor` (the last merge's score) wait here, so the many rare pairs of a frequent symbol are
       not re-scored at each of its epochs; they leave `partners` until they are pushed again.
-    The bound heaps hold one int per entry (`_bound_key`: the bound rounded UP to 1/SCALE, packed
-    with the pair as pairs.pack does counts), a third of a tuple's memory and faster to compare;
+    The bound heaps hold one int per entry (the bound rounded UP to 1/SCALE, packed with the
+    pair as `pairs.pack` packs a count), a third of a tuple's memory and faster to compare;
     rounding up keeps a bound a bound, and which pair wins is decided on exact scores only.
     `best()` moves loose or parked pairs whose bound reaches the exact top into `exact`, then
     returns it. When a symbol's frequency falls, its pairs in `exact` (few: those near the top)
@@ -90,12 +85,12 @@ class _ScoreQueue:
     are re-scored once per factor `theta` of decline.
     """
 
-    def __init__(self, score_of, bound_of, static_of, pair_counts, partners, freq, min_frequency: int,
-                 theta: float):
+    def __init__(self, score_of, bound_of, static_of, pair_counts, partners, freq, epoch_freq,
+                 min_frequency: int, theta: float):
         self.score_of, self.bound_of, self.static_of = score_of, bound_of, static_of
         self.pair_counts, self.partners, self.freq = pair_counts, partners, freq
         self.min_frequency, self.theta = min_frequency, theta
-        self.epoch_freq = dict(freq)
+        self.epoch_freq = epoch_freq  # each symbol's frequency when its epoch began (or more)
         self.exact: list[tuple[float, str]] = []
         self.key: dict[str, float] = {}  # pair -> its current key in `exact`
         self.exact_of: dict[str, set[str]] = defaultdict(set)
@@ -129,15 +124,17 @@ class _ScoreQueue:
         loose (and then listed in `partners`, to be re-scored at its symbols' epochs)."""
         if pair in self.is_parked:  # its parked key is still valid
             return
+        a, b = pair
+        bits = (ord(a) << ID_BITS) | ord(b)  # pairs.pack, inlined: this runs ~20 times a merge
         if self.static_of is not None:
             static = self.static_of(pair)
             if static < self.floor:
                 self.is_parked.add(pair)
-                heapq_push(self.parked, _bound_key(static, pair))
+                heapq_push(self.parked, (-math.ceil(static * SCALE) << PAIR_BITS) | bits)
                 return
-        heapq_push(self.loose, _bound_key(self.bound_of(pair), pair))
-        self.partners[pair[0]].add(pair)
-        self.partners[pair[1]].add(pair)
+        heapq_push(self.loose, (-math.ceil(self.bound_of(pair) * SCALE) << PAIR_BITS) | bits)
+        self.partners[a].add(pair)
+        self.partners[b].add(pair)
 
     def push(self, pairs: Iterable[str]) -> None:
         """(Re-)score pairs, e.g. new ones, ones whose count rose, or ones leaving `exact`."""
@@ -194,6 +191,15 @@ class _ScoreQueue:
         """`symbol` lost frequency, so the score of each pair containing it rose."""
         exact, key, floor, exact_of = self.exact, self.key, self.floor, self.exact_of
         pair_counts, min_frequency = self.pair_counts, self.min_frequency
+        f = self.freq[symbol]
+        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-bound its pairs
+            self.epoch_freq[symbol] = f
+            pairs, self.partners[symbol] = self.partners[symbol], set()
+            for pair in pairs:
+                if pair in key:
+                    self.partners[symbol].add(pair)  # exact: `exact_of` covers it until it leaves
+                elif pair_counts.get(pair, 0) >= min_frequency:
+                    self._place(pair)  # lists it in partners again unless parked
         leaving = []
         for pair in exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
             if pair_counts.get(pair, 0) >= min_frequency and self.bound_of(pair) >= floor:
@@ -206,15 +212,6 @@ class _ScoreQueue:
             else:
                 leaving.append(pair)
         self.push(leaving)  # back to a bound, re-scored when it could reach the top
-        f = self.freq[symbol]
-        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-score its pairs
-            self.epoch_freq[symbol] = f
-            pairs, self.partners[symbol] = self.partners[symbol], set()
-            for pair in pairs:
-                if pair in key:
-                    self.partners[symbol].add(pair)  # exact: `exact_of` covers it until it leaves
-                elif pair_counts.get(pair, 0) >= min_frequency:
-                    self._place(pair)  # lists it in partners again unless parked
 
     def grown(self, symbol: str) -> None:
         """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
@@ -223,7 +220,7 @@ class _ScoreQueue:
 
 class _Table(PairTable):
     """The pair table (pairs.py) plus the statistics the score needs, kept in step with every
-    merge: each symbol's frequency, their total N, and each symbol's pairs."""
+    merge: each symbol's frequency and their total N."""
 
     def __init__(self, words: list[list[int]], counts: list[int]) -> None:
         super().__init__(words, counts)
@@ -231,34 +228,30 @@ class _Table(PairTable):
         for word, c in zip(self.text, counts, strict=True):
             for s in word:
                 self.freq[s] += c
-        self.partners: dict[str, set[str]] = defaultdict(set)  # symbol -> its pairs
-        for pair in self.pair_counts:
-            self.partners[pair[0]].add(pair)
-            self.partners[pair[1]].add(pair)
+        # symbol -> its loose pairs (_ScoreQueue lists them; a touched pair is listed when placed)
+        self.partners: dict[str, set[str]] = defaultdict(set)
         self.total = sum(self.freq.values())  # N, the number of symbols in the corpus
 
     def merge(self, pair: str, ab: str) -> tuple[set[str], int]:
         """PairTable.merge, moving the merged occurrences' frequency from a and b to ab."""
         touched, k = super().merge(pair, ab)
-        freq, partners = self.freq, self.partners
+        freq = self.freq
         freq[pair[0]] -= k  # twice when a == b: each "a a" takes two a's
         freq[pair[1]] -= k
         freq[ab] += k
         self.total -= k
-        for p in touched:
-            partners[p[0]].add(p)
-            partners[p[1]].add(p)
         return touched, k
 
 
-def _scorers(score: str, table: _Table):
+def _scorers(score: str, table: _Table, epoch_freq: dict[str, int]):
     """(score_of, bound_of, static_of) for `score`: the exact score of a pair now; an upper bound
-    on it that holds while both symbols' frequencies stay above 1/THETA of their values now; and
-    one that holds until the pair's count rises (None for the ratio, which has none).
+    on it that holds while each symbol's frequency stays above 1/THETA of its epoch frequency
+    E (`epoch_freq`, >= its frequency now); and one that holds until the pair's count rises
+    (None for the ratio, which has none).
 
-    Counts and N only fall, so ratio <= ratio_now * THETA**2 and log(c*N/(fa*fb)) <= its value
-    now + 2*log(THETA); and as fa, fb >= c, the gain is <= c*log(N/c), which falls with c and N.
-    The small margins cover float rounding.
+    Counts and N only fall, so while fa >= Ea/THETA and fb >= Eb/THETA, ratio <= c/(Ea*Eb) *
+    THETA**2 and log(c*N/(fa*fb)) <= log(c*N/(Ea*Eb)) + 2*log(THETA); and as fa, fb >= c, the
+    gain is <= c*log(N/c), which falls with c and N. The small margins cover float rounding.
     """
     pair_counts, freq, theta = table.pair_counts, table.freq, THETA[score]
     if score == "likelihood_ratio":
@@ -268,7 +261,7 @@ def _scorers(score: str, table: _Table):
             return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
 
         def bound_of(pair: str) -> float:
-            return score_of(pair) * inflation
+            return pair_counts[pair] / (epoch_freq[pair[0]] * epoch_freq[pair[1]]) * inflation
 
         return score_of, bound_of, None
     slack = 2 * math.log(theta) + 1e-9
@@ -279,7 +272,7 @@ def _scorers(score: str, table: _Table):
 
     def bound_of(pair: str) -> float:
         c = pair_counts[pair]
-        log_ratio = math.log(c * table.total / (freq[pair[0]] * freq[pair[1]])) + slack
+        log_ratio = math.log(c * table.total / (epoch_freq[pair[0]] * epoch_freq[pair[1]])) + slack
         return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
 
     def static_of(pair: str) -> float:
@@ -302,8 +295,9 @@ def learn_wordpiece_merges(
         raise ConfigError(f"unknown WordPiece score {score!r}; choose one of {', '.join(SCORES)}")
     table = _Table(words, counts)
     freq, pair_counts = table.freq, table.pair_counts
-    queue = _ScoreQueue(*_scorers(score, table), pair_counts, table.partners, freq, max(1, min_frequency),
-                        THETA[score])
+    epoch_freq = dict(freq)
+    queue = _ScoreQueue(*_scorers(score, table, epoch_freq), pair_counts, table.partners, freq, epoch_freq,
+                        max(1, min_frequency), THETA[score])
     merges: list[tuple[str, str]] = []
     added = 0
     bar = tqdm(total=n_new, desc="wordpiece merges", unit="tok", disable=not show_progress)

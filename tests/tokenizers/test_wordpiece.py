@@ -88,6 +88,22 @@ def test_exact_argmax_on_real_text(score, corpus_pt, monkeypatch):
     assert fast_merges(counts, score, 2) == merges
 
 
+@pytest.mark.parametrize("score", SCORES)
+@settings(max_examples=60, deadline=None)
+@given(counts=st.dictionaries(st.text(alphabet="abcdefg", min_size=1, max_size=10),
+                              st.integers(1, 400), min_size=1, max_size=40),
+       scale=st.sampled_from([1, 1 << 16]), theta=st.sampled_from([1.01, 1.3, 4.0]))
+def test_bound_rounding_and_epoch_factor_do_not_change_the_merges(score, counts, scale, theta):
+    """The queue's knobs only move work around: bounds rounded up to whole units (SCALE=1) and
+    epochs from 1% to 4x of frequency decline give the reference learner's merges."""
+    from bertkit.tokenizers import wordpiece
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wordpiece, "SCALE", scale)
+        mp.setitem(wordpiece.THETA, score, theta)
+        assert fast_merges(counts, score, 2) == wordpiece_merges(counts, 10**9, score, 2)
+
+
 def test_greedy_longest_match_first():
     vocab = {t: i for i, t in enumerate(["[UNK]", "un", "##aff", "##able", "##a", "u", "##n", "##ff"])}
     wp = WordPieceModel(vocab=vocab, max_input_chars_per_word=10)
