@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError
 from bertkit.tokenizers.config import WORDPIECE_SCORES as SCORES
-from bertkit.tokenizers.pairs import ID_BITS, PAIR_BITS, PairTable, unpack
+from bertkit.tokenizers.pairs import ID_BITS, PAIR_BITS, PairTable
 from bertkit.tokenizers.vocab import (
     alphabet_of,
     build_table,
@@ -47,6 +47,7 @@ from bertkit.tokenizers.vocab import (
 )
 
 PREFIX = "##"
+ID_MASK = (1 << ID_BITS) - 1
 SCALE = 1 << 16  # the bound heaps round bounds up to 1/SCALE (see _ScoreQueue)
 # Re-score all pairs of a symbol each time its frequency falls by this factor (see _ScoreQueue).
 THETA = {"likelihood_ratio": 1.05, "log_likelihood_gain": 1.3}
@@ -175,7 +176,8 @@ class _ScoreQueue:
             # the higher-bounded of the loose and parked tops, if its bound reaches the exact top
             heap = loose if not parked or (loose and loose[0] < parked[0]) else parked
             if heap and (not exact or -(heap[0] >> PAIR_BITS) >= top * SCALE):
-                pair = unpack(heappop(heap))[1]
+                entry = heappop(heap)
+                pair = chr((entry >> ID_BITS) & ID_MASK) + chr(entry & ID_MASK)  # pairs.unpack, inlined
                 if heap is parked:
                     self.is_parked.discard(pair)
                 if pair not in key and pair_counts.get(pair, 0) >= min_frequency:
