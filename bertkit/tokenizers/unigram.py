@@ -181,22 +181,40 @@ def _viterbi_score(word: str, logp: Mapping[str, float], max_len: int, exclude: 
 
 def _seed(word_counts: Mapping[str, int], chars: Sequence[str], size: int, max_piece_length: int
           ) -> dict[str, int]:
-    """The seed vocabulary with counts: every character of `chars`, then the most frequent longer
-    substrings made of those characters, `size` pieces in all."""
+    """The seed vocabulary with counts: every character of `chars`, then the `size - len(chars)` most
+    frequent longer substrings made of those characters (ties: first seen first, in the order
+    word, start, length).
+
+    Counted one length at a time, keeping only the best `size` so far between lengths: holding the
+    counts of every substring at once took ~1 GB for a 25 MB corpus."""
     allowed = set(chars)
-    substrings: Counter[str] = Counter()
-    for word, count in word_counts.items():
-        for j in range(len(word)):
-            for i in range(j + 2, min(len(word), j + max_piece_length) + 1):
-                substrings[word[j:i]] += count
-    substrings = Counter({s: c for s, c in substrings.items() if allowed.issuperset(s)})
+    need = size - len(chars)
     seed = dict.fromkeys(chars, 0)
     for word, count in word_counts.items():
         for ch in word:
             if ch in allowed:
                 seed[ch] += count
-    for s, c in substrings.most_common(size - len(chars)):
-        seed[s] = c
+    best: list[tuple[int, int, int, str]] = []  # (-count, where first seen, length, piece)
+    words = list(word_counts.items())
+    longest = max((len(word) for word, _ in words), default=0)
+    for length in range(2, min(max_piece_length, longest) + 1):
+        counts: dict[str, int] = {}
+        first: list[int] = []  # where each piece of `counts` was first seen, in the dict's order
+        for w, (word, count) in enumerate(words):
+            for j in range(len(word) - length + 1):
+                piece = word[j:j + length]
+                seen = counts.get(piece)
+                if seen is None:
+                    first.append(w * longest + j)
+                    counts[piece] = count
+                else:
+                    counts[piece] = seen + count
+        best.extend((-c, at, length, p) for (p, c), at in zip(counts.items(), first, strict=True)
+                    if allowed.issuperset(p))
+        best.sort()
+        del best[need:]
+    for negative_count, _, _, piece in best:
+        seed[piece] = -negative_count
     return seed
 
 

@@ -99,3 +99,42 @@ def test_vectorised_e_step_equals_the_readable_one(corpus_pt):
     want, want_loglik = _expected_counts(words, logp, 6)
     assert math.isclose(loglik, want_loglik, rel_tol=1e-9)
     assert np.allclose(expected, [want.get(p, 0.0) for p in pieces], rtol=1e-9, atol=1e-9)
+
+
+def _seed_all_at_once(word_counts, chars, size, max_piece_length):
+    """The seed as first written: every substring counted at once (~1 GB on a 25 MB corpus), the
+    most frequent kept, ties in first-seen order (word, start, length)."""
+    from collections import Counter
+
+    allowed = set(chars)
+    substrings: Counter[str] = Counter()
+    for word, count in word_counts.items():
+        for j in range(len(word)):
+            for i in range(j + 2, min(len(word), j + max_piece_length) + 1):
+                substrings[word[j:i]] += count
+    substrings = Counter({s: c for s, c in substrings.items() if allowed.issuperset(s)})
+    seed = dict.fromkeys(chars, 0)
+    for word, count in word_counts.items():
+        for ch in word:
+            if ch in allowed:
+                seed[ch] += count
+    for s, c in substrings.most_common(size - len(chars)):
+        seed[s] = c
+    return seed
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(alphabet="▁abcé", min_size=1, max_size=12), st.integers(1, 4),
+                       min_size=1, max_size=25),
+       st.integers(0, 40), st.integers(2, 6), st.sampled_from([None, 2, 3]))
+def test_seed_counted_per_length_equals_all_at_once(word_counts, extra, max_len, limit):
+    """The per-length seed keeps exactly the pieces, counts and order of counting everything at once
+    (small counts make many ties, so the first-seen order is exercised)."""
+    from bertkit.tokenizers.unigram import _seed
+    from bertkit.tokenizers.vocab import alphabet_of
+
+    chars = alphabet_of(word_counts, limit)
+    size = len(chars) + extra
+    got = _seed(word_counts, chars, size, max_len)
+    want = _seed_all_at_once(word_counts, chars, size, max_len)
+    assert list(got.items()) == list(want.items())
