@@ -1,32 +1,30 @@
 """word2vec: bertkit's PyTorch skip-gram/CBOW vs gensim's `Word2Vec` (optimised C), side by side.
 
-Same corpus (bertkit.datasets.corpus_files("train"): ~2.1M words of English news + Portuguese
-FAQs, split into lowercased words by bertkit.classic.split_words, one sentence per line), same
+Same corpus (bertkit.datasets.corpus_files("train"): ~2.1M words of English news + Portuguese FAQs,
+split into lowercased words by bertkit.classic.split_words, one sentence per line), same
 hyper-parameters (vector size 100, window 5, negative 5, min_count 5, sample 1e-3, alpha 0.025 ->
-0.0001, 5 epochs), same number of worker threads. Each side runs in its own subprocess, the sides
-interleaved (alternating who goes first); the timed part is vocabulary + training from the same
-tokenized sentences. Prints one JSON line per architecture: words/s of both (corpus words x
-epochs / seconds), median and best of --repeats, their ratios, WordSim-353 Spearman and Google
-analogy accuracy of both (last run) on the vocabulary they share, and the load average (the sides
-share the machine with whatever else runs). Under load, --max-words 500000 --epochs 1 --repeats 3
-is the shorter setting (its quality numbers mean nothing: too little training).
+0.0001, 5 epochs), same number of workers (gensim's threads, bertkit's processes). Each side runs in
+its own subprocess, the sides interleaved (alternating who goes first); the timed part is vocabulary
++ training from the same tokenized sentences (imports before the clock). Prints one JSON line per
+architecture: words/s of both (corpus words x epochs / seconds), median and best of --repeats, their
+ratios, WordSim-353 Spearman and Google analogy accuracy of both (last run) on the vocabulary they
+share, and the load average (the sides share the machine with whatever else runs). Under load,
+--max-words 500000 --epochs 1 --repeats 3 is the shorter setting (its quality numbers mean nothing:
+too little training).
 
     python benchmarks/bench_word2vec.py [--architecture skipgram --architecture cbow] [--workers 2]
         [--epochs 5] [--repeats 1] [--max-words N] [--shared-negatives]
 
-Where bertkit's time goes (torch profiler + cProfile, one worker, one epoch of 300k words): the SGD
-step is ~90% of training. CBOW: index_add_ ~10% of the wall time, index_select ~9%, bmm ~6%,
-element-wise ~5%, Python between the ops the rest; skip-gram --shared-negatives: the three bmm
-~14%, index_add_ ~7%, index_select ~6%; the numpy sampling (subsampling, windows, noise words)
-~6-8%. Every step moves each example's rows through memory several times (gather, score, step,
-scatter) where gensim's C loop touches them once, in cache.
+Where bertkit's time goes (per-pair skip-gram, one worker, torch profiler + cProfile): the SGD
+steps ~75% of the run, numpy sampling ~10% (noise draws ~6%), vocabulary + encoding the rest;
+inside the steps embedding_bag ~42% (the step for h, and the per-word sums of both updates),
+index_add_ ~17%, sampled_addmm (the scores) ~17%, indexing ~10%, Python and small ops the rest.
 
-Measured (load average 16-21 on 2 shared cores; ratio = bertkit / gensim):
-full corpus, 5 epochs, 2 workers, one run: skip-gram --shared-negatives 21,904 vs 34,862 words/s
-(0.63x), WordSim-353 0.397 vs 0.358, analogies 7.92% vs 7.90%; CBOW 18,602 vs 93,838 (0.20x),
-WordSim-353 0.310 vs 0.302, analogies 5.78% vs 6.25%.
-500k words, 1 epoch, median of 3: skip-gram --shared-negatives 0.74x (1 worker), 0.59x (2 workers);
-CBOW 0.36x (1 and 2 workers); skip-gram per pair (the default), median of 2, 1 worker: 0.31x.
+Measured (load average 8-10 on 2 shared cores, 2 workers both sides; ratio = bertkit / gensim):
+full corpus, 5 epochs: skip-gram (per pair) 0.43x median of 2 (best 0.46x), 0.51x in a single
+run; CBOW 0.63x median of 2 (best 0.57x), 0.55x single; WordSim-353 0.375 vs 0.370, analogies
+8.3% vs 7.8% (skip-gram), 0.301 vs 0.298 and 6.1% vs 5.8% (CBOW). 500k words, 1 epoch, median of 2:
+skip-gram --shared-negatives 0.70x, per pair 0.54x.
 """
 
 from __future__ import annotations
