@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,10 +94,10 @@ class _Lattice:
     """
 
     def __init__(self, word_counts: Mapping[str, int], piece_ids: Mapping[str, int], max_len: int):
-        src: list[int] = []
-        dst: list[int] = []
-        pid: list[int] = []
-        starts, ends, counts = [], [], []
+        # typed buffers, not lists of Python ints (~36 bytes an edge each): the lattice of a 25 MB
+        # corpus has tens of millions of edges
+        src, dst, pid = array("q"), array("q"), array("q")
+        starts, ends, counts = array("q"), array("q"), array("d")
         node = 0
         for word, count in word_counts.items():
             n = len(word)
@@ -111,22 +112,28 @@ class _Lattice:
             ends.append(node + n)
             counts.append(count)
             node += n + 1
+        index = np.int32 if node < 2**31 else np.int64  # halves every per-edge index array
+
+        def as_index(buffer: array) -> np.ndarray:
+            return np.frombuffer(buffer, dtype=np.int64).astype(index)
+
         self.n_nodes, self.n_pieces = node, len(piece_ids)
-        self.src, self.dst, self.pid = np.array(src), np.array(dst), np.array(pid)
-        self.starts, self.ends = np.array(starts), np.array(ends)
-        self.counts = np.array(counts, dtype=np.float64)
-        word_of_node = np.repeat(np.arange(len(starts)), self.ends - self.starts + 1)
-        self.edge_count = self.counts[word_of_node[self.src]] if src else np.zeros(0)
-        self.edge_word = word_of_node[self.src] if src else np.zeros(0, dtype=int)
-        rel_end = self.dst - self.starts[self.edge_word]
-        rel_start = self.src - self.starts[self.edge_word]
-        self.forward_plan = self._plan(rel_end, self.dst)
-        self.backward_plan = self._plan(-rel_start, self.src)
+        self.src, self.dst, self.pid = as_index(src), as_index(dst), as_index(pid)
+        del src, dst, pid
+        self.starts, self.ends = as_index(starts), as_index(ends)
+        self.counts = np.frombuffer(counts, dtype=np.float64).copy()
+        word_of_node = np.repeat(np.arange(len(self.starts), dtype=index), self.ends - self.starts + 1)
+        self.edge_word = word_of_node[self.src]
+        del word_of_node
+        self.edge_count = self.counts[self.edge_word]
+        word_start = self.starts[self.edge_word]
+        self.forward_plan = self._plan(self.dst - word_start, self.dst)
+        self.backward_plan = self._plan(word_start - self.src, self.src)
 
     @staticmethod
     def _plan(level: np.ndarray, target: np.ndarray):
         """Edge order and, per level, the segments of edges that share a target node."""
-        order = np.lexsort((target, level))
+        order = np.lexsort((target, level)).astype(target.dtype)
         level, target = level[order], target[order]
         plan = []
         bounds = np.flatnonzero(np.diff(level)) + 1
