@@ -21,8 +21,8 @@ inside the steps embedding_bag ~42% (the step for h, and the per-word sums of bo
 index_add_ ~17%, sampled_addmm (the scores) ~17%, indexing ~10%, Python and small ops the rest.
 
 Measured (load average 8-10 on 2 shared cores, 2 workers both sides; ratio = bertkit / gensim):
-full corpus, 5 epochs: skip-gram (per pair) 0.43x median of 2 (best 0.46x), 0.51x in a single
-run; CBOW 0.63x median of 2 (best 0.57x), 0.55x single; WordSim-353 0.375 vs 0.370, analogies
+full corpus, 5 epochs: skip-gram (per pair) 0.43x and 0.48x in two medians of 2, 0.51x in a
+single run; CBOW 0.63x median of 2 (best 0.57x), 0.55x single; WordSim-353 0.375 vs 0.370, analogies
 8.3% vs 7.8% (skip-gram), 0.301 vs 0.298 and 6.1% vs 5.8% (CBOW). 500k words, 1 epoch, median of 2:
 skip-gram --shared-negatives 0.70x, per pair 0.54x.
 """
