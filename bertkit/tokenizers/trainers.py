@@ -30,6 +30,7 @@ import itertools
 import multiprocessing
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -140,14 +141,14 @@ def count_words(
     """Distinct pre-tokenized words and their counts, streaming over `texts`.
 
     Texts are counted ~64k characters at a time. Past the first PARALLEL_AFTER_CHARS characters,
-    `workers` processes (default: 2 where there are 2 cores and fork; 1 = all in this process)
+    `workers` processes (default: 2 on Linux with >= 2 cores; 1 = all in this process)
     count batches of chunks while this one reads ahead; their counts are added in the texts'
     order, so the result is the same Counter, words in the same first-seen order. At most
     2 x workers batches (~1 MB of text each) are in flight, so memory stays bounded.
     """
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux"):  # fork is unsafe on macOS, absent on Windows
         workers = 1
     counts, flush = _word_counter(normalizer, scheme)
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="counting words",
