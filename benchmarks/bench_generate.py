@@ -6,14 +6,20 @@ Targets (issue 13): with the cache >= 5x faster than without; >= 1.2x transforme
 to transformers' before it is timed. The variants run interleaved, median of --repeats, on
 --threads threads. Prints ONE JSON line.
 
-Measured 2026-12-02 on the shared 2-core box under load average 7-20 (so noisy that one-repeat
-figures swing 2x; interleaved ms/step, min / median, GPT-2 small, 1 thread, random weights):
-- batch 8, 16 new tokens: bertkit 405 / 445, bertkit plain kernels 679 / 848, transformers 627 / 634
-  (oneDNN packed linears for >= 2 rows: ~1.4x transformers);
-- batch 1, 16 new tokens: bertkit 110-115 / 123-138, transformers 96 / 100 (both read all weights
-  once per token; at one row F.linear's (out, in) matrix-vector product was ~15% slower than
-  addmm on (in, out) weights, the layout transformers' Conv1D keeps: the next thing to try).
-The full 256-token run did not finish on that machine within the session.
+Measured 2026-12-02 on the shared 2-core box, 1 thread, 2 interleaved repeats, 256 new tokens,
+tokens/s median (best):
+- batch 1 (load average 8.3 -> 10.1): bertkit 7.73 (7.81), without the cache 1.25 (1.34),
+  transformers 6.71 (6.90): 1.15x transformers (1.13x best), the cache 6.2x;
+- batch 8, 64 new tokens, 3 repeats (load 9.6 -> 8.2): bertkit 29.7 (32.0), transformers 23.0
+  (26.2): 1.29x (the 256-token run did not finish in 35 minutes under load 7-11).
+On the quiet machine (load 0.4 -> 2.0, 2 threads, before `Block.step`): batch 1 29.8 vs 28.8
+(1.03x), the cache 4.6x; batch 8 136.8 vs 89.9 (1.52x).
+At batch 1 a token reads every weight once (~494 MB for GPT-2 small, 154 MB of it the tied
+output layer), on both sides: the step is memory-bound. The weights' layout does not change that:
+12 layers' matrix-vector products took 55-60 ms at 1 thread under load 4 as F.linear on (out, in),
+addmv, or addmm on (in, out) weights (transformers' Conv1D layout) alike, and the output layer
+12-24 ms in every layout (an earlier "addmm is 15% faster" was noise). What bertkit saves is the
+per-token Python (`Block.step`: no module calls) and the cache's copies (written in place).
 
     python benchmarks/bench_generate.py                         # GPT-2 small, 256 tokens
     python benchmarks/bench_generate.py --preset tiny --new-tokens 64 --repeats 2   # a quick look

@@ -10,11 +10,13 @@ same updates up to float32 rounding).
 
 Target (issue 13): bertkit >= 1.5x transformers' tokens/s. Prints ONE JSON line.
 
-Measured 2026-12-02, shared 2-core box, load average 18-20, --threads 1 --batch 8 --steps 1
---repeats 3: bertkit 65.6 tokens/s (best 80.3), transformers 53.5 (best 66.6): 1.23x median,
-1.21x best; held-out losses equal (10.86265 both). At GPT-2's vocabulary a step is mostly the
-output layer's three GEMMs, which both sides run alike; the fused loss removes the passes over
-the (tokens, vocab) logits.
+Measured 2026-12-02, shared 2-core box, --threads 1 --steps 1 --repeats 5, tokens/s median (best):
+- load average 2.8: bertkit 1067 (1121), transformers 709 (720): 1.50x (1.56x);
+- load average 7.9: bertkit 358 (461), transformers 250 (289): 1.43x (1.59x);
+held-out losses equal (10.8614 both). Before the in-place softmax of fused_loss.py (load 18-20):
+1.23x. A step is mostly the output layer's three GEMMs, which both sides run alike; the fused
+loss removes the passes over the (tokens, vocab) logits. --threads 2 under load is meaningless
+(both sides 2-3x slower than at 1 thread as the threads wait for each other).
 
     .venv/bin/python benchmarks/bench_gpt_train.py [--preset mini] [--repeats 5] [--threads 1]
 """
