@@ -136,12 +136,23 @@ def test_a_killed_worker_process_is_reported(monkeypatch):
 def test_ctrl_c_stops_the_worker_processes(monkeypatch):
     monkeypatch.setattr(w2v, "CHUNK_WORDS", 2000)
     monkeypatch.setattr(w2v, "skipgram_step", lambda *args: time.sleep(0.05))  # a run of ~1 minute
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    start = time.monotonic()
+    sent: list[float] = []
+
+    def interrupt_once_both_workers_run() -> None:
+        """Ctrl-C once both worker processes exist (not at a fixed time: on a loaded machine the
+        setup alone can take longer than any fixed delay)."""
+        end = time.monotonic() + 60
+        while len(_children()) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=interrupt_once_both_workers_run, daemon=True)
+    watcher.start()
     with pytest.raises(KeyboardInterrupt):
         config = Word2VecConfig(min_count=1, sample=0, epochs=1, batch_size=64, workers=2)
         Word2Vec.train(two_topic_sentences(1500), config, progress=False)
-    timer.join()
-    assert time.monotonic() - start < 5  # stopped, not finished
+    watcher.join()
+    assert time.monotonic() - sent[0] < 10  # stopped at the signal, not at the end of the run
     assert _children() == []
