@@ -136,8 +136,11 @@ def test_health_answers_while_a_batch_runs_and_a_full_queue_is_503(classifier_ru
         async with httpx.AsyncClient(base_url=url, timeout=60) as c:
             running = [asyncio.ensure_future(c.post("/predict", json={"inputs": [f"text {i}"]}))
                        for i in range(3)]              # one running, two queued
-            await asyncio.sleep(0.5)
-            health = await c.get("/health")
+            for _ in range(300):   # until all three arrived (one running, two queued); a loaded
+                await asyncio.sleep(0.1)   # machine may take well over a fixed half second
+                health = await c.get("/health")
+                if health.json()["queued"] == 2:
+                    break
             full = await c.post("/predict", json={"inputs": ["one too many"]})
             gate.set()
             return health, full, await asyncio.gather(*running)
