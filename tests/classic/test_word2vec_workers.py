@@ -148,11 +148,17 @@ def test_ctrl_c_stops_the_worker_processes(monkeypatch):
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 
+    # Python turns SIGINT into KeyboardInterrupt only if SIGINT was not ignored when it started, and a
+    # shell ignores it for background jobs (as a CI script run with `&` is): put the handler in place
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher = threading.Thread(target=interrupt_once_both_workers_run, daemon=True)
     watcher.start()
-    with pytest.raises(KeyboardInterrupt):
-        config = Word2VecConfig(min_count=1, sample=0, epochs=1, batch_size=64, workers=2)
-        Word2Vec.train(two_topic_sentences(1500), config, progress=False)
-    watcher.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            config = Word2VecConfig(min_count=1, sample=0, epochs=1, batch_size=64, workers=2)
+            Word2Vec.train(two_topic_sentences(1500), config, progress=False)
+        watcher.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - sent[0] < 10  # stopped at the signal, not at the end of the run
     assert _children() == []
