@@ -118,11 +118,13 @@ class Gated:
 
     def __init__(self, engine, gate: threading.Event):
         self._engine, self._gate = engine, gate
+        self.entered = threading.Event()  # a batch is running (and held at the gate)
 
     def __getattr__(self, name):
         return getattr(self._engine, name)
 
     def predict(self, texts, pairs=None):
+        self.entered.set()
         assert self._gate.wait(10), "test gate never opened"
         return self._engine.predict(texts, pairs)
 
@@ -130,17 +132,25 @@ class Gated:
 def test_health_answers_while_a_batch_runs_and_a_full_queue_is_503(classifier_run, classifier_engine):
     gate = threading.Event()
     config = ServeConfig(model=str(classifier_run), max_queue=2, max_batch_size=1, max_wait_ms=0)
-    app = create_app(config, Gated(classifier_engine, gate))
+    engine = Gated(classifier_engine, gate)
+    app = create_app(config, engine)
+
+    async def until(condition) -> None:
+        for _ in range(100):   # conditions, not fixed delays: a loaded machine takes its time
+            if condition():
+                return
+            await asyncio.sleep(0.1)
 
     async def main(url):
         async with httpx.AsyncClient(base_url=url, timeout=60) as c:
-            running = [asyncio.ensure_future(c.post("/predict", json={"inputs": [f"text {i}"]}))
-                       for i in range(3)]              # one running, two queued
-            for _ in range(300):   # until all three arrived (one running, two queued); a loaded
-                await asyncio.sleep(0.1)   # machine may take well over a fixed half second
-                health = await c.get("/health")
-                if health.json()["queued"] == 2:
-                    break
+            # the first request must be running before the next two arrive, or all three can be
+            # waiting at once and the third is already one too many for max_queue=2
+            running = [asyncio.ensure_future(c.post("/predict", json={"inputs": ["text 0"]}))]
+            await until(engine.entered.is_set)
+            running += [asyncio.ensure_future(c.post("/predict", json={"inputs": [f"text {i}"]}))
+                        for i in (1, 2)]
+            await until(lambda: app.state.model.waiting == 2)
+            health = await c.get("/health")
             full = await c.post("/predict", json={"inputs": ["one too many"]})
             gate.set()
             return health, full, await asyncio.gather(*running)
