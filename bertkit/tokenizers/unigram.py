@@ -192,8 +192,9 @@ def _seed(word_counts: Mapping[str, int], chars: Sequence[str], size: int, max_p
     frequent longer substrings made of those characters (ties: first seen first, in the order
     word, start, length).
 
-    Counted one length at a time, keeping only the best `size` so far between lengths: holding the
-    counts of every substring at once took ~1 GB for a 25 MB corpus."""
+    Counted one length at a time, keeping only the best `size - len(chars)` so far between lengths:
+    holding the counts of every substring at once peaked at 283 MB (traced) on the 12.5 MB English
+    corpus, this at 83 MB."""
     allowed = set(chars)
     need = size - len(chars)
     seed = dict.fromkeys(chars, 0)
