@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -114,8 +115,12 @@ def adapt(model_dir: Path, unlabelled: Path, eval_text: Path, out: Path, args: a
     for name, src in (("shards", unlabelled), ("eval_shards", eval_text)):
         if not (out / name / "meta.json").is_file():
             prepare([src], tok_dir, out / name, workers=1, progress=False)
+    marks = sorted(s for s in (args.eval_steps or []) if 0 < s < args.steps)
+    every = math.gcd(*marks) if marks else None          # checkpoints at every step fine-tuned from
     train = TrainConfig(lr=args.tapt_lr, eps=1e-6, warmup_ratio=0.06, max_steps=args.steps,
-                        batch_size=args.tapt_batch, seed=0, log_every=10, eval_every=max(1, args.steps // 2))
+                        batch_size=args.tapt_batch, seed=0, log_every=10,
+                        eval_every=every or max(1, args.steps // 2), save_every=every,
+                        keep_last=args.steps // every + 1 if every else 2)
     cfg = PretrainConfig(recipe="roberta", init_from=str(model_dir), seq_len=args.tapt_seq_len,
                          mask_rate=args.mask_rate, head_warmup_steps=args.head_warmup, head_lr=args.head_lr,
                          add_tokens=str(add_tokens) if add_tokens else None,
@@ -144,7 +149,40 @@ def adapt(model_dir: Path, unlabelled: Path, eval_text: Path, out: Path, args: a
                "tapt_steps_per_s": None if args.tapt_dir else round(args.steps / seconds, 3),
                "heldout_mlm_loss": [[r["step"], round(r["loss"], 3)] for r in evals],
                "heldout_mlm_accuracy": [[r["step"], round(r["mlm_accuracy"], 3)] for r in evals]}
+    figures["checkpoint_models"] = {step: str(checkpoint_model(run, step, out / f"step-{step}"))
+                                    for step in marks}
     return run, figures
+
+
+def checkpoint_model(run: Path, step: int, out: Path) -> Path:
+    """A model directory (Hugging Face layout) of the RUN's checkpoint at `step`, to fine-tune from."""
+    from safetensors.torch import load_model
+
+    from bertkit.model import BertForMaskedLM
+    from bertkit.tokenizers import Tokenizer
+
+    if not (out / "config.json").is_file():
+        model = BertForMaskedLM.from_pretrained(run)
+        load_model(model, str(run / "checkpoints" / f"step-{step}" / "model.safetensors"))
+        model.save_pretrained(out)
+        Tokenizer.from_pretrained(run).save(out)
+    return out
+
+
+def adapted_sides(run: Path, figures: dict, args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(name, model dir) of every adapted model fine-tuned: each --eval-steps checkpoint, then the end."""
+    sides = [(f"tapt{step}", Path(d)) for step, d in figures.pop("checkpoint_models").items()]
+    return [*sides, ("tapt", run)]
+
+
+def gain(adapted: list[float], base: list[float]) -> float:
+    """Mean accuracy gain in points."""
+    return round(100 * (statistics.mean(adapted) - statistics.mean(base)), 2)
+
+
+def gain_name(split: str, side: str) -> str:
+    """gain_points_dev for the end of the adaptation, gain_points_dev_step500 for a checkpoint."""
+    return f"gain_points_{split}" + (f"_step{side[4:]}" if side[4:] else "")
 
 
 def summary(values: list[float]) -> dict:
@@ -179,9 +217,9 @@ def movie(args: argparse.Namespace, tmp: Path) -> dict:
     unlabelled = write_docs(tmp / "movie_unlabelled.txt", [r["text"] for r in train_all])
     eval_text = write_docs(tmp / "movie_dev_text.txt", [r["text"] for r in evals["dev"]])
     tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args)
-    accs: dict[str, dict[str, list[float]]] = {side: {k: [] for k in evals} for side in ("base", "tapt")}
-    runs = [(side, model, seed) for seed in range(args.seeds)
-            for side, model in (("base", minilm_dir()), ("tapt", tapt))]       # the sides interleaved
+    sides = [("base", minilm_dir()), *adapted_sides(tapt, figures, args)]
+    accs: dict[str, dict[str, list[float]]] = {side: {k: [] for k in evals} for side, _ in sides}
+    runs = [(side, model, seed) for seed in range(args.seeds) for side, model in sides]  # sides interleaved
     jobs = [(model, train_rows, evals, tmp / f"{side}{seed}", seed, args.epochs, args.lr)
             for side, model, seed in runs]
     for (side, _, _), got in zip(runs, finetune_all(jobs, args.jobs), strict=True):
@@ -194,10 +232,8 @@ def movie(args: argparse.Namespace, tmp: Path) -> dict:
         tfidf_acc[k] = sum(p["label"] == r["label"] for p, r in zip(preds, rows, strict=True)) / len(rows)
     return {"train_examples": len(train_rows), "unlabelled_sentences": len(train_all), **figures,
             **{f"{side}_{k}": summary(v) for side in accs for k, v in accs[side].items()},
-            "gain_points_dev": round(100 * (statistics.mean(accs["tapt"]["dev"])
-                                            - statistics.mean(accs["base"]["dev"])), 2),
-            "gain_points_test": round(100 * (statistics.mean(accs["tapt"]["test"])
-                                             - statistics.mean(accs["base"]["test"])), 2),
+            **{gain_name(k, side): gain(accs[side][k], accs["base"][k])
+               for side, _ in sides[1:] for k in evals},
             "tfidf": {k: round(v, 4) for k, v in tfidf_acc.items()}}
 
 
@@ -214,13 +250,15 @@ def questions_pt(args: argparse.Namespace, tmp: Path) -> dict:
     unlabelled.write_text(faq.rstrip("\n") + "\n\n" + "\n\n".join(texts) + "\n", encoding="utf-8")
     eval_text = tmp / "pt_valid.txt"
     eval_text.write_text(corpus_file("pt", "valid").read_text(encoding="utf-8"), encoding="utf-8")
-    tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args, add_tokens=token_file)
-    accs: dict[str, list[float]] = {"base": [], "tapt": []}
+    tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args,
+                          add_tokens=token_file if args.add_tokens_top else None)
+    sides = [("base", minilm_dir()), *adapted_sides(tapt, figures, args)]
+    accs: dict[str, list[float]] = {side: [] for side, _ in sides}
     runs, jobs = [], []
     for fold in range(args.folds):
         train = [r for i, r in enumerate(rows) if i % args.folds != fold]
         held = [r for i, r in enumerate(rows) if i % args.folds == fold]
-        for side, model in (("base", minilm_dir()), ("tapt", tapt)):
+        for side, model in sides:
             runs.append(side)
             jobs.append((model, train, {"fold": held}, tmp / f"{side}{fold}", fold, args.epochs, args.lr))
     for side, got in zip(runs, finetune_all(jobs, args.jobs), strict=True):
@@ -228,7 +266,7 @@ def questions_pt(args: argparse.Namespace, tmp: Path) -> dict:
     return {"examples": len(rows), "folds": args.folds, "added_tokens": len(words),
             "added_tokens_sample": words[:10], **figures,
             **{f"{side}_cv": summary(v) for side, v in accs.items()},
-            "gain_points_cv": round(100 * (statistics.mean(accs["tapt"]) - statistics.mean(accs["base"])), 2)}
+            **{gain_name("cv", side): gain(accs[side], accs["base"]) for side, _ in sides[1:]}}
 
 
 def head_probe(args: argparse.Namespace, tmp: Path) -> dict:
@@ -316,6 +354,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1, help="fine-tuning runs in parallel processes")
     parser.add_argument("--tapt-dir", default=None, help="reuse this adapted RUN (skip the adaptation)")
+    parser.add_argument("--eval-steps", type=int, nargs="+", default=None,
+                        help="also fine-tune from the adaptation's checkpoints at these steps (the curve)")
+    parser.add_argument("--work-dir", default=None,
+                        help="keep the adaptation RUN and data here (default: a temporary directory)")
     args = parser.parse_args()
     if args.epochs is None:
         args.epochs = 1.0 if args.task == "movie" else 3.0
@@ -326,9 +368,11 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         run = {"movie": movie, "questions_pt": questions_pt, "head_probe": head_probe}[args.task]
-        result = run(args, Path(tmp))
-    settings = {k: getattr(args, k) for k in ("steps", "head_warmup", "head_lr", "tapt_lr", "tapt_batch",
-                                              "tapt_seq_len", "mask_rate", "epochs", "lr")}
+        work = Path(args.work_dir) if args.work_dir else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        result = run(args, work)
+    settings = {k: getattr(args, k) for k in ("steps", "eval_steps", "head_warmup", "head_lr", "tapt_lr",
+                                              "tapt_batch", "tapt_seq_len", "mask_rate", "epochs", "lr")}
     print(json.dumps({"bench": f"adaptation_{args.task}", "device": "cpu", "threads": args.threads,
                       **settings, **result, "loadavg_before": [round(x, 2) for x in load_before],
                       "loadavg_after": [round(x, 2) for x in os.getloadavg()]}))
