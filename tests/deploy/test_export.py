@@ -30,12 +30,7 @@ CFG = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attent
                  intermediate_size=64, max_position_embeddings=64, num_labels=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)            # tiny models: one thread, and no spinning on a busy machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread
 
 
 def _saved(cls, tmp_path):

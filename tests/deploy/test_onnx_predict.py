@@ -24,12 +24,7 @@ TEXTS = ["the film was wonderful", "a dull and boring story, really", "superb ac
          "the story was quite lovely and the acting excellent, the plot a little poor"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread
 
 
 @pytest.fixture(scope="module")

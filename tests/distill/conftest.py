@@ -3,31 +3,17 @@ data) on a synthetic sentiment task: a small vocabulary keeps every optimizer st
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import one_torch_thread
 from tests.tasks.conftest import sentiment_rows, write_csv
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """These models are tiny: one thread is fastest, and on a busy machine two threads spinning for
-    each other's work run ~100x slower than one (measured: 1.9 s vs 0.02 s per training step)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    with _one_thread():
+    with one_torch_thread():
         yield
 
 
@@ -58,7 +44,7 @@ def teacher_run(tmp_path_factory, sentiment) -> Path:
                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
     BertModel(cfg).save_pretrained(base)
     out = tmp_path_factory.mktemp("teacher")
-    with _one_thread():
+    with one_torch_thread():
         finetune(FinetuneConfig(model=str(base), out=str(out), train_file=str(train), dev_file=str(dev),
                                 max_length=32, train=TrainConfig(lr=3e-3, epochs=4, batch_size=16,
                                                                  overwrite=True)))

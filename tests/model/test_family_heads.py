@@ -37,12 +37,7 @@ CASES = [(f, h) for f in ("roberta", "distilbert", "albert") for h in HEADS] + [
 NAMES = {"roberta": "Roberta", "distilbert": "DistilBert", "albert": "Albert"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread
 
 
 def batch(family: str, head: str) -> dict[str, torch.Tensor]:

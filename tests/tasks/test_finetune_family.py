@@ -58,12 +58,7 @@ def wordpiece_dir(path, minilm_dir, family):
     return path
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread
 
 
 @pytest.mark.parametrize("family", ["roberta", "distilbert", "albert"])
