@@ -50,6 +50,7 @@ from bertkit.io import (
     require_file,
 )
 from bertkit.tokenizers import Tokenizer
+from bertkit.tokenizers.specials import ROLE_CANDIDATES
 
 __all__ = ["ShardSet", "file_sha256", "iter_chunks", "iter_documents", "load_runtime", "prepare",
            "special_ids", "vocab_hash"]
@@ -57,8 +58,8 @@ __all__ = ["ShardSet", "file_sha256", "iter_chunks", "iter_documents", "load_run
 FORMAT = 1                      # a shard's "chunks_end" is optional: shards without it load and resume
 CHUNK_BYTES = 1 << 20
 SHARD_TOKENS = 1 << 25          # 32M tokens: 64 MB as uint16
-SPECIAL_ROLES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[MASK]", "<mask>"),
-                 "pad": ("[PAD]", "<pad>"), "unk": ("[UNK]", "<unk>")}
+# the roles a shard records, in the order its meta.json has always listed them
+SHARD_ROLES = ("cls", "sep", "mask", "pad", "unk")
 
 
 def load_runtime(tokenizer_dir: Any):
@@ -81,8 +82,8 @@ def vocab_hash(runtime) -> str:
 
 def special_ids(runtime) -> dict[str, int]:
     ids = {}
-    for role, names in SPECIAL_ROLES.items():
-        for name in names:
+    for role in SHARD_ROLES:
+        for name in ROLE_CANDIDATES[role]:
             if (i := runtime.token_to_id(name)) is not None:
                 ids[role] = i
                 break
