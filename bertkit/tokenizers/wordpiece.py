@@ -62,164 +62,6 @@ def join(left: str, right: str) -> str:
     return left + right[len(PREFIX):]
 
 
-class _ScoreQueue:
-    """The live pairs, able to give the exact argmax of a score that can RISE without notice.
-
-    Three lazy max-heaps:
-    - `exact`: (-key, pair) for pairs scored since either of their symbols last lost frequency,
-      keyed by that score. Counts only fall, so a key is >= the true score, and a top key that
-      equals the true score is the best of this heap.
-    - `loose`: pairs keyed by `bound_of(pair)`: an upper bound on the score for as long as each
-      symbol's frequency stays within a factor `theta` of its value at that symbol's last full
-      re-scoring (its "epoch"; `dropped` starts a new one when the factor is reached).
-    - `parked`: pairs keyed by `static_of(pair)`, a bound that needs no epoch: the log-likelihood
-      gain is at most count * log(N / count) (as freq(a), freq(b) >= count), which only falls
-      until the count rises (then the pair is pushed again). Pairs whose static bound is below
-      `floor` (the last merge's score) wait here, so the many rare pairs of a frequent symbol are
-      not re-scored at each of its epochs; they leave `partners` until they are pushed again.
-    The bound heaps hold one int per entry (the bound rounded UP to 1/SCALE, packed with the
-    pair as `pairs.pack` packs a count), a third of a tuple's memory and faster to compare;
-    rounding up keeps a bound a bound, and which pair wins is decided on exact scores only.
-    `best()` moves loose or parked pairs whose bound reaches the exact top into `exact`, then
-    returns it. When a symbol's frequency falls, its pairs in `exact` (few: those near the top)
-    are re-scored at once (those whose bound is below `floor` go back to `loose`); its other pairs
-    are re-scored once per factor `theta` of decline.
-    """
-
-    def __init__(self, score_of, bound_of, static_of, pair_counts, partners, freq, epoch_freq,
-                 min_frequency: int, theta: float):
-        self.score_of, self.bound_of, self.static_of = score_of, bound_of, static_of
-        self.pair_counts, self.partners, self.freq = pair_counts, partners, freq
-        self.min_frequency, self.theta = min_frequency, theta
-        self.epoch_freq = epoch_freq  # each symbol's frequency when its epoch began (or more)
-        self.exact: list[tuple[float, str]] = []
-        self.key: dict[str, float] = {}  # pair -> its current key in `exact`
-        self.exact_of: dict[str, set[str]] = defaultdict(set)
-        self.floor = -math.inf  # pairs whose static bound is below this are parked
-        self.loose: list[int] = []
-        self.parked: list[int] = []
-        self.is_parked: set[str] = set()
-        self.compact()
-
-    def compact(self) -> None:
-        """Rebuild the bound heaps from the live pairs, dropping superseded entries."""
-        self.loose.clear()
-        self.parked.clear()
-        self.is_parked.clear()
-        for p, c in self.pair_counts.items():
-            if c >= self.min_frequency and p not in self.key:
-                self._place(p, heapq_push=list.append)
-        heapq.heapify(self.loose)
-        heapq.heapify(self.parked)
-
-    def tidy(self) -> None:
-        """Drop superseded entries once they are most of a heap (each rebuild is O(its size))."""
-        if len(self.exact) > 4 * len(self.key) + 4096:
-            self.exact[:] = [(-score, p) for p, score in self.key.items()]
-            heapq.heapify(self.exact)
-        if len(self.loose) + len(self.parked) > 3 * len(self.pair_counts):
-            self.compact()
-
-    def _place(self, pair: str, heapq_push=heapq.heappush) -> None:
-        """Give a live pair a valid bound: parked if its static bound is below `floor`, else
-        loose (and then listed in `partners`, to be re-scored at its symbols' epochs)."""
-        if pair in self.is_parked:  # its parked key is still valid
-            return
-        a, b = pair
-        bits = (ord(a) << ID_BITS) | ord(b)  # pairs.pack, inlined: this runs ~20 times a merge
-        if self.static_of is not None:
-            static = self.static_of(pair)
-            if static < self.floor:
-                self.is_parked.add(pair)
-                heapq_push(self.parked, (-math.ceil(static * SCALE) << PAIR_BITS) | bits)
-                return
-        heapq_push(self.loose, (-math.ceil(self.bound_of(pair) * SCALE) << PAIR_BITS) | bits)
-        self.partners[a].add(pair)
-        self.partners[b].add(pair)
-
-    def push(self, pairs: Iterable[str]) -> None:
-        """(Re-)score pairs, e.g. new ones, ones whose count rose, or ones leaving `exact`."""
-        key, is_parked = self.key, self.is_parked
-        pair_counts, min_frequency = self.pair_counts, self.min_frequency
-        for pair in pairs:
-            if pair in key:
-                self._forget(pair)
-            is_parked.discard(pair)  # its parked key may be too low now
-            if pair_counts.get(pair, 0) >= min_frequency:
-                self._place(pair)
-
-    def _forget(self, pair: str) -> None:
-        del self.key[pair]
-        self.exact_of[pair[0]].discard(pair)
-        self.exact_of[pair[1]].discard(pair)
-
-    def best(self) -> tuple[str, float] | None:
-        """The pair with the highest true score (ties: the smallest pair) and its score."""
-        exact, loose, parked, key = self.exact, self.loose, self.parked, self.key
-        pair_counts, min_frequency, score_of = self.pair_counts, self.min_frequency, self.score_of
-        heappop, heappush = heapq.heappop, heapq.heappush
-        while True:
-            while exact:  # clean the exact top until its key is the true score
-                neg, pair = exact[0]
-                if key.get(pair) != -neg:
-                    heappop(exact)  # superseded
-                elif pair_counts.get(pair, 0) < min_frequency:
-                    heappop(exact)
-                    self._forget(pair)
-                else:
-                    current = score_of(pair)
-                    if current == -neg:
-                        break
-                    key[pair] = current  # count fell since: lower the key
-                    heapq.heapreplace(exact, (-current, pair))
-            top = -exact[0][0] if exact else -math.inf
-            # the higher-bounded of the loose and parked tops, if its bound reaches the exact top
-            heap = loose if not parked or (loose and loose[0] < parked[0]) else parked
-            if heap and (not exact or -(heap[0] >> PAIR_BITS) >= top * SCALE):
-                entry = heappop(heap)
-                pair = chr((entry >> ID_BITS) & ID_MASK) + chr(entry & ID_MASK)  # pairs.unpack, inlined
-                if heap is parked:
-                    self.is_parked.discard(pair)
-                if pair not in key and pair_counts.get(pair, 0) >= min_frequency:
-                    score = score_of(pair)
-                    key[pair] = score
-                    heappush(exact, (-score, pair))
-                    self.exact_of[pair[0]].add(pair)
-                    self.exact_of[pair[1]].add(pair)
-                continue
-            return (exact[0][1], top) if exact else None
-
-    def dropped(self, symbol: str) -> None:
-        """`symbol` lost frequency, so the score of each pair containing it rose."""
-        exact, key, floor, exact_of = self.exact, self.key, self.floor, self.exact_of
-        pair_counts, min_frequency = self.pair_counts, self.min_frequency
-        f = self.freq[symbol]
-        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-bound its pairs
-            self.epoch_freq[symbol] = f
-            pairs, self.partners[symbol] = self.partners[symbol], set()
-            for pair in pairs:
-                if pair in key:
-                    self.partners[symbol].add(pair)  # exact: `exact_of` covers it until it leaves
-                elif pair_counts.get(pair, 0) >= min_frequency:
-                    self._place(pair)  # lists it in partners again unless parked
-        leaving = []
-        for pair in exact_of.pop(symbol, ()):  # a fresh set: emptied ones iterate slowly
-            if pair_counts.get(pair, 0) >= min_frequency and self.bound_of(pair) >= floor:
-                # its bound would bring it straight back to `exact`: re-key it there instead
-                score = self.score_of(pair)
-                key[pair] = score
-                heapq.heappush(exact, (-score, pair))
-                exact_of[pair[0]].add(pair)
-                exact_of[pair[1]].add(pair)
-            else:
-                leaving.append(pair)
-        self.push(leaving)  # back to a bound, re-scored when it could reach the top
-
-    def grown(self, symbol: str) -> None:
-        """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
-        self.epoch_freq[symbol] = max(self.epoch_freq.get(symbol, 0), self.freq[symbol])
-
-
 class _Table(PairTable):
     """The pair table (pairs.py) plus the statistics the score needs, kept in step with every
     merge: each symbol's frequency and their total N."""
@@ -245,43 +87,205 @@ class _Table(PairTable):
         return touched, k
 
 
-def _scorers(score: str, table: _Table, epoch_freq: dict[str, int]):
-    """(score_of, bound_of, static_of) for `score`: the exact score of a pair now; an upper bound
-    on it that holds while each symbol's frequency stays above 1/THETA of its epoch frequency
-    E (`epoch_freq`, >= its frequency now); and one that holds until the pair's count rises
-    (None for the ratio, which has none).
+class _ScoreQueue:
+    """The live pairs, able to give the exact argmax of a score that can RISE without notice.
 
-    Counts and N only fall, so while fa >= Ea/THETA and fb >= Eb/THETA, ratio <= c/(Ea*Eb) *
-    THETA**2 and log(c*N/(fa*fb)) <= log(c*N/(Ea*Eb)) + 2*log(THETA); and as fa, fb >= c, the
-    gain is <= c*log(N/c), which falls with c and N. The small margins cover float rounding.
+    Two lazy min-heaps (of negated keys):
+    - `exact`: (-key, pair) for pairs scored since either of their symbols last lost frequency,
+      keyed by that score. Counts only fall (a pair whose count rises is re-scored), so a key is
+      >= the true score, and a top key that equals the true score is the best of this heap.
+    - `bounds`: every other live pair, keyed by an upper bound on its score, of one of two kinds:
+      * loose: `_bound` holds for as long as each symbol's frequency stays within a factor `theta`
+        of its value at that symbol's last full re-scoring (its "epoch"; `dropped` starts a new one
+        when the factor is reached). A loose pair is listed in `partners` under both symbols, to be
+        re-bounded at their epochs.
+      * parked (the log-likelihood gain only): `_static`, a bound that needs no epoch: the gain is
+        at most count * log(N / count) (as freq(a), freq(b) >= count), which only falls until the
+        count rises (then the pair is pushed again). A pair whose static bound is below `floor`
+        (the last merge's score) is parked, not listed in `partners`, so the many rare pairs of a
+        frequent symbol are not re-bounded at each of its epochs; it leaves `partners` at the next
+        epoch of each symbol.
+    The bound heap holds one int per entry (the bound rounded UP to 1/SCALE, packed with the pair as
+    `pairs.pack` packs a count), a third of a tuple's memory and faster to compare; rounding up
+    keeps a bound a bound, and which pair wins is decided on exact scores only. A pair may have
+    stale entries in either heap: an exact entry is live only while it equals `key[pair]`, and a
+    popped bound entry of a pair already in `exact` (or dead) is dropped.
+    `best()` moves pairs whose bound reaches the exact top into `exact`, then returns the top.
+    When a symbol's frequency falls, its pairs in `exact` (few: those near the top) are re-scored
+    at once (those whose bound is below `floor` go back to `bounds`); its other pairs are
+    re-bounded once per factor `theta` of decline.
     """
-    pair_counts, freq, theta = table.pair_counts, table.freq, THETA[score]
-    if score == "likelihood_ratio":
-        inflation = theta * theta * (1 + 1e-9)
 
-        def score_of(pair: str) -> float:
-            return pair_counts[pair] / (freq[pair[0]] * freq[pair[1]])
+    def __init__(self, table: _Table, score: str, epoch_freq: dict[str, int], min_frequency: int,
+                 theta: float) -> None:
+        self.table, self.gain = table, score == "log_likelihood_gain"
+        self.pair_counts, self.freq, self.partners = table.pair_counts, table.freq, table.partners
+        self.epoch_freq = epoch_freq  # each symbol's frequency when its epoch began (or more)
+        self.min_frequency, self.theta = min_frequency, theta
+        # the bounds' margins: THETA**2 for the epoch, and float rounding (see `_bound`)
+        self.slack = 2 * math.log(theta) + 1e-9
+        self.inflation = theta * theta * (1 + 1e-9)
+        self.exact: list[tuple[float, str]] = []
+        self.key: dict[str, float] = {}  # pair -> its current key in `exact`
+        self.exact_of: dict[str, set[str]] = defaultdict(set)  # symbol -> its pairs in `exact`
+        self.floor = -math.inf  # pairs whose static bound is below this are parked
+        self.bounds: list[int] = []
+        self.compact()
 
-        def bound_of(pair: str) -> float:
-            return pair_counts[pair] / (epoch_freq[pair[0]] * epoch_freq[pair[1]]) * inflation
+    def score_of(self, pair: str) -> float:
+        """The exact score now (the hot loops inline this very expression)."""
+        c = self.pair_counts[pair]
+        fab = self.freq[pair[0]] * self.freq[pair[1]]
+        return c * math.log(c * self.table.total / fab) if self.gain else c / fab
 
-        return score_of, bound_of, None
-    slack = 2 * math.log(theta) + 1e-9
+    def _bound(self, pair: str, c: int) -> float:
+        """An upper bound on the score while each symbol's frequency f stays above E/THETA, E its
+        epoch frequency (>= f now): counts and N only fall, so ratio <= c/(Ea*Eb) * THETA**2 and
+        log(c*N/(fa*fb)) <= log(c*N/(Ea*Eb)) + 2*log(THETA); a count is >= 1, so a negative log
+        bounds the gain too. The small margins cover float rounding."""
+        epoch = self.epoch_freq
+        if not self.gain:
+            return c / (epoch[pair[0]] * epoch[pair[1]]) * self.inflation
+        log_ratio = math.log(c * self.table.total / (epoch[pair[0]] * epoch[pair[1]])) + self.slack
+        return c * log_ratio if log_ratio >= 0 else log_ratio
 
-    def score_of(pair: str) -> float:
-        c = pair_counts[pair]
-        return c * math.log(c * table.total / (freq[pair[0]] * freq[pair[1]]))
+    def _place(self, pair: str, c: int) -> None:
+        """Give a live pair (count `c`) a valid bound: parked if its static bound (the gain's
+        c * log(N / c), which falls with c and N) is below `floor`, else loose."""
+        a, b = pair
+        bits = (ord(a) << ID_BITS) | ord(b)  # pairs.pack, inlined: this runs ~20 times a merge
+        if self.gain:
+            static = c * math.log(self.table.total / c) * (1 + 1e-9) + 1e-9
+            if static < self.floor:
+                heapq.heappush(self.bounds, (-math.ceil(static * SCALE) << PAIR_BITS) | bits)
+                return
+        heapq.heappush(self.bounds, (-math.ceil(self._bound(pair, c) * SCALE) << PAIR_BITS) | bits)
+        self.partners[a].add(pair)
+        self.partners[b].add(pair)
 
-    def bound_of(pair: str) -> float:
-        c = pair_counts[pair]
-        log_ratio = math.log(c * table.total / (epoch_freq[pair[0]] * epoch_freq[pair[1]])) + slack
-        return c * log_ratio if log_ratio >= 0 else log_ratio  # a count is >= 1
+    def compact(self) -> None:
+        """Rebuild the bound heap from the live pairs, dropping superseded entries."""
+        self.bounds.clear()
+        min_frequency, key = self.min_frequency, self.key
+        for p, c in self.pair_counts.items():
+            if c >= min_frequency and p not in key:
+                self._place(p, c)
 
-    def static_of(pair: str) -> float:
-        c = pair_counts[pair]
-        return c * math.log(table.total / c) * (1 + 1e-9) + 1e-9
+    def tidy(self) -> None:
+        """Drop superseded entries once they are most of a heap (each rebuild is O(its size))."""
+        if len(self.exact) > 4 * len(self.key) + 4096:
+            self.exact[:] = [(-score, p) for p, score in self.key.items()]
+            heapq.heapify(self.exact)
+        if len(self.bounds) > 3 * len(self.pair_counts):
+            self.compact()
 
-    return score_of, bound_of, static_of
+    def push(self, pairs: Iterable[str]) -> None:
+        """Pairs whose count rose: re-score those in `exact`, re-bound the others."""
+        key, exact, pair_counts, freq = self.key, self.exact, self.pair_counts, self.freq
+        min_frequency, gain, total = self.min_frequency, self.gain, self.table.total
+        for pair in pairs:
+            c = pair_counts.get(pair, 0)
+            if pair in key:  # its key is too low now
+                fab = freq[pair[0]] * freq[pair[1]]
+                score = c * math.log(c * total / fab) if gain else c / fab
+                key[pair] = score
+                heapq.heappush(exact, (-score, pair))
+            elif c >= min_frequency:
+                self._place(pair, c)
+
+    def _forget(self, pair: str) -> None:
+        del self.key[pair]
+        self.exact_of[pair[0]].discard(pair)
+        self.exact_of[pair[1]].discard(pair)
+
+    def best(self) -> tuple[str, float] | None:
+        """The pair with the highest true score (ties: the smallest pair) and its score."""
+        exact, bounds, key, exact_of = self.exact, self.bounds, self.key, self.exact_of
+        pair_counts, freq, min_frequency = self.pair_counts, self.freq, self.min_frequency
+        gain, total, log = self.gain, self.table.total, math.log
+        heappop, heappush = heapq.heappop, heapq.heappush
+        while exact:  # clean the exact top until its key is the true score
+            neg, pair = exact[0]
+            if key.get(pair) != -neg:
+                heappop(exact)  # superseded
+                continue
+            c = pair_counts.get(pair, 0)
+            if c < min_frequency:
+                heappop(exact)
+                self._forget(pair)
+                continue
+            fab = freq[pair[0]] * freq[pair[1]]
+            score = c * log(c * total / fab) if gain else c / fab
+            if score == -neg:
+                break
+            key[pair] = score  # count fell since: lower the key
+            heapq.heapreplace(exact, (-score, pair))
+        # Move every pair whose bound reaches the exact top into `exact`. The top stays exact: a
+        # pair moved in is scored now, so the new top is it or the old one. An entry reaches the
+        # top when ceil(bound * SCALE) >= top * SCALE, i.e. when it is below `limit`.
+        scale = SCALE
+        top = -exact[0][0] if exact else -math.inf
+        limit = (1 - math.ceil(top * scale)) << PAIR_BITS if exact else None
+        while bounds and (limit is None or bounds[0] < limit):
+            entry = heappop(bounds)
+            pair = chr((entry >> ID_BITS) & ID_MASK) + chr(entry & ID_MASK)  # pairs.unpack, inlined
+            if pair in key:
+                continue
+            c = pair_counts.get(pair, 0)
+            if c < min_frequency:
+                continue
+            a, b = pair
+            fab = freq[a] * freq[b]
+            score = c * log(c * total / fab) if gain else c / fab
+            key[pair] = score
+            heappush(exact, (-score, pair))
+            exact_of[a].add(pair)
+            exact_of[b].add(pair)
+            if score > top:  # the new top
+                top = score
+                limit = (1 - math.ceil(top * scale)) << PAIR_BITS
+        return (exact[0][1], top) if exact else None
+
+    def dropped(self, symbol: str) -> None:
+        """`symbol` lost frequency, so the score of each pair containing it rose."""
+        key, pair_counts, min_frequency = self.key, self.pair_counts, self.min_frequency
+        f = self.freq[symbol]
+        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-bound its pairs
+            self.epoch_freq[symbol] = f
+            pairs = self.partners[symbol]
+            kept = self.partners[symbol] = set()  # `_place` lists loose pairs here again
+            for pair in pairs:
+                if pair in key:
+                    kept.add(pair)  # exact: `exact_of` covers it until it leaves
+                else:
+                    c = pair_counts.get(pair, 0)
+                    if c >= min_frequency:
+                        self._place(pair, c)
+        pairs = self.exact_of.pop(symbol, None)  # a fresh set: emptied ones iterate slowly
+        if not pairs:
+            return
+        exact, exact_of, freq, floor = self.exact, self.exact_of, self.freq, self.floor
+        gain, total, log = self.gain, self.table.total, math.log
+        for pair in pairs:
+            c = pair_counts.get(pair, 0)
+            a, b = pair
+            if c >= min_frequency and self._bound(pair, c) >= floor:
+                # its bound would bring it straight back to `exact`: re-key it there instead
+                fab = freq[a] * freq[b]
+                score = c * log(c * total / fab) if gain else c / fab
+                key[pair] = score
+                heapq.heappush(exact, (-score, pair))
+                exact_of[a].add(pair)
+                exact_of[b].add(pair)
+                continue
+            del key[pair]  # back to a bound, re-scored when it could reach the top
+            exact_of[b if a == symbol else a].discard(pair)
+            if c >= min_frequency:
+                self._place(pair, c)
+
+    def grown(self, symbol: str) -> None:
+        """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
+        self.epoch_freq[symbol] = max(self.epoch_freq.get(symbol, 0), self.freq[symbol])
 
 
 def learn_wordpiece_merges(
@@ -298,8 +302,7 @@ def learn_wordpiece_merges(
     table = _Table(words, counts)
     freq, pair_counts = table.freq, table.pair_counts
     epoch_freq = dict(freq)
-    queue = _ScoreQueue(*_scorers(score, table, epoch_freq), pair_counts, table.partners, freq, epoch_freq,
-                        max(1, min_frequency), THETA[score])
+    queue = _ScoreQueue(table, score, epoch_freq, max(1, min_frequency), THETA[score])
     merges: list[tuple[str, str]] = []
     added = 0
     bar = tqdm(total=n_new, desc="wordpiece merges", unit="tok", disable=not show_progress)
