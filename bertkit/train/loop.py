@@ -207,6 +207,8 @@ class Trainer:
         saved, rngs = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
         for key in ("config", "world_size", "setup"):
             saved.pop(key, None)
+        windows = saved.pop("log_window", None)     # absent in checkpoints from before it was saved
+        self._resumed_window = windows[self.rank] if windows and len(windows) == self.world else None
         self.state.update(saved)
         self.metrics = MetricsLog(self.out_dir, enabled=self.main)
         self.metrics.truncate_after(step)
@@ -239,7 +241,9 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=total, initial=st["global_step"], desc="train", unit="step", dynamic_ncols=True,
                    disable=not self.main)
-        window = _Window(self.device)
+        window = self._window = _Window(self.device)
+        if getattr(self, "_resumed_window", None):
+            window.load(self._resumed_window)        # the log line after the resume averages the same steps
         while st["global_step"] < total and not st["stopped_early"]:
             batches = shard(self.source(st["epoch"]), self.rank, self.world, st["micro"])
             if pending_rng is not None:
@@ -371,8 +375,10 @@ class Trainer:
 
     def _save(self) -> None:
         rngs = dist.all_gather(rng_state())
+        windows = dist.all_gather(self._window.state())
         if self.main:
-            state = dict(self.state, config=asdict(self.config), world_size=self.world, setup=self.setup)
+            state = dict(self.state, config=asdict(self.config), world_size=self.world, setup=self.setup,
+                         log_window=windows)
             save_checkpoint(self.ckpt_root, self.state["global_step"], self.model, self.optimizer,
                             self.scheduler, rngs, state, self.config.keep_last)
             plot_loss(self.state["history"], self.out_dir / "loss.png")
@@ -439,6 +445,10 @@ class Trainer:
         tmp.rmdir()
 
 
+def _number(value: Any) -> float:
+    return value.item() if isinstance(value, torch.Tensor) else float(value)
+
+
 class _Window:
     """Running (sum, count) per metric between two log lines, kept on the device."""
 
@@ -458,6 +468,18 @@ class _Window:
             total = total.detach().to(self.dtype) if isinstance(total, torch.Tensor) else total
             self.sums[name] = self.sums.get(name, 0) + total
             self.counts[name] = self.counts.get(name, 0) + count
+
+    def state(self) -> dict[str, dict[str, float]]:
+        """The window's sums and counts as numbers (JSON), for a checkpoint taken between two log
+        lines. Throughput ("tokens") restarts with the resumed run, as its clock does."""
+        kept = [k for k in self.sums if k != "tokens"]
+        return {"sums": {k: _number(self.sums[k]) for k in kept},
+                "counts": {k: _number(self.counts[k]) for k in kept}}
+
+    def load(self, state: dict[str, dict[str, float]]) -> None:
+        self.sums = {k: torch.tensor(v, dtype=self.dtype, device=self.device)
+                     for k, v in state["sums"].items()}
+        self.counts = dict(state["counts"])
 
     def flush(self) -> dict[str, float]:
         """sum / count per metric over the window and every process (all ranks log at the same steps).

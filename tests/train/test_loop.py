@@ -105,6 +105,10 @@ def test_resume_in_process_is_bitwise_identical(tmp_path):
     _assert_same_weights(tmp_path / "ref", tmp_path / "run")
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8, 10]
+    # the checkpoint at step 3 sits inside the log window of steps 3-4: step 4's line still
+    # averages both steps, as the uninterrupted run's does
+    ref = [json.loads(line) for line in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
+    assert [json.loads(line)["loss"] for line in lines] == [r["loss"] for r in ref]
 
 
 def _fit(tmp_path, model=None, data=None, eval_fn=None, metrics_fn=None, setup=None, **kw):
