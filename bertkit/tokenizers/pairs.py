@@ -17,7 +17,8 @@ code point, so ties break exactly as on (id, id) tuples. Two structures make a m
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from operator import add
 
 # Bits for one symbol id in `pack`: every id is a code point (chr), so below 0x110000 = 2**21.
@@ -39,13 +40,30 @@ def unpack(key: int) -> tuple[int, str]:
     return -(key >> PAIR_BITS), chr(p >> ID_BITS) + chr(p & _ID_MASK)
 
 
+def weighted_counts(strings: Sequence[str], counts: Sequence[int]) -> dict[str, int]:
+    """How often each character occurs, each string weighted by its count, counted in C: the
+    strings are grouped by count, and each group is joined and counted at once (Zipf's law keeps
+    the groups few). weighted_counts(["ab", "b"], [2, 1]) -> {"a": 2, "b": 3} (in some order)."""
+    groups: dict[int, list[str]] = defaultdict(list)
+    for text, c in zip(strings, counts, strict=True):
+        groups[c].append(text)
+    total: dict[str, int] = defaultdict(int)
+    for c, texts in groups.items():
+        for ch, n in Counter("".join(texts)).items():
+            total[ch] += n * c
+    return total
+
+
 class PairTable:
     """Distinct words as symbol strings with their counts, pair counts, and pair -> words."""
 
-    def __init__(self, words: list[list[int]], counts: list[int]) -> None:
-        """Take the words (lists of symbol ids, emptied here so that they are not held twice)
-        and their counts."""
-        self.text = ["".join(map(chr, syms)) for syms in words]
+    def __init__(self, words: list[list[int]] | list[str], counts: list[int]) -> None:
+        """Take the words (lists of symbol ids, or strings of chr(id) already; the list is
+        emptied here so that they are not held twice) and their counts."""
+        if words and isinstance(words[0], str):
+            self.text = list(words)
+        else:
+            self.text = ["".join(map(chr, syms)) for syms in words]
         words.clear()
         self.counts = counts
         self.pair_counts: dict[str, int] = defaultdict(int)

@@ -37,10 +37,8 @@ from tqdm.auto import tqdm
 
 from bertkit.errors import ConfigError
 from bertkit.tokenizers.config import WORDPIECE_SCORES as SCORES
-from bertkit.tokenizers.pairs import ID_BITS, PAIR_BITS, PairTable
+from bertkit.tokenizers.pairs import ID_BITS, PAIR_BITS, PairTable, weighted_counts
 from bertkit.tokenizers.vocab import (
-    alphabet_of,
-    build_table,
     corpus_exhausted,
     initial_vocab,
     record_merge,
@@ -66,12 +64,9 @@ class _Table(PairTable):
     """The pair table (pairs.py) plus the statistics the score needs, kept in step with every
     merge: each symbol's frequency and their total N."""
 
-    def __init__(self, words: list[list[int]], counts: list[int]) -> None:
+    def __init__(self, words: list[list[int]] | list[str], counts: list[int]) -> None:
         super().__init__(words, counts)
-        self.freq: dict[str, int] = defaultdict(int)  # how often each symbol occurs
-        for word, c in zip(self.text, counts, strict=True):
-            for s in word:
-                self.freq[s] += c
+        self.freq = weighted_counts(self.text, counts)  # how often each symbol occurs
         # symbol -> its loose pairs (_ScoreQueue lists them; a touched pair is listed when placed)
         self.partners: dict[str, set[str]] = defaultdict(set)
         self.total = sum(self.freq.values())  # N, the number of symbols in the corpus
@@ -374,10 +369,7 @@ def train_wordpiece(
 ) -> WordPieceModel:
     """Learn a WordPiece vocabulary of exactly `vocab_size` entries from word counts: specials,
     the alphabet (each character alone and "##"-prefixed, as it occurs), then merges."""
-    alphabet = set(alphabet_of(word_counts, limit_alphabet))
-    initial = {sym for word in word_counts for sym in symbols_of(word) if sym[-1] in alphabet}
-    tokens, token_ids = initial_vocab(special_tokens, sorted(initial), vocab_size)
-    words, counts = build_table(word_counts, token_ids, symbols_of)
+    tokens, token_ids, words, counts = _initial_table(word_counts, special_tokens, vocab_size, limit_alphabet)
     learn_wordpiece_merges(words, counts, tokens, token_ids, vocab_size - len(tokens),
                            min_frequency=min_frequency, score=score, verbose=verbose,
                            show_progress=show_progress)
@@ -385,3 +377,35 @@ def train_wordpiece(
         raise corpus_exhausted(vocab_size, len(tokens), min_frequency)
     return WordPieceModel(vocab=token_ids, unk_token=unk_token,
                           max_input_chars_per_word=max_input_chars_per_word)
+
+
+def _initial_table(word_counts: Mapping[str, int], special_tokens: Sequence[str], vocab_size: int,
+                   limit_alphabet: int | None) -> tuple[list[str], dict[str, int], list[str], list[int]]:
+    """The initial vocabulary and the words as strings of chr(symbol id) with their counts, as
+    `initial_vocab` and `build_table(..., symbols_of)` make them (tested equal), but with the
+    characters counted in C (`pairs.weighted_counts`) and each word mapped by `str.translate`.
+
+    The alphabet is `vocab.alphabet_of`'s: the characters by falling count, then character, the
+    first `limit_alphabet` of them kept. Symbols outside the vocabulary (characters cut from the
+    alphabet, unless equal to a special token) are dropped from the words, and a word left empty
+    is dropped, as `build_table` does: they will be unknown at encoding time anyway.
+    """
+    words = [w for w in word_counts if w]
+    counts = [word_counts[w] for w in words]
+    chars = weighted_counts(words, counts)
+    alphabet = set(chars) if limit_alphabet is None else \
+        set(sorted(chars, key=lambda ch: (-chars[ch], ch))[:limit_alphabet])
+    firsts = {w[0] for w in words}
+    rest = set("".join([w[1:] for w in words]))
+    symbols = sorted((firsts & alphabet) | {PREFIX + ch for ch in rest & alphabet})
+    tokens, token_ids = initial_vocab(special_tokens, symbols, vocab_size)
+    # a symbol is kept when it is in the vocabulary: in the alphabet, or equal to a special token
+    first = {ch: chr(token_ids[ch]) for ch in firsts if ch in token_ids}
+    table = {ord(ch): chr(token_ids[PREFIX + ch]) if PREFIX + ch in token_ids else None for ch in rest}
+    text, kept = [], []
+    for w, c in zip(words, counts, strict=True):
+        t = first.get(w[0], "") + w[1:].translate(table)
+        if t:
+            text.append(t)
+            kept.append(c)
+    return tokens, token_ids, text, kept

@@ -9,7 +9,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertkit.tokenizers.pairs import PairTable, pack, unpack
+from bertkit.tokenizers.pairs import PairTable, pack, unpack, weighted_counts
 from bertkit.tokenizers.vocab import merge_word
 
 
@@ -54,3 +54,20 @@ def test_packed_keys_sort_like_count_then_pair(entries):
     assert [unpack(k) for k in keys] == [(c, chr(a) + chr(b)) for c, a, b in entries]
     by_count_then_pair = sorted(entries, key=lambda e: (-e[0], e[1], e[2]))
     assert sorted(keys) == [pack(c, chr(a) + chr(b)) for c, a, b in by_count_then_pair]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet="abcé", max_size=6), st.integers(0, 4)), max_size=12))
+def test_weighted_counts_and_string_words(items):
+    """Characters counted by groups of equal count give the plain weighted count; a table built
+    from strings of chr(id) equals one built from lists of ids."""
+    strings, counts = [s for s, _ in items], [c for _, c in items]
+    plain: Counter[str] = Counter()
+    for s, c in items:
+        for ch in s:
+            plain[ch] += c
+    assert weighted_counts(strings, counts) == plain
+    words = [[ord(ch) for ch in s] for s in strings]
+    from_ids, from_text = PairTable(words, counts), PairTable(list(strings), counts)
+    assert (from_text.text, from_text.pair_counts, from_text.where) == \
+        (from_ids.text, from_ids.pair_counts, from_ids.where)

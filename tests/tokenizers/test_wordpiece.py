@@ -14,10 +14,11 @@ from bertkit.tokenizers.bpe import train_bpe
 from bertkit.tokenizers.normalizers import NormalizerOptions
 from bertkit.tokenizers.reference import reference_encode, wordpiece_merges
 from bertkit.tokenizers.trainers import count_words, train_runtime
-from bertkit.tokenizers.vocab import build_table, initial_vocab
+from bertkit.tokenizers.vocab import alphabet_of, build_table, initial_vocab
 from bertkit.tokenizers.wordpiece import (
     SCORES,
     WordPieceModel,
+    _initial_table,
     learn_wordpiece_merges,
     symbols_of,
     train_wordpiece,
@@ -58,6 +59,21 @@ def fast_merges(word_counts: dict[str, int], score: str, min_frequency: int) -> 
 
 word_counts = st.dictionaries(st.text(alphabet="abcd", min_size=1, max_size=7),
                               st.integers(1, 30), min_size=1, max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(counts=st.dictionaries(st.text(alphabet="ab#cé\x00", max_size=6), st.integers(0, 9), max_size=20),
+       limit=st.one_of(st.none(), st.integers(0, 7)),
+       specials=st.lists(st.sampled_from(["[UNK]", "a", "##b", "#", "###"]), unique=True, max_size=3))
+def test_initial_table_is_the_readable_one(counts, limit, specials):
+    """`_initial_table` (characters counted in C, words mapped by str.translate) gives what the
+    readable path gives: alphabet_of, the symbols that occur, initial_vocab, build_table."""
+    alphabet = set(alphabet_of(counts, limit))
+    initial = {sym for word in counts for sym in symbols_of(word) if sym[-1] in alphabet}
+    tokens, ids = initial_vocab(specials, sorted(initial), 10**9)
+    words, kept = build_table(counts, ids, symbols_of)
+    text = ["".join(map(chr, w)) for w in words]
+    assert _initial_table(counts, specials, 10**9, limit) == (tokens, ids, text, kept)
 
 
 @pytest.mark.parametrize("score", SCORES)
