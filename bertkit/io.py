@@ -110,6 +110,7 @@ def atomic_directory(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
 
 
 LOCK_NAME = ".bertkit.lock"
+READERS_NAME = ".bertkit.readers"      # one record per job holding a directory with `reading_lock`
 
 
 def _read_holder(lock: Path) -> dict[str, Any]:
@@ -139,8 +140,9 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
-def _open_and_flock(path: Path, lock: Path, what: str) -> tuple[int, dict[str, Any]]:
-    """Open `lock` and take an exclusive flock on it; return the fd and the previous holder record.
+def _open_and_flock(path: Path, lock: Path, what: str, shared: bool = False) -> tuple[int, dict[str, Any]]:
+    """Open `lock` and take an exclusive (or shared) flock on it; return the fd and the previous
+    holder record.
 
     Retries when the file was unlinked by a releasing holder between our open and our flock, so
     that two processes never hold locks on two different inodes of the same path.
@@ -148,12 +150,17 @@ def _open_and_flock(path: Path, lock: Path, what: str) -> tuple[int, dict[str, A
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as e:
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise LockError(f"{path}: cannot lock {lock}: {e.strerror}") from None
             holder = _read_holder(lock)
+            readers = [] if holder else _readers(path)
+            if readers:
+                raise LockError(f"{path} is being read by {'; '.join(_describe(r) for r in readers)}; "
+                                f"refusing to start {what} there, which would change it under them. "
+                                "Wait for them to finish, or write to another directory.") from None
             gone = (holder.get("host") == socket.gethostname() and "pid" in holder
                     and not _pid_alive(holder["pid"]))
             hint = (" Its process is gone but a child of it still holds the lock: stop that child."
@@ -200,11 +207,11 @@ def directory_lock(path: PathLike, what: str = "job") -> Iterator[Path]:
         if previous:
             warnings.warn(f"{path}: taking over the lock left by {_describe(previous)}, which is no "
                           f"longer running", stacklevel=3)
-        record = {"what": what, "pid": os.getpid(), "host": host,
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": shlex.join(sys.argv)}
+        record = _holder_record(what)
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
         os.fsync(fd)
+        shutil.rmtree(path / READERS_NAME, ignore_errors=True)  # no reader holds it: killed ones' records
     except BaseException:
         os.close(fd)
         raise
@@ -214,6 +221,58 @@ def directory_lock(path: PathLike, what: str = "job") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
         os.close(fd)
+
+
+def _holder_record(what: str) -> dict[str, Any]:
+    return {"what": what, "pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": shlex.join(sys.argv)}
+
+
+def _readers(path: Path) -> list[dict[str, Any]]:
+    """The records of the jobs reading `path` now (this host's dead ones skipped)."""
+    here = socket.gethostname()
+    found = []
+    for record in sorted((path / READERS_NAME).glob("*.json")):
+        holder = _read_holder(record)
+        if holder and not (holder.get("host") == here and not _pid_alive(holder.get("pid"))):
+            found.append(holder)
+    return found
+
+
+@contextlib.contextmanager
+def reading_lock(path: PathLike, what: str = "job") -> Iterator[Path]:
+    """Hold a shared lock on the existing directory `path` while the body reads it.
+
+    Any number of readers share it (several training runs on one shards directory); a writer's
+    `directory_lock` on the same directory is refused while they read, with an error naming them,
+    and a reader is refused while a writer holds the directory. Each reader leaves a record in
+    `path/.bertkit.readers/` (removed on exit) so that the refusal can say who reads.
+    """
+    path = Path(path)
+    if not path.is_dir():       # nothing to lock: the reader says what is missing
+        yield path
+        return
+    try:
+        fd, _ = _open_and_flock(path, path / LOCK_NAME, what, shared=True)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        yield path              # a directory we may not write to: nobody writes it through us either
+        return
+    record: Path | None = path / READERS_NAME / f"{socket.gethostname()}-{os.getpid()}-{fd}.json"
+    try:
+        try:
+            record.parent.mkdir(exist_ok=True)
+            record.write_text(json.dumps(_holder_record(what)) + "\n", encoding="utf-8")
+        except OSError:
+            record = None       # a read-only directory: readers still exclude writers, unnamed
+        yield path
+    finally:
+        if record is not None:
+            with contextlib.suppress(OSError):
+                record.unlink()
+                record.parent.rmdir()       # the last reader out leaves no trace (fails if not last)
+        os.close(fd)            # readers never unlink the lock file: another may still hold it
 
 
 def decode_utf8(data: bytes, source: PathLike, errors: str = "strict") -> str:

@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from bertkit.io import (
     directory_lock,
     iter_lines,
     read_text,
+    reading_lock,
 )
 
 
@@ -123,6 +125,60 @@ def test_directory_lock_of_another_host_is_not_broken(tmp_path):
         with directory_lock(tmp_path):
             pass
     assert (tmp_path / LOCK_NAME).exists()
+
+
+_READ = """
+import sys, time
+from bertkit.io import reading_lock
+with reading_lock(sys.argv[1], what="pretrain"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_readers_share_a_directory_and_keep_a_writer_out_naming_them(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", _READ, str(tmp_path), "--reader-marker"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with reading_lock(tmp_path, what="evaluate"):      # a second reader is welcome
+            with pytest.raises(LockError) as e, directory_lock(tmp_path, what="data prepare"):
+                pass
+        msg = str(e.value)
+        assert "is being read by" in msg and f"pid {proc.pid}" in msg and "--reader-marker" in msg
+        assert f"pid {os.getpid()}" in msg and "data prepare" in msg
+    finally:
+        proc.kill()
+        proc.wait()
+    with directory_lock(tmp_path, what="data prepare"):    # the killed reader's flock died with it
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == []     # no lock file, no reader records
+
+
+def test_a_reader_is_refused_while_a_writer_holds_the_directory(tmp_path):
+    proc = _holder(tmp_path)
+    try:
+        with pytest.raises(LockError, match=f"in use by pretrain \\(pid {proc.pid}"):
+            with reading_lock(tmp_path, what="pretrain"):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_reading_lock_on_a_missing_or_read_only_directory_does_not_get_in_the_way(tmp_path, monkeypatch):
+    with reading_lock(tmp_path / "missing") as d:
+        assert not d.exists()
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith(LOCK_NAME):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)      # a shared dataset directory we may not write to
+    with reading_lock(tmp_path):
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_long_lines_come_out_in_bounded_pieces_cut_at_whitespace(tmp_path):

@@ -216,3 +216,27 @@ def test_accumulated_micro_batches_train_like_the_whole_batch(minilm_shards, tmp
                                    msg=lambda m, key=key: f"{key}: {m}")
     logged = [[r["loss"] for r in res.history if r["split"] == "train"] for res in (r1, r2)]
     assert logged[1] == pytest.approx(logged[0], abs=1e-5)
+
+
+def test_the_shards_are_held_while_pretraining_reads_them(minilm_shards, corpus, minilm_dir, tmp_path,
+                                                          monkeypatch):
+    """`data prepare` into the shards of a running pretraining is refused (it would change them under
+    the run); another run may read them at the same time; afterwards they are free again."""
+    from bertkit.errors import LockError
+    from bertkit.io import reading_lock
+    from bertkit.train import pretrain as pretrain_module
+
+    seen = {}
+
+    def body(data_dir, out_dir, cfg, train, model):
+        with pytest.raises(LockError, match="is being read by pretrain") as e:
+            prepare([corpus], minilm_dir, data_dir, workers=1, progress=False)
+        seen["refused"] = str(e.value)
+        with reading_lock(data_dir, what="another pretrain"):     # readers share the shards
+            seen["shared"] = True
+        return None, None
+
+    monkeypatch.setattr(pretrain_module, "_pretrain", body)
+    pretrain_module.pretrain(minilm_shards, tmp_path / "run", PretrainConfig(preset="tiny"))
+    assert seen["shared"] and str(minilm_shards) in seen["refused"]
+    assert prepare([corpus], minilm_dir, minilm_shards, workers=1, progress=False)["skipped"]
