@@ -80,11 +80,15 @@ class PairTable:
         Returns the pairs whose count rose (each holds `ab`) and how many occurrences of `pair`
         were merged, weighted by word counts. At each merge site only the neighbours change:
         (left, a) becomes (left, ab) and (b, right) becomes (ab, right); in a run "a b a b" the
-        second site turns the (ab, a) the first one made into (ab, ab).
+        second site turns the (ab, a) the first one made into (ab, ab). The words are gathered by
+        neighbour first (`lefts`, `rights`: symbol -> the words, once per site), and each
+        neighbour's counts are moved once at the end, summed in C: a site costs one append.
         """
         text, counts, pair_counts, where = self.text, self.counts, self.pair_counts, self.where
         a, b = pair
         touched: set[str] = set()
+        lefts: dict[str, list[int]] = defaultdict(list)
+        rights: dict[str, list[int]] = defaultdict(list)
         merged = 0
         for wi in where.pop(pair, ()):
             word = text[wi]
@@ -94,31 +98,36 @@ class PairTable:
             c = counts[wi]
             n, end = len(word), -1  # end: where the previous merge site ended
             while j >= 0:
-                if j == end:
+                if j == end:  # "a b a b": the (ab, a) just made becomes (ab, ab)
                     pair_counts[ab + a] -= c
                     born = ab + ab
                     pair_counts[born] += c
                     touched.add(born)
                     where[born].append(wi)
                 elif j > 0:
-                    left = word[j - 1]
-                    pair_counts[left + a] -= c
-                    born = left + ab
-                    pair_counts[born] += c
-                    touched.add(born)
-                    where[born].append(wi)
+                    lefts[word[j - 1]].append(wi)
                 if j + 2 < n:
-                    right = word[j + 2]
-                    pair_counts[b + right] -= c
-                    born = ab + right
-                    pair_counts[born] += c
-                    touched.add(born)
-                    where[born].append(wi)
+                    rights[word[j + 2]].append(wi)
                 end = j + 2
                 j = word.find(pair, end)
             new = word.replace(pair, ab)  # str.replace is left-to-right, non-overlapping: BPE's rule
             merged += c * (n - len(new))
             text[wi] = new
+        weight = counts.__getitem__
+        for left, words in lefts.items():
+            k = sum(map(weight, words))
+            pair_counts[left + a] -= k
+            born = left + ab
+            pair_counts[born] += k
+            touched.add(born)
+            where[born] += words
+        for right, words in rights.items():
+            k = sum(map(weight, words))
+            pair_counts[b + right] -= k
+            born = ab + right
+            pair_counts[born] += k
+            touched.add(born)
+            where[born] += words
         pair_counts.pop(pair, None)
         return touched, merged
 

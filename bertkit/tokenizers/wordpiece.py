@@ -90,11 +90,11 @@ class _ScoreQueue:
       keyed by that score. Counts only fall (a pair whose count rises is re-scored), so a key is
       >= the true score, and a top key that equals the true score is the best of this heap.
     - `bounds`: every other live pair, keyed by an upper bound on its score, of one of two kinds:
-      * loose: `_bound` holds for as long as each symbol's frequency stays within a factor `theta`
-        of its value at that symbol's last full re-scoring (its "epoch"; `dropped` starts a new one
-        when the factor is reached). A loose pair is listed in `partners` under both symbols, to be
-        re-bounded at their epochs.
-      * parked (the log-likelihood gain only): `_static`, a bound that needs no epoch: the gain is
+      * loose: a bound (`_place`) that holds for as long as each symbol's frequency stays within
+        a factor `theta` of its value at that symbol's last full re-scoring (its "epoch";
+        `dropped` starts a new one when the factor is reached). A loose pair is listed in
+        `partners` under both symbols, to be re-bounded at their epochs.
+      * parked (the log-likelihood gain only): a static bound that needs no epoch: the gain is
         at most count * log(N / count) (as freq(a), freq(b) >= count), which only falls until the
         count rises (then the pair is pushed again). A pair whose static bound is below `floor`
         (the last merge's score) is parked, not listed in `partners`, so the many rare pairs of a
@@ -117,7 +117,7 @@ class _ScoreQueue:
         self.pair_counts, self.freq, self.partners = table.pair_counts, table.freq, table.partners
         self.epoch_freq = epoch_freq  # each symbol's frequency when its epoch began (or more)
         self.min_frequency, self.theta = min_frequency, theta
-        # the bounds' margins: THETA**2 for the epoch, and float rounding (see `_bound`)
+        # the bounds' margins: THETA**2 for the epoch, and float rounding (see `_place`)
         self.slack = 2 * math.log(theta) + 1e-9
         self.inflation = theta * theta * (1 + 1e-9)
         self.exact: list[tuple[float, str]] = []
@@ -133,38 +133,43 @@ class _ScoreQueue:
         fab = self.freq[pair[0]] * self.freq[pair[1]]
         return c * math.log(c * self.table.total / fab) if self.gain else c / fab
 
-    def _bound(self, pair: str, c: int) -> float:
-        """An upper bound on the score while each symbol's frequency f stays above E/THETA, E its
-        epoch frequency (>= f now): counts and N only fall, so ratio <= c/(Ea*Eb) * THETA**2 and
-        log(c*N/(fa*fb)) <= log(c*N/(Ea*Eb)) + 2*log(THETA); a count is >= 1, so a negative log
-        bounds the gain too. The small margins cover float rounding."""
-        epoch = self.epoch_freq
-        if not self.gain:
-            return c / (epoch[pair[0]] * epoch[pair[1]]) * self.inflation
-        log_ratio = math.log(c * self.table.total / (epoch[pair[0]] * epoch[pair[1]])) + self.slack
-        return c * log_ratio if log_ratio >= 0 else log_ratio
+    def _place(self, pairs: Iterable[str]) -> None:
+        """Give each live pair not in `exact` a valid bound: parked if its static bound is below
+        `floor`, else loose (and listed in `partners` under both symbols).
 
-    def _place(self, pair: str, c: int) -> None:
-        """Give a live pair (count `c`) a valid bound: parked if its static bound (the gain's
-        c * log(N / c), which falls with c and N) is below `floor`, else loose."""
-        a, b = pair
-        bits = (ord(a) << ID_BITS) | ord(b)  # pairs.pack, inlined: this runs ~20 times a merge
-        if self.gain:
-            static = c * math.log(self.table.total / c) * (1 + 1e-9) + 1e-9
-            if static < self.floor:
-                heapq.heappush(self.bounds, (-math.ceil(static * SCALE) << PAIR_BITS) | bits)
-                return
-        heapq.heappush(self.bounds, (-math.ceil(self._bound(pair, c) * SCALE) << PAIR_BITS) | bits)
-        self.partners[a].add(pair)
-        self.partners[b].add(pair)
+        The loose bound holds while each symbol's frequency f stays above E/THETA, E its epoch
+        frequency (>= f now): counts and N only fall, so ratio <= c/(Ea*Eb) * THETA**2 and
+        log(c*N/(fa*fb)) <= log(c*N/(Ea*Eb)) + 2*log(THETA) (a count is >= 1, so a negative log
+        bounds the gain too); the static one is c * log(N / c), which falls with c and N. The
+        small margins cover float rounding. `dropped` inlines the same loose bound.
+        """
+        key, pair_counts, min_frequency = self.key, self.pair_counts, self.min_frequency
+        bounds, partners, epoch, floor = self.bounds, self.partners, self.epoch_freq, self.floor
+        total, slack, inflation, gain = self.table.total, self.slack, self.inflation, self.gain
+        log, ceil, heappush, scale = math.log, math.ceil, heapq.heappush, SCALE
+        for pair in pairs:
+            c = pair_counts.get(pair, 0)
+            if c < min_frequency or pair in key:
+                continue
+            a, b = pair
+            bits = (ord(a) << ID_BITS) | ord(b)  # pairs.pack, inlined: this runs ~15 times a merge
+            if gain:
+                static = c * log(total / c) * (1 + 1e-9) + 1e-9
+                if static < floor:
+                    heappush(bounds, (-ceil(static * scale) << PAIR_BITS) | bits)
+                    continue
+                log_ratio = log(c * total / (epoch[a] * epoch[b])) + slack
+                bound = c * log_ratio if log_ratio >= 0 else log_ratio
+            else:
+                bound = c / (epoch[a] * epoch[b]) * inflation
+            heappush(bounds, (-ceil(bound * scale) << PAIR_BITS) | bits)
+            partners[a].add(pair)
+            partners[b].add(pair)
 
     def compact(self) -> None:
         """Rebuild the bound heap from the live pairs, dropping superseded entries."""
         self.bounds.clear()
-        min_frequency, key = self.min_frequency, self.key
-        for p, c in self.pair_counts.items():
-            if c >= min_frequency and p not in key:
-                self._place(p, c)
+        self._place(self.pair_counts)
 
     def tidy(self) -> None:
         """Drop superseded entries once they are most of a heap (each rebuild is O(its size))."""
@@ -177,16 +182,15 @@ class _ScoreQueue:
     def push(self, pairs: Iterable[str]) -> None:
         """Pairs whose count rose: re-score those in `exact`, re-bound the others."""
         key, exact, pair_counts, freq = self.key, self.exact, self.pair_counts, self.freq
-        min_frequency, gain, total = self.min_frequency, self.gain, self.table.total
+        gain, total = self.gain, self.table.total
         for pair in pairs:
-            c = pair_counts.get(pair, 0)
             if pair in key:  # its key is too low now
+                c = pair_counts[pair]
                 fab = freq[pair[0]] * freq[pair[1]]
                 score = c * math.log(c * total / fab) if gain else c / fab
                 key[pair] = score
                 heapq.heappush(exact, (-score, pair))
-            elif c >= min_frequency:
-                self._place(pair, c)
+        self._place(pairs)
 
     def _forget(self, pair: str) -> None:
         del self.key[pair]
@@ -244,39 +248,43 @@ class _ScoreQueue:
     def dropped(self, symbol: str) -> None:
         """`symbol` lost frequency, so the score of each pair containing it rose."""
         key, pair_counts, min_frequency = self.key, self.pair_counts, self.min_frequency
-        f = self.freq[symbol]
-        if f > 0 and self.epoch_freq[symbol] > self.theta * f:  # new epoch: re-bound its pairs
-            self.epoch_freq[symbol] = f
+        epoch, f = self.epoch_freq, self.freq[symbol]
+        if f > 0 and epoch[symbol] > self.theta * f:  # new epoch: re-bound its pairs
+            epoch[symbol] = f
             pairs = self.partners[symbol]
-            kept = self.partners[symbol] = set()  # `_place` lists loose pairs here again
-            for pair in pairs:
-                if pair in key:
-                    kept.add(pair)  # exact: `exact_of` covers it until it leaves
-                else:
-                    c = pair_counts.get(pair, 0)
-                    if c >= min_frequency:
-                        self._place(pair, c)
+            # `_place` lists the loose ones here again; `exact_of` covers exact ones until they leave
+            self.partners[symbol] = {pair for pair in pairs if pair in key}
+            self._place(pairs)
         pairs = self.exact_of.pop(symbol, None)  # a fresh set: emptied ones iterate slowly
         if not pairs:
             return
         exact, exact_of, freq, floor = self.exact, self.exact_of, self.freq, self.floor
-        gain, total, log = self.gain, self.table.total, math.log
+        gain, total, slack, inflation, log = self.gain, self.table.total, self.slack, self.inflation, math.log
+        staying, leaving = set(), []
         for pair in pairs:
             c = pair_counts.get(pair, 0)
             a, b = pair
-            if c >= min_frequency and self._bound(pair, c) >= floor:
-                # its bound would bring it straight back to `exact`: re-key it there instead
-                fab = freq[a] * freq[b]
-                score = c * log(c * total / fab) if gain else c / fab
-                key[pair] = score
-                heapq.heappush(exact, (-score, pair))
-                exact_of[a].add(pair)
-                exact_of[b].add(pair)
-                continue
-            del key[pair]  # back to a bound, re-scored when it could reach the top
-            exact_of[b if a == symbol else a].discard(pair)
             if c >= min_frequency:
-                self._place(pair, c)
+                if gain:  # the loose bound (`_place`)
+                    log_ratio = log(c * total / (epoch[a] * epoch[b])) + slack
+                    bound = c * log_ratio if log_ratio >= 0 else log_ratio
+                else:
+                    bound = c / (epoch[a] * epoch[b]) * inflation
+                if bound >= floor:
+                    # its bound would bring it straight back to `exact`: re-key it there instead
+                    fab = freq[a] * freq[b]
+                    score = c * log(c * total / fab) if gain else c / fab
+                    key[pair] = score
+                    heapq.heappush(exact, (-score, pair))
+                    staying.add(pair)
+                    continue
+            del key[pair]  # back to a bound, re-scored when it could reach the top
+            if a != b:
+                exact_of[b if a == symbol else a].discard(pair)
+            leaving.append(pair)
+        if staying:
+            exact_of[symbol] = staying
+        self._place(leaving)
 
     def grown(self, symbol: str) -> None:
         """`symbol` is new or gained frequency: its epoch starts (or stays) at the maximum."""
