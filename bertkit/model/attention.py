@@ -20,7 +20,7 @@ and values come from the encoder's output and are computed once per generation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -180,51 +180,77 @@ def _bucket(starts: list[int], lengths: list[int], total: int, dtype: torch.dtyp
     return Bucket(len(starts), length, mask), source, target
 
 
-@dataclass
 class KVCache:
-    """One attention layer's keys and values so far, each (batch, heads, seen, head_dim).
+    """One attention layer's keys and values so far, `k` and `v`, each (batch, heads, seen, head_dim).
 
     Self-attention appends each step's keys and values; cross-attention fills it once from the
-    encoder's output. `reorder` follows beam search when it keeps, drops or copies hypotheses.
-    `k` and `v` are views into buffers with room to spare (their capacity doubles when full), so
-    a step writes its keys and values in place instead of copying the whole cache (torch.cat).
+    encoder's output (`fill`). `reorder` follows beam search when it keeps, drops or copies
+    hypotheses. Appended keys and values live in one buffer, (2, batch, heads, capacity, head_dim),
+    with room to spare (its capacity doubles when full), so a step writes in place instead of
+    copying the whole cache (torch.cat); `k` and `v` are views of it.
     """
 
-    k: torch.Tensor | None = None
-    v: torch.Tensor | None = None
-    _k: torch.Tensor | None = field(default=None, repr=False)   # (batch, heads, capacity, head_dim)
-    _v: torch.Tensor | None = field(default=None, repr=False)
+    def __init__(self) -> None:
+        self.seen = 0                                    # how many positions the cache holds
+        self._kv: torch.Tensor | None = None             # (2, batch, heads, capacity, head_dim)
+        self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None     # filled at once
+        self._flat: tuple[torch.Tensor, torch.Tensor] | None = None      # `step`'s views of _kv
 
     @property
-    def seen(self) -> int:
-        """How many positions the cache holds."""
-        return 0 if self.k is None else self.k.shape[-2]
+    def k(self) -> torch.Tensor | None:
+        if self._fixed is not None:
+            return self._fixed[0]
+        return None if self._kv is None else self._kv[0].narrow(2, 0, self.seen)
+
+    @property
+    def v(self) -> torch.Tensor | None:
+        if self._fixed is not None:
+            return self._fixed[1]
+        return None if self._kv is None else self._kv[1].narrow(2, 0, self.seen)
+
+    def fill(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Hold these (batch, heads, seq, d) keys and values as they are (cross-attention)."""
+        self._fixed, self._kv, self._flat, self.seen = (k, v), None, None, k.shape[-2]
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add this step's (batch, heads, new, d) keys/values; return all of them so far."""
         seen, end = self.seen, self.seen + k.shape[-2]
-        if self._k is None or self._k.shape[0] != k.shape[0] or end > self._k.shape[-2]:
+        buffer = self._kv
+        if buffer is None or buffer.shape[1] != k.shape[0] or end > buffer.shape[3]:
             capacity = max(2 * end, 64)
-            buffers = [t.new_empty(*t.shape[:-2], capacity, t.shape[-1]) for t in (k, v)]
-            for buffer, old in zip(buffers, (self.k, self.v), strict=True):
-                if seen:
-                    buffer[..., :seen, :] = old
-            self._k, self._v = buffers
-        self._k[..., seen:end, :] = k
-        self._v[..., seen:end, :] = v
-        self.k, self.v = self._k[..., :end, :], self._v[..., :end, :]
+            buffer = k.new_empty(2, *k.shape[:-2], capacity, k.shape[-1])
+            if seen:
+                buffer[:, :, :, :seen] = self._kv[:, :, :, :seen]
+            self._kv, self._flat = buffer, None
+        buffer[0, :, :, seen:end] = k
+        buffer[1, :, :, seen:end] = v
+        self.seen = end
         return self.k, self.v
+
+    def step(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`append` of one position, kv (2, batch, heads, d) its keys and values, written straight
+        into the buffer; returns the keys transposed, (batch * heads, d, seen), and the values,
+        (batch * heads, seen, d), as one query's attention multiplies them (views, no copy)."""
+        buffer, seen = self._kv, self.seen
+        if buffer is None or seen == buffer.shape[3] or buffer.shape[1] != kv.shape[1]:
+            self.append(kv[0].unsqueeze(2), kv[1].unsqueeze(2))
+            buffer = self._kv
+        else:
+            buffer.select(3, seen).copy_(kv)
+            self.seen = seen + 1
+        flat = self._flat
+        if flat is None:
+            _, batch, heads, capacity, d = buffer.shape
+            flat = self._flat = (buffer[0].view(batch * heads, capacity, d).transpose(1, 2),
+                                 buffer[1].view(batch * heads, capacity, d))
+        return flat[0].narrow(2, 0, seen + 1), flat[1].narrow(1, 0, seen + 1)
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep the batch rows at `index` (batch',), in that order."""
-        if self.k is None:
-            return
-        if self._k is None:                 # filled at once (cross-attention)
-            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
-            return
-        seen = self.seen
-        self._k, self._v = self._k.index_select(0, index), self._v.index_select(0, index)
-        self.k, self.v = self._k[..., :seen, :], self._v[..., :seen, :]
+        if self._fixed is not None:
+            self._fixed = (self._fixed[0].index_select(0, index), self._fixed[1].index_select(0, index))
+        elif self._kv is not None:
+            self._kv, self._flat = self._kv.index_select(1, index), None
 
 
 def causal_mask(n_queries: int, n_keys: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -322,7 +348,7 @@ class MultiHeadAttention(nn.Module):
         k, v = (self.split_heads(t) for t in F.linear(memory, weight, torch.cat((self.k.bias, self.v.bias)))
                 .chunk(2, dim=-1))
         if cache is not None:
-            cache.k, cache.v = k, v
+            cache.fill(k, v)
         return q, k, v
 
     def project_qkv(self, x: torch.Tensor) -> torch.Tensor:

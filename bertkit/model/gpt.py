@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bertkit.errors import CheckpointError, ConfigError
@@ -153,18 +152,59 @@ class Block(nn.Module):
         x = x + self.dropout(a)
         return x + self.dropout(self.ffn(self.ffn_norm(x)))
 
-    def step(self, x: Tensor, mask: Tensor | None, cache: KVCache) -> Tensor:
-        """`forward` for one decoding step in inference (no dropout, no hooks): the same operations
-        in the same order, so the same numbers, without the ~15 module calls' Python overhead,
-        which at one token per step is a tenth of the time of a 768-wide model."""
+    def step_tensors(self, qkv: Tensor) -> tuple:
+        """What `step` reads, bound once per generation, `qkv` (rows, 3 * n_embd) the generation's
+        buffer for the q, k, v projections: the norms' (shape, weight, bias, eps), the linears'
+        biases and transposed weights (views: `torch.addmm(b, x, wᵀ)` is what F.linear runs), and
+        q, k, v as one (n_embd, 3 * n_embd) matrix, a copy freed with the generation, with q's
+        rows scaled by 1/√head_dim (exact for a power-of-two head_dim)."""
         attn, ffn = self.attn, self.ffn
-        a = self.attn_norm.forward(x)
-        q, k, v = (attn.split_heads(F.linear(a, m.weight, m.bias)) for m in (attn.q, attn.k, attn.v))
-        k, v = cache.append(k, v)                                              # (batch, heads, seen, d)
-        context, _ = attn.attend(q, k, v, mask, causal=True)
-        x = x + F.linear(context.transpose(1, 2).flatten(2), attn.out.weight, attn.out.bias)
-        up = ffn.act(F.linear(self.ffn_norm.forward(x), ffn.up.weight, ffn.up.bias))
-        return x + F.linear(up, ffn.down.weight, ffn.down.bias)
+        heads, d = attn.n_heads, attn.head_dim
+        scale = 1.0 / math.sqrt(d)
+        qkv_w = torch.cat((attn.q.weight * scale, attn.k.weight, attn.v.weight)).t()
+        qkv_b = torch.cat((attn.q.bias * scale, attn.k.bias, attn.v.bias))
+        rows = qkv.shape[0]
+        split = qkv.view(rows, 3, heads, d)
+        q = split[:, 0].reshape(rows * heads, 1, d) if rows == 1 else None   # a view of the buffer
+        act = {"gelu": "none", "gelu_tanh": "tanh"}.get(ffn.act_name)           # None: ReLU
+        norm = lambda n: (n.normalized_shape, n.weight, n.bias, n.eps)          # noqa: E731
+        return (norm(self.attn_norm), qkv_w, qkv_b, qkv, q, split[:, 1:].transpose(0, 1), attn.out.weight.t(),
+                attn.out.bias, norm(self.ffn_norm), ffn.up.weight.t(), ffn.up.bias, ffn.down.weight.t(),
+                ffn.down.bias, act, heads, d)
+
+    @staticmethod
+    def step(x: Tensor, mask: Tensor | None, cache: KVCache, tensors: tuple) -> Tensor:
+        """`forward` for one decoding step in inference (no dropout, no hooks) on x (rows, n_embd),
+        one new token per row, with `tensors` from `step_tensors`: the same operations without the
+        module calls, views and copies, a tenth of a step of a 768-wide model at one token a step.
+        q, k and v come from one matrix product into a buffer, the keys and values are written
+        from there straight into the cache, the one query attends by hand (q kᵀ, softmax, @ v: no
+        mask to build, no kernel set-up), the activation runs in place."""
+        (norm1, qkv_w, qkv_b, qkv, q, kv, out_w, out_b, norm2, up_w, up_b, down_w, down_b, act,
+         heads, d) = tensors
+        rows = x.shape[0]
+        torch.addmm(qkv_b, torch.native_layer_norm(x, *norm1)[0], qkv_w, out=qkv)
+        keys_t, values = cache.step(kv)                     # (rows * heads, d, seen), (rows * heads, seen, d)
+        if q is None:
+            q = qkv.view(rows, 3, heads, d)[:, 0].reshape(rows * heads, 1, d)
+        scores = torch.bmm(q, keys_t)                       # (rows * heads, 1, seen), already scaled
+        if mask is not None:                                # (rows, 1, 1, seen)
+            scores.view(rows, heads, -1).add_(mask.view(rows, 1, -1))
+        context = torch.bmm(scores.softmax(-1), values)     # (rows * heads, 1, d)
+        h = torch.addmm(out_b, context.view(rows, -1), out_w).add_(x)
+        up = torch.addmm(up_b, torch.native_layer_norm(h, *norm2)[0], up_w)
+        up = up.relu_() if act is None else torch._C._nn.gelu_(up, approximate=act)
+        return torch.addmm(down_b, up, down_w).add_(h)
+
+
+@dataclass
+class StepPlan:
+    """A generation's tensors for one-token cached steps: each block's `step_tensors`, the final
+    norm's (shape, weight, bias, eps) and the tied output layer's transposed weight (a view)."""
+
+    layers: list[tuple]
+    final_norm: tuple
+    head: Tensor
 
 
 class GPTLanguageModel(nn.Module):
@@ -234,31 +274,54 @@ class GPTLanguageModel(nn.Module):
         return CausalLMOutput(loss=loss, hidden=hidden, head=self.head)
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                      position_ids: Tensor | None = None, cache: list[KVCache] | None = None,
-                      lean: bool = False) -> Tensor:
-        """input_ids (batch, seq) -> the final layer norm's output (batch, seq, n_embd).
-
-        `lean`: the caller has checked `plain_inference`; a one-token step with a cache then runs
-        `Block.step` (same numbers, less Python) unless the packed kernels take it (several rows).
-        """
+                      position_ids: Tensor | None = None, cache: list[KVCache] | None = None) -> Tensor:
+        """input_ids (batch, seq) -> the final layer norm's output (batch, seq, n_embd)."""
         batch, seq = input_ids.shape
         past = cache[0].seen if cache is not None else 0
-        if past + seq > self.config.n_positions:
-            raise ValueError(f"{past + seq} tokens do not fit the context window of "
-                             f"{self.config.n_positions} positions (n_positions)")
+        self._check_window(past + seq)
         if position_ids is None:
             position_ids = torch.arange(past, past + seq, device=input_ids.device).expand(batch, seq)
         x = self.dropout(self.word(input_ids) + self.position(position_ids))   # (batch, seq, n_embd)
         mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
         packed = inference.decoder_applies(self, x)
-        if lean and not packed and cache is not None and seq == 1:
-            for layer, c in zip(self.layers, cache, strict=True):
-                x = layer.step(x, mask, c)
-            return self.final_norm.forward(x)
         for i, layer in enumerate(self.layers):
             c = None if cache is None else cache[i]
             x = inference.decoder_block(layer, x, mask, c) if packed else layer(x, mask, c)
         return self.final_norm(x)
+
+    def _check_window(self, positions: int) -> None:
+        if positions > self.config.n_positions:
+            raise ValueError(f"{positions} tokens do not fit the context window of "
+                             f"{self.config.n_positions} positions (n_positions)")
+
+    def step_plan(self, rows: int) -> StepPlan | None:
+        """The tensors of one-token cached steps of `rows` rows (`Block.step`), bound for one
+        generation; None where the modules must run (gradients, training, hooks: `plain_inference`)
+        or the packed kernels take the steps (several rows of a wide model, `inference`)."""
+        if not self.plain_inference():
+            return None
+        if inference.decoder_applies(self, self.word.weight[0].expand(rows, -1)):
+            return None
+        norm = self.final_norm
+        qkv = self.word.weight.new_empty(rows, 3 * self.config.n_embd)      # one buffer for every layer
+        return StepPlan([layer.step_tensors(qkv) for layer in self.layers],
+                        (norm.normalized_shape, norm.weight, norm.bias, norm.eps), self.word.weight.t())
+
+    def step_logits(self, input_ids: Tensor, attention_mask: Tensor | None, position_ids: Tensor | None,
+                    cache: list[KVCache], plan: StepPlan) -> Tensor:
+        """Next-token logits (rows, vocab) after one new token per row, input_ids (rows, 1), with the
+        cache: `hidden_states` + `head` at the last position, through `Block.step` on `plan`."""
+        rows = input_ids.shape[0]
+        past = cache[0].seen
+        self._check_window(past + 1)
+        position = (self.position.weight[past] if position_ids is None
+                    else torch.embedding(self.position.weight, position_ids.view(rows)))
+        x = torch.embedding(self.word.weight, input_ids.view(rows)) + position     # (rows, n_embd)
+        mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
+        step = Block.step
+        for layer, c in zip(plan.layers, cache, strict=True):
+            x = step(x, mask, c, layer)
+        return torch.mm(torch.native_layer_norm(x, *plan.final_norm)[0], plan.head)
 
     def plain_inference(self) -> bool:
         """No gradients, eval mode, no hooks on any module: `Block.step` may stand in for the
@@ -275,9 +338,12 @@ class GPTLanguageModel(nn.Module):
     # decoding (generation.py drives these two)
     def start_decoding(self, input_ids: Tensor, attention_mask: Tensor | None,
                        use_cache: bool) -> tuple[Tensor, DecodingState]:
-        """The prompt is the start of the output; the state holds one cache per layer."""
+        """The prompt is the start of the output; the state holds one cache per layer, and with it
+        the `step_plan` when one-token steps may skip the modules (checked once per generation:
+        walking the modules costs as much as a step's Python)."""
         caches = [KVCache() for _ in self.layers] if use_cache else []
-        return input_ids, DecodingState(caches=caches, key_mask=attention_mask, lean=self.plain_inference())
+        plan = self.step_plan(input_ids.shape[0]) if use_cache else None
+        return input_ids, DecodingState(caches=caches, key_mask=attention_mask, plan=plan)
 
     def decode_next(self, tokens: Tensor, state: DecodingState) -> Tensor:
         """Logits (batch, vocab) for the token after `tokens` (batch, seq); with a cache only the
@@ -290,9 +356,16 @@ class GPTLanguageModel(nn.Module):
         positions = None
         if mask is not None:   # left padding: positions count real tokens only, as transformers does
             positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, -new.shape[1]:]
-        x = self.hidden_states(new, mask, positions, state.caches or None, lean=state.lean)
+        if state.plan is not None and new.shape[1] == 1:
+            # inference mode: each tensor call skips the autograd and version-counter dispatch, a
+            # tenth of the step's own time; the logits are read-only (inference) tensors
+            with torch.inference_mode():
+                logits = self.step_logits(new, mask, positions, state.caches, state.plan)
+        else:
+            x = self.hidden_states(new, mask, positions, state.caches or None)
+            logits = self.head(x[:, -1])                    # the output layer at the last position only
         state.seen = tokens.shape[1]
-        return self.head(x[:, -1])                     # the output layer at the last position only
+        return logits
 
     generate = generate
 

@@ -76,21 +76,28 @@ def test_cross_attention_cache_computes_keys_once():
 
 def test_cache_grows_in_place_and_reorders_like_concatenation():
     """The preallocated cache holds exactly what torch.cat of the steps holds, across regrowth
-    (capacity 64, then 2 x 65) and beam-search reorders; a step within capacity copies nothing old."""
+    (capacity 64, then 2 x 65), one-position `step`s and beam-search reorders; a step within
+    capacity copies nothing old, and `step` returns the keys transposed and the values, flat."""
     torch.manual_seed(1)
     cache, ks, vs = KVCache(), [], []
     for step in range(70):
         new = 5 if step == 0 else 1
         k, v = torch.randn(3, 2, new, 4), torch.randn(3, 2, new, 4)
-        buffer = cache._k
-        got_k, got_v = cache.append(k, v)
+        buffer = cache._kv
+        if step % 2:
+            keys_t, values = cache.step(torch.stack((k[:, :, 0], v[:, :, 0])))
+            got_k = keys_t.transpose(1, 2).unflatten(0, (3, 2))
+            assert torch.equal(values.unflatten(0, (3, 2)), cache.v)
+        else:
+            got_k, _ = cache.append(k, v)
         ks.append(k)
         vs.append(v)
-        if step in (1, 40):
-            assert cache._k is buffer and got_k.data_ptr() == buffer.data_ptr()   # written in place
+        assert torch.equal(got_k, torch.cat(ks, -2))
+        if step in (1, 2, 40):
+            assert cache._kv is buffer and got_k.data_ptr() == buffer.data_ptr()   # written in place
         if step % 7 == 3:                                   # a beam search step keeps rows 2, 0, 0
             rows = torch.tensor([2, 0, 0])
             cache.reorder(rows)
             ks, vs = [t[rows] for t in ks], [t[rows] for t in vs]
         assert torch.equal(cache.k, torch.cat(ks, -2)) and torch.equal(cache.v, torch.cat(vs, -2))
-    assert cache.seen == 74 and cache._k.shape[-2] == 130
+    assert cache.seen == 74 and cache._kv.shape[3] == 130

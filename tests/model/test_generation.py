@@ -95,6 +95,19 @@ class MarkovModel(torch.nn.Module):
         return self.table[tokens[:, -1]]
 
 
+def test_greedy_takes_the_first_of_equal_maxima_like_argmax():
+    """Greedy picks `max(-1).indices`, which is argmax's choice: the first of equal maxima, NaN first."""
+    model = MarkovModel(vocab=6, seed=0)
+    model.table = torch.tensor([[0., 3., 1., 3., 3., 0.],        # tie 1, 3, 4 -> 1
+                                [2., 0., 2., 0., 0., 0.],        # tie 0, 2 -> 0
+                                [0.] * 6,                        # all equal -> 0
+                                [1., 1., float("nan"), 9., 1., float("nan")],   # NaN wins, the first
+                                [0.] * 6, [0.] * 6])
+    for start, want in ((0, 1), (1, 0), (2, 0), (3, 2)):
+        out = generate(model, torch.tensor([[start]]), max_new_tokens=1, eos_token_id=None)
+        assert out[0, 1].item() == want == model.table[start].argmax().item()
+
+
 def reference_beam_search(model: MarkovModel, prompt: list[int], steps: int, beams: int) -> list[int]:
     """The textbook beam search: extend every hypothesis by every token, keep the `beams` best."""
     hyps = [(0.0, prompt)]
@@ -253,30 +266,72 @@ def test_bad_stop_ids_are_clear_errors(pair, prompts, bad):
         pair[0].generate(prompts, max_new_tokens=3, eos_token_id=bad)
 
 
-def test_lean_decoding_step_gives_the_modules_numbers_and_yields_to_hooks(pair, prompts):
-    """A one-token step with the cache runs `Block.step` (no module calls): bit-for-bit the
-    modules' logits; with a forward hook on any module the modules run (the hook sees every step)."""
+@pytest.mark.parametrize("rows, padded", [(1, False), (3, False), (3, True)])
+def test_lean_steps_give_the_modules_logits(pair, prompts, rows, padded):
+    """One-token steps with the cache run `Block.step` on the generation's `step_plan` (no module
+    calls, q, k, v as one product with q pre-scaled, attention by hand): the modules' logits to
+    float32 rounding (1e-5 relative), one row or several, with left padding or none."""
     from unittest import mock
 
     from bertkit.model.attention import KVCache
     from bertkit.model.gpt import Block
 
     model, _ = pair
-    with torch.no_grad(), mock.patch.object(Block, "step", autospec=True, side_effect=Block.step) as step:
-        assert model.plain_inference()
-        logits = {}
-        for lean in (True, False):
-            caches = [KVCache() for _ in model.layers]
-            model.hidden_states(prompts, cache=caches)
-            nxt = prompts[:, -1:]
-            logits[lean] = model.head(model.hidden_states(nxt, cache=caches, lean=lean))
-        assert step.call_count == len(model.layers)          # the lean step ran, once per layer
-        assert torch.equal(logits[True], logits[False])
+    ids = prompts[:rows]
+    mask = torch.ones_like(ids)
+    if padded:
+        mask[1, :2] = 0
+    with torch.no_grad(), mock.patch.object(Block, "step", side_effect=Block.step) as step:
+        plan = model.step_plan(rows)
+        assert plan is not None
+        lean, full = ([KVCache() for _ in model.layers] for _ in range(2))
+        for caches in (lean, full):
+            model.hidden_states(ids, mask if padded else None, cache=caches)
+        for t in range(3):
+            nxt = ids[:, t:t + 1]
+            mask = torch.cat((mask, torch.ones(rows, 1, dtype=mask.dtype)), 1)
+            positions = (mask.cumsum(1) - 1).clamp(min=0)[:, -1:] if padded else None
+            key_mask = mask if padded else None
+            got = model.step_logits(nxt, key_mask, positions, lean, plan)
+            want = model.head(model.hidden_states(nxt, key_mask, positions, cache=full)[:, -1])
+            assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+            assert lean[0].seen == full[0].seen == ids.shape[1] + t + 1
+        assert step.call_count == 3 * len(model.layers)       # the lean step ran, once per layer
+
+
+def test_lean_greedy_single_row_equals_transformers_and_no_cache(pair, prompts):
+    model, ref = pair
+    for row in range(3):
+        ids = prompts[row:row + 1]
+        ours = model.generate(ids, max_new_tokens=25)
+        theirs = ref.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=25, do_sample=False)
+        assert torch.equal(ours, theirs)
+        assert torch.equal(model.generate(ids, max_new_tokens=25, use_cache=False), ours)
+
+
+def test_lean_steps_see_edited_weights(tmp_path, prompts):
+    """The fused q, k, v copy lives for one generation only: weights edited between generations
+    are used by the next one (equal to the modules' output without the cache)."""
+    torch.manual_seed(3)
+    model = GPTLanguageModel(GPTConfig.preset("tiny", vocab_size=99, n_positions=64)).eval()
+    before = model.generate(prompts, max_new_tokens=12, eos_token_id=None)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.attn.v.weight.mul_(-4.0)
+            layer.attn.q.bias.add_(0.5)
+    after = model.generate(prompts, max_new_tokens=12, eos_token_id=None)
+    assert not torch.equal(before, after)
+    assert torch.equal(after, model.generate(prompts, max_new_tokens=12, eos_token_id=None, use_cache=False))
+
+
+def test_lean_decoding_yields_to_hooks(pair, prompts):
+    """With a forward hook on any module the modules run (the hook sees every step)."""
+    model, _ = pair
     calls = []
     handle = model.layers[1].ffn.register_forward_hook(lambda *args: calls.append(1))
     try:
         with torch.no_grad():
-            assert not model.plain_inference()
+            assert not model.plain_inference() and model.step_plan(3) is None
         hooked = model.generate(prompts, max_new_tokens=6, eos_token_id=None)
     finally:
         handle.remove()
