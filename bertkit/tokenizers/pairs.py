@@ -68,11 +68,15 @@ class PairTable:
         self.counts = counts
         self.pair_counts: dict[str, int] = defaultdict(int)
         self.where: dict[str, list[int]] = defaultdict(list)
-        pair_counts, where = self.pair_counts, self.where
-        for wi, (word, c) in enumerate(zip(self.text, counts, strict=True)):
+        if len(self.text) != len(counts):
+            raise ValueError(f"{len(self.text)} words but {len(counts)} counts")
+        where = self.where
+        for wi, word in enumerate(self.text):
             for pair in map(add, word, word[1:]):  # the adjacent pairs, built in C
-                pair_counts[pair] += c
                 where[pair].append(wi)
+        weight = counts.__getitem__
+        for pair, words in where.items():  # once per site, as each word is listed
+            self.pair_counts[pair] = sum(map(weight, words))
 
     def merge(self, pair: str, ab: str) -> tuple[set[str], int]:
         """Replace each non-overlapping `pair`, left to right, by the symbol `ab` in every word.
