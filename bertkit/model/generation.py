@@ -125,7 +125,9 @@ def generate(model, input_ids: Tensor, max_new_tokens: int = 20, num_beams: int 
         finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
         stop_tensor = torch.tensor(stops, dtype=tokens.dtype, device=tokens.device)
         for _ in range(max_new_tokens):
-            logits = model.decode_next(tokens, state).float()                  # (batch, vocab)
+            logits = model.decode_next(tokens, state)                          # (batch, vocab)
+            if logits.dtype != torch.float32:
+                logits = logits.float()
             if do_sample:
                 logits = top_p_filter(top_k_filter(logits / temperature, top_k), top_p)
                 next_tokens = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)

@@ -200,11 +200,14 @@ class Block(nn.Module):
 @dataclass
 class StepPlan:
     """A generation's tensors for one-token cached steps: each block's `step_tensors`, the final
-    norm's (shape, weight, bias, eps) and the tied output layer's transposed weight (a view)."""
+    norm's (shape, weight, bias, eps), the tied output layer's transposed weight (a view) and the
+    embedding tables."""
 
     layers: list[tuple]
     final_norm: tuple
     head: Tensor
+    word: Tensor
+    position: Tensor
 
 
 class GPTLanguageModel(nn.Module):
@@ -305,7 +308,8 @@ class GPTLanguageModel(nn.Module):
         norm = self.final_norm
         qkv = self.word.weight.new_empty(rows, 3 * self.config.n_embd)      # one buffer for every layer
         return StepPlan([layer.step_tensors(qkv) for layer in self.layers],
-                        (norm.normalized_shape, norm.weight, norm.bias, norm.eps), self.word.weight.t())
+                        (norm.normalized_shape, norm.weight, norm.bias, norm.eps), self.word.weight.t(),
+                        self.word.weight, self.position.weight)
 
     def step_logits(self, input_ids: Tensor, attention_mask: Tensor | None, position_ids: Tensor | None,
                     cache: list[KVCache], plan: StepPlan) -> Tensor:
@@ -314,9 +318,9 @@ class GPTLanguageModel(nn.Module):
         rows = input_ids.shape[0]
         past = cache[0].seen
         self._check_window(past + 1)
-        position = (self.position.weight[past] if position_ids is None
-                    else torch.embedding(self.position.weight, position_ids.view(rows)))
-        x = torch.embedding(self.word.weight, input_ids.view(rows)) + position     # (rows, n_embd)
+        x = torch.embedding(plan.word, input_ids.view(rows))                       # (rows, n_embd)
+        x.add_(plan.position.select(0, past) if position_ids is None
+               else torch.embedding(plan.position, position_ids.view(rows)))
         mask = None if attention_mask is None else additive_mask(attention_mask, x.dtype)
         step = Block.step
         for layer, c in zip(plan.layers, cache, strict=True):
