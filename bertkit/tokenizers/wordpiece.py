@@ -46,6 +46,7 @@ from bertkit.tokenizers.vocab import (
 
 PREFIX = "##"
 ID_MASK = (1 << ID_BITS) - 1
+PAIR_MASK = (1 << PAIR_BITS) - 1
 SCALE = 1 << 16  # the bound heaps round bounds up to 1/SCALE (see _ScoreQueue)
 # Re-score all pairs of a symbol each time its frequency falls by this factor (see _ScoreQueue).
 THETA = {"likelihood_ratio": 1.05, "log_likelihood_gain": 1.3}
@@ -222,10 +223,11 @@ class _ScoreQueue:
         # Move every pair whose bound reaches the exact top into `exact`. The top stays exact: a
         # pair moved in is scored now, so the new top is it or the old one. An entry reaches the
         # top when ceil(bound * SCALE) >= top * SCALE, i.e. when it is below `limit`.
-        scale = SCALE
+        scale, ceil = SCALE, math.ceil
+        epoch, partners, slack, inflation = self.epoch_freq, self.partners, self.slack, self.inflation
         top = -exact[0][0] if exact else -math.inf
-        limit = (1 - math.ceil(top * scale)) << PAIR_BITS if exact else None
-        while bounds and (limit is None or bounds[0] < limit):
+        limit = (1 - ceil(top * scale)) << PAIR_BITS if exact else math.inf
+        while bounds and bounds[0] < limit:
             entry = heappop(bounds)
             pair = chr((entry >> ID_BITS) & ID_MASK) + chr(entry & ID_MASK)  # pairs.unpack, inlined
             if pair in key:
@@ -234,6 +236,17 @@ class _ScoreQueue:
             if c < min_frequency:
                 continue
             a, b = pair
+            if gain:  # the loose bound (`_place`)
+                log_ratio = log(c * total / (epoch[a] * epoch[b])) + slack
+                bound = c * log_ratio if log_ratio >= 0 else log_ratio
+            else:
+                bound = c / (epoch[a] * epoch[b]) * inflation
+            loose = (-ceil(bound * scale) << PAIR_BITS) | (entry & PAIR_MASK)
+            if loose >= limit:  # a parked pair whose loose bound cannot reach the top: loose now
+                heappush(bounds, loose)
+                partners[a].add(pair)
+                partners[b].add(pair)
+                continue
             fab = freq[a] * freq[b]
             score = c * log(c * total / fab) if gain else c / fab
             key[pair] = score
@@ -242,7 +255,7 @@ class _ScoreQueue:
             exact_of[b].add(pair)
             if score > top:  # the new top
                 top = score
-                limit = (1 - math.ceil(top * scale)) << PAIR_BITS
+                limit = (1 - ceil(top * scale)) << PAIR_BITS
         return (exact[0][1], top) if exact else None
 
     def dropped(self, symbol: str) -> None:
