@@ -93,30 +93,32 @@ class PairTable:
         touched: set[str] = set()
         lefts: dict[str, list[int]] = defaultdict(list)
         rights: dict[str, list[int]] = defaultdict(list)
-        merged = 0
+        # a != b: the sites are the pair's occurrences (they cannot overlap), so its count is the
+        # number merged; a == b ("a a a" holds two pairs but one site): counted word by word
+        merged = pair_counts.get(pair, 0) if a != b else 0
         for wi in where.pop(pair, ()):
             word = text[wi]
             j = word.find(pair)
             if j < 0:  # listed, but lost the pair since (or listed twice)
                 continue
-            c = counts[wi]
-            n, end = len(word), -1  # end: where the previous merge site ended
+            end = -1  # where the previous merge site ended
             while j >= 0:
                 if j == end:  # "a b a b": the (ab, a) just made becomes (ab, ab)
+                    c = counts[wi]
                     pair_counts[ab + a] -= c
                     born = ab + ab
                     pair_counts[born] += c
                     touched.add(born)
                     where[born].append(wi)
-                elif j > 0:
+                elif j:
                     lefts[word[j - 1]].append(wi)
-                if j + 2 < n:
-                    rights[word[j + 2]].append(wi)
                 end = j + 2
+                if end < len(word):
+                    rights[word[end]].append(wi)
                 j = word.find(pair, end)
-            new = word.replace(pair, ab)  # str.replace is left-to-right, non-overlapping: BPE's rule
-            merged += c * (n - len(new))
-            text[wi] = new
+            new = text[wi] = word.replace(pair, ab)  # str.replace: left to right, non-overlapping
+            if a == b:
+                merged += counts[wi] * (len(word) - len(new))
         weight = counts.__getitem__
         for left, words in lefts.items():
             k = sum(map(weight, words))
