@@ -305,14 +305,15 @@ class _ScoreQueue:
 
 
 def learn_wordpiece_merges(
-    words: list[list[int]], counts: list[int], tokens: list[str], token_ids: dict[str, int],
+    words: list[list[int]] | list[str], counts: list[int], tokens: list[str], token_ids: dict[str, int],
     n_new: int, *, min_frequency: int = 2, score: str = "log_likelihood_gain", verbose: bool = False,
     show_progress: bool = False,
 ) -> list[tuple[str, str]]:
     """Merge the best-scoring pair until `tokens` has grown by `n_new` entries.
 
-    `words` (lists of symbol ids) is consumed, as in `bpe.learn_merges`. Each step takes the exact
-    argmax of the score (ties: the smallest pair of ids)."""
+    `words` (lists of symbol ids, or strings of chr(id) as `_initial_table` makes them) is
+    consumed, as in `bpe.learn_merges`. Each step takes the exact argmax of the score (ties: the
+    smallest pair of ids)."""
     if score not in SCORES:
         raise ConfigError(f"unknown WordPiece score {score!r}; choose one of {', '.join(SCORES)}")
     table = _Table(words, counts)

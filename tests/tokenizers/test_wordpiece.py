@@ -120,6 +120,45 @@ def test_bound_rounding_and_epoch_factor_do_not_change_the_merges(score, counts,
         assert fast_merges(counts, score, 2) == wordpiece_merges(counts, 10**9, score, 2)
 
 
+@pytest.mark.parametrize("score", SCORES)
+@settings(max_examples=60, deadline=None)
+@given(counts=st.dictionaries(st.text(alphabet="abcdefgh", min_size=1, max_size=9),
+                              st.integers(1, 300), min_size=1, max_size=40),
+       min_frequency=st.integers(1, 3))
+def test_queue_holds_a_bound_for_every_live_pair(score, counts, min_frequency):
+    """The invariant that makes the argmax exact, checked before every step: each live pair has
+    its key in `exact` (at least its score) or an entry in `bounds` at least its score (pairs
+    parked, loose, moved back loose from a pull, or out of `exact` when a symbol dropped)."""
+    from bertkit.tokenizers import wordpiece
+    from bertkit.tokenizers.pairs import unpack
+
+    checked = []
+    best = wordpiece._ScoreQueue.best
+
+    def checked_best(self):
+        bounds: dict[str, int] = {}
+        for entry in self.bounds:
+            scaled, pair = unpack(entry)
+            bounds[pair] = max(scaled, bounds.get(pair, scaled))
+        exact = set(self.exact)
+        for pair, c in self.pair_counts.items():
+            if c < self.min_frequency:
+                continue
+            true = self.score_of(pair)
+            if pair in self.key:
+                assert self.key[pair] >= true and (-self.key[pair], pair) in exact
+            else:
+                assert bounds[pair] >= true * wordpiece.SCALE
+        checked.append(len(bounds))
+        return best(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wordpiece._ScoreQueue, "best", checked_best)
+        merges = fast_merges(counts, score, min_frequency)
+    assert merges == wordpiece_merges(counts, 10**9, score, min_frequency)
+    assert checked
+
+
 def test_greedy_longest_match_first():
     vocab = {t: i for i, t in enumerate(["[UNK]", "un", "##aff", "##able", "##a", "u", "##n", "##ff"])}
     wp = WordPieceModel(vocab=vocab, max_input_chars_per_word=10)
