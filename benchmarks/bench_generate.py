@@ -14,12 +14,17 @@ tokens/s median (best):
   (26.2): 1.29x (the 256-token run did not finish in 35 minutes under load 7-11).
 On the quiet machine (load 0.4 -> 2.0, 2 threads, before `Block.step`): batch 1 29.8 vs 28.8
 (1.03x), the cache 4.6x; batch 8 136.8 vs 89.9 (1.52x).
+After the one-row `StepPlan` (docs/decoder.md, ### Speed), 2026-12-02, loaded machine: 1 thread,
+3 repeats (load 4.5 -> 3.5): bertkit 22.71 tok/s (22.99), transformers 20.56 (20.78): 1.10x
+(1.11x best); 2 threads, 2 repeats (load 4.5 -> 4.8, both sides 5-10x slower than quiet, so only
+the direction counts): bertkit 6.25, no cache 0.70, transformers 3.14: 1.99x, the cache 8.98x.
 At batch 1 a token reads every weight once (~494 MB for GPT-2 small, 154 MB of it the tied
 output layer), on both sides: the step is memory-bound. The weights' layout does not change that:
 12 layers' matrix-vector products took 55-60 ms at 1 thread under load 4 as F.linear on (out, in),
 addmv, or addmm on (in, out) weights (transformers' Conv1D layout) alike, and the output layer
 12-24 ms in every layout (an earlier "addmm is 15% faster" was noise). What bertkit saves is the
-per-token Python (`Block.step`: no module calls) and the cache's copies (written in place).
+tensor calls between the matrix products (`Block.step` on a `StepPlan`: q, k, v as one product,
+attention by hand on views of the cache, inference mode) and the cache's copies (written in place).
 
     python benchmarks/bench_generate.py                         # GPT-2 small, 256 tokens
     python benchmarks/bench_generate.py --preset tiny --new-tokens 64 --repeats 2   # a quick look
