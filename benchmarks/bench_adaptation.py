@@ -86,9 +86,33 @@ def _finetune_job(job: tuple) -> dict[str, float]:
     return finetune_accuracy(*job)
 
 
-def finetune_all(jobs: list[tuple], workers: int) -> list[dict[str, float]]:
+def probe_accuracy(model_dir: Path, train_rows: list[dict], evals: dict[str, list[dict]]) -> dict[str, float]:
+    """A linear probe: logistic regression on the frozen encoder's mean-pooled sentence embeddings.
+
+    How much of the task the representation holds before any fine-tuning, so how much an
+    adaptation moved it (all-MiniLM-L6-v2's embeddings were trained for exactly this use).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from bertkit.model.embedder import Embedder
+
+    embedder = Embedder(model_dir, pooling="mean", normalize=True)
+
+    def features(rows: list[dict]):
+        return embedder.encode([r["text"] for r in rows], batch_size=64).numpy()
+
+    def labels(rows: list[dict]) -> list[str]:
+        return [str(r["label"]) for r in rows]
+
+    clf = LogisticRegression(max_iter=5000).fit(features(train_rows), labels(train_rows))
+    return {name: float(clf.score(features(rows), labels(rows))) for name, rows in evals.items()}
+
+
+def finetune_all(jobs: list[tuple], workers: int, probe: bool = False) -> list[dict[str, float]]:
     """finetune_accuracy(*job) for each job, in `workers` processes when > 1 (the CPU is shared: a
-    process per run takes its share of it)."""
+    process per run takes its share of it); with `probe`, the linear probe of each job's model."""
+    if probe:
+        return [probe_accuracy(*job[:3]) for job in jobs]
     if workers <= 1:
         return [finetune_accuracy(*job) for job in jobs]
     import multiprocessing
@@ -222,7 +246,7 @@ def movie(args: argparse.Namespace, tmp: Path) -> dict:
     runs = [(side, model, seed) for seed in range(args.seeds) for side, model in sides]  # sides interleaved
     jobs = [(model, train_rows, evals, tmp / f"{side}{seed}", seed, args.epochs, args.lr)
             for side, model, seed in runs]
-    for (side, _, _), got in zip(runs, finetune_all(jobs, args.jobs), strict=True):
+    for (side, _, _), got in zip(runs, finetune_all(jobs, args.jobs, args.probe_only), strict=True):
         for k, v in got.items():
             accs[side][k].append(v)
     tfidf = Baseline.fit("classification", [Example(r["text"], label=r["label"]) for r in train_rows])
@@ -261,7 +285,7 @@ def questions_pt(args: argparse.Namespace, tmp: Path) -> dict:
         for side, model in sides:
             runs.append(side)
             jobs.append((model, train, {"fold": held}, tmp / f"{side}{fold}", fold, args.epochs, args.lr))
-    for side, got in zip(runs, finetune_all(jobs, args.jobs), strict=True):
+    for side, got in zip(runs, finetune_all(jobs, args.jobs, args.probe_only), strict=True):
         accs[side].append(got["fold"])
     return {"examples": len(rows), "folds": args.folds, "added_tokens": len(words),
             "added_tokens_sample": words[:10], **figures,
@@ -356,6 +380,8 @@ def main() -> None:
     parser.add_argument("--tapt-dir", default=None, help="reuse this adapted RUN (skip the adaptation)")
     parser.add_argument("--eval-steps", type=int, nargs="+", default=None,
                         help="also fine-tune from the adaptation's checkpoints at these steps (the curve)")
+    parser.add_argument("--probe-only", action="store_true",
+                        help="a linear probe of each model's frozen sentence embeddings, not fine-tuning")
     parser.add_argument("--work-dir", default=None,
                         help="keep the adaptation RUN and data here (default: a temporary directory)")
     args = parser.parse_args()
@@ -372,7 +398,8 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         result = run(args, work)
     settings = {k: getattr(args, k) for k in ("steps", "eval_steps", "head_warmup", "head_lr", "tapt_lr",
-                                              "tapt_batch", "tapt_seq_len", "mask_rate", "epochs", "lr")}
+                                              "tapt_batch", "tapt_seq_len", "mask_rate", "epochs", "lr",
+                                              "probe_only")}
     print(json.dumps({"bench": f"adaptation_{args.task}", "device": "cpu", "threads": args.threads,
                       **settings, **result, "loadavg_before": [round(x, 2) for x in load_before],
                       "loadavg_after": [round(x, 2) for x in os.getloadavg()]}))
