@@ -14,7 +14,9 @@ tokens/s median (best):
   (26.2): 1.29x (the 256-token run did not finish in 35 minutes under load 7-11).
 On the quiet machine (load 0.4 -> 2.0, 2 threads, before `Block.step`): batch 1 29.8 vs 28.8
 (1.03x), the cache 4.6x; batch 8 136.8 vs 89.9 (1.52x).
-After the one-row `StepPlan` (docs/decoder.md, ### Speed), 2026-12-02, loaded machine: 1 thread,
+After the one-row `StepPlan` (docs/decoder.md, ### Speed), 2026-12-02, the machine quiet (load
+0.2 -> 1.7), 2 threads, 2 repeats: bertkit 41.68 tok/s (42.33), no cache 7.38, transformers 33.28
+(34.45): 1.25x transformers (1.23x best), the cache 5.65x. Loaded machine: 1 thread,
 3 repeats (load 4.5 -> 3.5): bertkit 22.71 tok/s (22.99), transformers 20.56 (20.78): 1.10x
 (1.11x best); 2 threads, 2 repeats (load 4.5 -> 4.8, both sides 5-10x slower than quiet, so only
 the direction counts): bertkit 6.25, no cache 0.70, transformers 3.14: 1.99x, the cache 8.98x.
