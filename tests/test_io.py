@@ -71,15 +71,16 @@ def test_a_failed_write_names_its_file_and_leaves_no_temporary(tmp_path, monkeyp
 
 _HOLD = """
 import sys, time
-from bertkit.io import directory_lock
-with directory_lock(sys.argv[1], what="pretrain"):
+from bertkit import io
+with getattr(io, sys.argv[2])(sys.argv[1], what="pretrain"):
     print("locked", flush=True)
     time.sleep(60)
 """
 
 
-def _holder(directory):
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory), "--marker"],
+def _holder(directory, lock="directory_lock", marker="--marker"):
+    """A process holding `directory` with bertkit.io's `lock` (its command line ends in `marker`)."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory), lock, marker],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
@@ -127,20 +128,9 @@ def test_directory_lock_of_another_host_is_not_broken(tmp_path):
     assert (tmp_path / LOCK_NAME).exists()
 
 
-_READ = """
-import sys, time
-from bertkit.io import reading_lock
-with reading_lock(sys.argv[1], what="pretrain"):
-    print("locked", flush=True)
-    time.sleep(60)
-"""
-
-
 def test_readers_share_a_directory_and_keep_a_writer_out_naming_them(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", _READ, str(tmp_path), "--reader-marker"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = _holder(tmp_path, "reading_lock", "--reader-marker")
     try:
-        assert proc.stdout.readline().strip() == "locked"
         with reading_lock(tmp_path, what="evaluate"):      # a second reader is welcome
             with pytest.raises(LockError) as e, directory_lock(tmp_path, what="data prepare"):
                 pass
