@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +273,15 @@ def reading_lock(path: PathLike, what: str = "job") -> Iterator[Path]:
                 record.unlink()
                 record.parent.rmdir()       # the last reader out leaves no trace (fails if not last)
         os.close(fd)            # readers never unlink the lock file: another may still hold it
+
+
+@contextlib.contextmanager
+def reading_locks(directories: Iterable[PathLike | None], what: str = "job") -> Iterator[None]:
+    """`reading_lock` on each of `directories` (None skipped, each directory once)."""
+    with contextlib.ExitStack() as stack:
+        for directory in dict.fromkeys(str(d) for d in directories if d):
+            stack.enter_context(reading_lock(directory, what=what))
+        yield
 
 
 def decode_utf8(data: bytes, source: PathLike, errors: str = "strict") -> str:

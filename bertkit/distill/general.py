@@ -120,7 +120,15 @@ def load_mlm_teacher(directory: str | Path) -> nn.Module:
 
 
 def general_distill(cfg: GeneralDistillConfig) -> tuple[Path, Any]:
-    """Distil cfg.teacher into a smaller MLM student on cfg.shards; return (RUN, TrainResult)."""
+    """Distil cfg.teacher into a smaller MLM student on cfg.shards; return (RUN, TrainResult).
+    The shards are held with a shared reading lock while the run reads them (as `pretrain`)."""
+    from bertkit.io import reading_locks
+
+    with reading_locks((cfg.shards, cfg.eval_data), what="distill general"):
+        return _general_distill(cfg)
+
+
+def _general_distill(cfg: GeneralDistillConfig) -> tuple[Path, Any]:
     from bertkit.data.examples import PretrainingDataset
     from bertkit.data.shards import ShardSet, vocab_hash
     from bertkit.tokenizers import Tokenizer

@@ -21,6 +21,7 @@ from torch import nn
 
 from bertkit.data.shards import ShardSet, vocab_hash
 from bertkit.errors import DataError
+from bertkit.io import reading_locks
 from bertkit.model.gpt import GPTConfig, GPTLanguageModel
 from bertkit.tokenizers import Tokenizer
 from bertkit.train.config import LMPretrainConfig, TrainConfig
@@ -108,7 +109,14 @@ def _separator(shards: ShardSet) -> int | None:
 def pretrain_gpt(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: LMPretrainConfig,
                  train: TrainConfig | None = None) -> tuple[GPTLanguageModel, TrainResult]:
     """Train a GPT of `cfg.preset` size on the shards in `data_dir`; the RUN ends up a GPT-2
-    directory (config.json, model.safetensors, tokenizer.json) that transformers loads."""
+    directory (config.json, model.safetensors, tokenizer.json) that transformers loads. The shards
+    are held with a shared reading lock while the run reads them (as `pretrain`)."""
+    with reading_locks((data_dir, cfg.eval_data), what="pretrain-gpt"):
+        return _pretrain_gpt(data_dir, out_dir, cfg, train)
+
+
+def _pretrain_gpt(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: LMPretrainConfig,
+                  train: TrainConfig | None) -> tuple[GPTLanguageModel, TrainResult]:
     train = train if train is not None else cfg.train
     tokenizer = Tokenizer.from_pretrained(data_dir)
     shards = ShardSet(data_dir, tokenizer_hash=vocab_hash(tokenizer.runtime))

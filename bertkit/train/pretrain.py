@@ -16,7 +16,6 @@ head's gradients. Then the main run trains everything with the usual schedule.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,7 +32,7 @@ from bertkit.data.examples import PretrainingDataset
 from bertkit.data.masking import continuation_table
 from bertkit.data.shards import ShardSet, vocab_hash
 from bertkit.errors import CheckpointError, DataError
-from bertkit.io import iter_lines, reading_lock
+from bertkit.io import iter_lines, reading_locks
 from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
 from bertkit.model.albert import albert_for_pretraining
 from bertkit.tokenizers import Tokenizer
@@ -265,9 +264,7 @@ def pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Pretr
     shards (and `cfg.eval_data`) are held with a shared lock while they are read: other runs may
     read them too, but `bertkit data prepare` into them is refused until the run ends.
     """
-    with contextlib.ExitStack() as reading:
-        for directory in dict.fromkeys(str(d) for d in (data_dir, cfg.eval_data) if d):
-            reading.enter_context(reading_lock(directory, what="pretrain"))
+    with reading_locks((data_dir, cfg.eval_data), what="pretrain"):
         return _pretrain(data_dir, out_dir, cfg, train, model)
 
 

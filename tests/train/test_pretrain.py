@@ -4,6 +4,7 @@ real all-MiniLM-L6-v2 checkpoint (--init-from), domain tokens (--add-tokens), wh
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -240,3 +241,23 @@ def test_the_shards_are_held_while_pretraining_reads_them(minilm_shards, corpus,
     pretrain_module.pretrain(minilm_shards, tmp_path / "run", PretrainConfig(preset="tiny"))
     assert seen["shared"] and str(minilm_shards) in seen["refused"]
     assert prepare([corpus], minilm_dir, minilm_shards, workers=1, progress=False)["skipped"]
+
+
+def test_pretrain_gpt_and_general_distillation_hold_their_shards_too(minilm_shards, tmp_path, monkeypatch):
+    from bertkit.distill import general
+    from bertkit.errors import LockError
+    from bertkit.io import directory_lock
+    from bertkit.train import lm
+
+    def refused(*args):
+        with pytest.raises(LockError, match="is being read by"), directory_lock(minilm_shards):
+            pass
+        return "ran"
+
+    monkeypatch.setattr(lm, "_pretrain_gpt", refused)
+    monkeypatch.setattr(general, "_general_distill", refused)
+    assert lm.pretrain_gpt(minilm_shards, tmp_path / "gpt", lm.LMPretrainConfig()) == "ran"
+    cfg = SimpleNamespace(shards=str(minilm_shards), eval_data=None)
+    assert general.general_distill(cfg) == "ran"
+    with directory_lock(minilm_shards):         # free again afterwards
+        pass
