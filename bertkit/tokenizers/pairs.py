@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from itertools import chain
 from operator import add
 
 # Bits for one symbol id in `pack`: every id is a code point (chr), so below 0x110000 = 2**21.
@@ -120,17 +121,12 @@ class PairTable:
             if a == b:
                 merged += counts[wi] * (len(word) - len(new))
         weight = counts.__getitem__
-        for left, words in lefts.items():
+        # each neighbour's pair with a (left) or b (right) becomes its pair with ab, in those words
+        moves = chain(((left + a, left + ab, words) for left, words in lefts.items()),
+                      ((b + right, ab + right, words) for right, words in rights.items()))
+        for old, born, words in moves:
             k = sum(map(weight, words))
-            pair_counts[left + a] -= k
-            born = left + ab
-            pair_counts[born] += k
-            touched.add(born)
-            where[born] += words
-        for right, words in rights.items():
-            k = sum(map(weight, words))
-            pair_counts[b + right] -= k
-            born = ab + right
+            pair_counts[old] -= k
             pair_counts[born] += k
             touched.add(born)
             where[born] += words
