@@ -155,12 +155,12 @@ def _open_and_flock(path: Path, lock: Path, what: str, shared: bool = False) -> 
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise LockError(f"{path}: cannot lock {lock}: {e.strerror}") from None
-            holder = _read_holder(lock)
-            readers = [] if holder else _readers(path)
+            readers = _readers(path)        # first: a killed writer's stale record may still be there
             if readers:
                 raise LockError(f"{path} is being read by {'; '.join(_describe(r) for r in readers)}; "
                                 f"refusing to start {what} there, which would change it under them. "
                                 "Wait for them to finish, or write to another directory.") from None
+            holder = _read_holder(lock)
             gone = (holder.get("host") == socket.gethostname() and "pid" in holder
                     and not _pid_alive(holder["pid"]))
             hint = (" Its process is gone but a child of it still holds the lock: stop that child."
