@@ -185,6 +185,7 @@ class Trainer:
     def _start(self) -> dict | None:
         """Resume from the last checkpoint, or start afresh; return the RNG state to restore."""
         cfg = self.config
+        self._resumed_window: dict | None = None     # this rank's log window at the checkpoint
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "micro": 0, "history": [],
                                       "best_metric": None, "bad_evals": 0, "stopped_early": False}
         if not cfg.resume:
@@ -242,7 +243,7 @@ class Trainer:
         bar = tqdm(total=total, initial=st["global_step"], desc="train", unit="step", dynamic_ncols=True,
                    disable=not self.main)
         window = self._window = _Window(self.device)
-        if getattr(self, "_resumed_window", None):
+        if self._resumed_window:
             window.load(self._resumed_window)        # the log line after the resume averages the same steps
         while st["global_step"] < total and not st["stopped_early"]:
             batches = shard(self.source(st["epoch"]), self.rank, self.world, st["micro"])
