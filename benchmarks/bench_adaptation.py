@@ -5,10 +5,11 @@ unlabelled text, then fine-tune with the same budget. all-MiniLM-L6-v2 is a sent
 model without an MLM head, so `bertkit pretrain --init-from` first learns the head against the
 frozen encoder (--head-warmup-steps), then trains everything.
 
---task movie: unlabelled text = the 8.5k sentences of the movie-review train split (labels
-unused); fine-tuning on the first --train of them with labels (1 epoch, lr 2e-4, batch 16, as
-benchmarks/bench_finetune.py). Settings are chosen on the dev split; the final figure is the test
-split (both are printed). TAPT runs once per setting (seed 0); fine-tuning runs --seeds seeds on
+--task movie: --base adapts another model instead (e.g. a bertkit RUN pretrained from scratch:
+the paper's comparison on a masked LM). Unlabelled text = the 8.5k sentences of the movie-review
+train split (labels unused); fine-tuning on the first --train of them with labels (1 epoch,
+lr 2e-4, batch 16, as benchmarks/bench_finetune.py). Settings are chosen on the dev split; the
+final figure is the test split (both are printed). TAPT runs once per setting (seed 0); fine-tuning runs --seeds seeds on
 each model, the two sides interleaved.
 --task questions_pt: 586 Portuguese questions in 4 classes, --folds cross-validation (fold =
 index mod k); unlabelled text = the AIA-BDE FAQ questions and answers plus the questions, with
@@ -240,8 +241,9 @@ def movie(args: argparse.Namespace, tmp: Path) -> dict:
     evals = {k: labelled.movie_reviews(k)[: args.eval_size] for k in ("dev", "test")}
     unlabelled = write_docs(tmp / "movie_unlabelled.txt", [r["text"] for r in train_all])
     eval_text = write_docs(tmp / "movie_dev_text.txt", [r["text"] for r in evals["dev"]])
-    tapt, figures = adapt(minilm_dir(), unlabelled, eval_text, tmp / "tapt", args)
-    sides = [("base", minilm_dir()), *adapted_sides(tapt, figures, args)]
+    base = Path(args.base) if args.base else minilm_dir()
+    tapt, figures = adapt(base, unlabelled, eval_text, tmp / "tapt", args)
+    sides = [("base", base), *adapted_sides(tapt, figures, args)]
     accs: dict[str, dict[str, list[float]]] = {side: {k: [] for k in evals} for side, _ in sides}
     runs = [(side, model, seed) for seed in range(args.seeds) for side, model in sides]  # sides interleaved
     jobs = [(model, train_rows, evals, tmp / f"{side}{seed}", seed, args.epochs, args.lr)
@@ -377,6 +379,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4, help="fine-tuning lr")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1, help="fine-tuning runs in parallel processes")
+    parser.add_argument("--base", default=None,
+                        help="movie: the model to adapt, a BERT directory with its tokenizer (a bertkit "
+                             "RUN too; default: all-MiniLM-L6-v2)")
     parser.add_argument("--tapt-dir", default=None, help="reuse this adapted RUN (skip the adaptation)")
     parser.add_argument("--eval-steps", type=int, nargs="+", default=None,
                         help="also fine-tune from the adaptation's checkpoints at these steps (the curve)")
@@ -397,9 +402,9 @@ def main() -> None:
         work = Path(args.work_dir) if args.work_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         result = run(args, work)
-    settings = {k: getattr(args, k) for k in ("steps", "eval_steps", "head_warmup", "head_lr", "tapt_lr",
-                                              "tapt_batch", "tapt_seq_len", "mask_rate", "epochs", "lr",
-                                              "probe_only")}
+    settings = {k: getattr(args, k) for k in ("base", "steps", "eval_steps", "head_warmup", "head_lr",
+                                              "tapt_lr", "tapt_batch", "tapt_seq_len", "mask_rate", "epochs",
+                                              "lr", "probe_only")}
     print(json.dumps({"bench": f"adaptation_{args.task}", "device": "cpu", "threads": args.threads,
                       **settings, **result, "loadavg_before": [round(x, 2) for x in load_before],
                       "loadavg_after": [round(x, 2) for x in os.getloadavg()]}))

@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument("--ft-epochs", type=float, default=3.0)
     parser.add_argument("--ft-lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work-dir", default=None,
+                        help="keep the data, pretrained RUNs and fine-tuned models here "
+                             "(default: a temporary directory)")
     args = parser.parse_args()
 
     import torch
@@ -130,8 +133,9 @@ def main() -> None:
         tfidf_acc[k] = round(hits / len(rows), 4)
 
     curves: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(args.work_dir) if args.work_dir else Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         _, shards = prepare_data(tmp, args, train_all)
         prep_seconds = time.perf_counter() - start
