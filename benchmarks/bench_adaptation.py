@@ -9,8 +9,8 @@ frozen encoder (--head-warmup-steps), then trains everything.
 the paper's comparison on a masked LM). Unlabelled text = the 8.5k sentences of the movie-review
 train split (labels unused); fine-tuning on the first --train of them with labels (1 epoch,
 lr 2e-4, batch 16, as benchmarks/bench_finetune.py). Settings are chosen on the dev split; the
-final figure is the test split (both are printed). TAPT runs once per setting (seed 0); fine-tuning runs --seeds seeds on
-each model, the two sides interleaved.
+final figure is the test split (both are printed). TAPT runs once per setting (seed 0);
+fine-tuning runs --seeds seeds on each model, the two sides interleaved.
 --task questions_pt: 586 Portuguese questions in 4 classes, --folds cross-validation (fold =
 index mod k); unlabelled text = the AIA-BDE FAQ questions and answers plus the questions, with
 --add-tokens for the --add-tokens-top most frequent Portuguese words MiniLM's English vocabulary
