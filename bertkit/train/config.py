@@ -127,6 +127,13 @@ class PretrainConfig:
                                    metavar="DIR")
     add_tokens: str | None = option(None, "with --init-from: add these domain tokens (one per line); "
                                           "prepare the data with the same --add-tokens", metavar="FILE")
+    init_embeddings: str | None = option(
+        None, "from scratch: start the token embeddings from word vectors: 'word2vec' (skip-gram on "
+              "the shards' own tokens first, saved in OUT/word2vec/), or a word2vec file or `bertkit "
+              "word2vec train --tokenizer` directory whose words are this tokenizer's tokens",
+        metavar="word2vec|VECTORS")
+    init_embeddings_std: float = option(0.1, "--init-embeddings: rescale the vectors to this standard "
+                                             "deviation (a random start has 0.02)", low=0.0, low_open=True)
     head_warmup_steps: int | None = option(
         None, "with --init-from: N steps that train only the MLM head (encoder frozen) before the "
               "run (default: a fifth of the run's steps, at most 100, when the checkpoint has no MLM "
@@ -146,6 +153,9 @@ class PretrainConfig:
         if self.init_from and recipe.from_scratch_only:
             raise ConfigError(f"recipe {self.recipe!r} builds a new (pre-LN) model from scratch; with "
                               f"--init-from use --recipe roberta (or bert)")
+        if self.init_embeddings and self.init_from:
+            raise ConfigError("init_embeddings starts a new model's token embeddings; a model from "
+                              "--init-from has its own (drop one of the two)")
         if self.head_warmup_steps and not self.init_from:
             raise ConfigError("head_warmup_steps is for --init-from (a checkpoint whose head is new)")
         defaults = _pretrain_defaults()

@@ -57,7 +57,7 @@ from bertkit.train.checkpoint import (
 from bertkit.train.config import TrainConfig
 from bertkit.train.logging import MetricsLog, plot_loss
 from bertkit.train.optim import make_optimizer, make_scheduler
-from bertkit.train.resume import check_resume, clear_run, earlier_run
+from bertkit.train.resume import check_resume, clear_run, refuse_earlier_run
 
 __all__ = ["LossTerms", "MetricsFn", "TrainConfig", "TrainResult", "Trainer"]
 
@@ -190,11 +190,7 @@ class Trainer:
                                       "best_metric": None, "bad_evals": 0, "stopped_early": False}
         if not cfg.resume:
             if self.main:
-                found = earlier_run(self.out_dir)
-                if found and not cfg.overwrite:
-                    raise CheckpointError(
-                        f"{self.out_dir} holds an earlier run ({', '.join(found)}); continue it with "
-                        "--resume, or start afresh with --overwrite (deletes its checkpoints and metrics)")
+                refuse_earlier_run(self.out_dir, cfg)
                 clear_run(self.out_dir)
             dist.barrier()
             self.metrics = MetricsLog(self.out_dir, enabled=self.main)

@@ -31,7 +31,7 @@ from torch import nn
 from bertkit.data.examples import PretrainingDataset
 from bertkit.data.masking import continuation_table
 from bertkit.data.shards import ShardSet, vocab_hash
-from bertkit.errors import CheckpointError, DataError
+from bertkit.errors import ConfigError, DataError
 from bertkit.io import iter_lines, reading_locks
 from bertkit.model import BertConfig, BertForMaskedLM, BertForPreTraining
 from bertkit.model.albert import albert_for_pretraining
@@ -41,7 +41,7 @@ from bertkit.train.checkpoint import list_checkpoints, read_trainer_state
 from bertkit.train.config import RECIPES, PretrainConfig, TrainConfig
 from bertkit.train.electra import ElectraForPreTraining, electra_eval_fn, electra_metrics
 from bertkit.train.loop import Trainer, TrainResult
-from bertkit.train.resume import earlier_run
+from bertkit.train.resume import refuse_earlier_run
 
 __all__ = ["PretrainConfig", "PretrainingLoss", "add_domain_tokens", "build_model", "make_dataset",
            "mlm_eval_fn", "pretrain", "pretraining_metrics", "read_token_file"]
@@ -77,6 +77,69 @@ def add_domain_tokens(model: nn.Module, tokenizer, tokens: list[str]) -> int:
         model.mlm.bias = nn.Parameter(bias)
     model.config.vocab_size = new_size
     return added
+
+
+WORD2VEC_MAX_TOKENS = 50_000_000     # --init-embeddings word2vec reads at most this many tokens
+
+
+def init_token_embeddings(model: nn.Module, tokenizer, cfg: PretrainConfig, shards: ShardSet,
+                          out_dir: Path, seed: int) -> int:
+    """Start `model`'s token embeddings (the tied MLM decoder's too) from word vectors; returns the
+    number of rows set.
+
+    `cfg.init_embeddings` is "word2vec" (skip-gram on the shards' own tokens, saved in
+    out_dir/word2vec/) or a word2vec file or directory keyed by this tokenizer's tokens. The vectors
+    are rescaled to std `cfg.init_embeddings_std`; special tokens and tokens without a vector keep
+    their random start. Why: a masked LM spends its first hours learning which tokens are alike;
+    word2vec learns that for a fraction of the cost (measured: docs/pretraining.md).
+    """
+    from bertkit.classic.vectors import WordVectors
+
+    emb = getattr(model, "discriminator", model).get_input_embeddings()
+    if cfg.init_embeddings == "word2vec":
+        vectors, source = _word2vec_on_shards(shards, tokenizer, emb.embedding_dim, seed,
+                                              out_dir / "word2vec"), "word2vec on the shards"
+    else:
+        path = Path(cfg.init_embeddings)
+        source = str(path / "vectors.bin" if path.is_dir() else path)
+        vectors = WordVectors.load(source)
+    if vectors.dim != emb.embedding_dim:
+        raise ConfigError(f"{source}: the vectors have {vectors.dim} dimensions, the model's hidden "
+                          f"size is {emb.embedding_dim}; train them with --vector-size {emb.embedding_dim}")
+    vocab = tokenizer.get_vocab()
+    specials = set(tokenizer.all_special_ids)
+    pairs = [(vocab[w], k) for k, w in enumerate(vectors.words) if vocab.get(w) not in (None, *specials)]
+    if not pairs or len(pairs) < len(vectors.words) / 2:     # keyed by plain words, another tokenizer
+        raise DataError(f"{source}: only {len(pairs):,} of its {len(vectors.words):,} words are tokens of "
+                        f"the shards' tokenizer; train the vectors on its tokens: `bertkit word2vec "
+                        f"train --tokenizer {shards.dir} ...`")
+    ids, rows = (list(x) for x in zip(*pairs, strict=True))
+    picked = torch.from_numpy(vectors.vectors[rows]).float()
+    with torch.no_grad():
+        emb.weight[ids] = picked * (cfg.init_embeddings_std / picked.std().clamp_min(1e-12))
+    return len(ids)
+
+
+def _word2vec_on_shards(shards: ShardSet, tokenizer, dim: int, seed: int, out: Path):
+    """Skip-gram vectors (gensim's defaults, every token kept) of the shards' sentences, saved in `out`."""
+    from bertkit.classic.config import Word2VecConfig
+    from bertkit.classic.word2vec import Word2Vec
+
+    token = [""] * tokenizer.vocab_size
+    for t, i in tokenizer.get_vocab().items():
+        token[i] = t
+    sentences, total = [], 0
+    for s, bounds in shards.documents():
+        ids = [token[i] for i in shards.tokens[s][bounds[0]:bounds[-1]].tolist()]
+        cuts = (bounds - bounds[0]).tolist()
+        sentences += [ids[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        total += len(ids)
+        if total >= WORD2VEC_MAX_TOKENS:
+            break
+    config = Word2VecConfig(vector_size=dim, min_count=1, seed=seed)
+    model = Word2Vec.train(sentences, config, progress=dist.is_main(), source=str(shards.dir))
+    model.save(out)
+    return model.wv
 
 
 def _dropout(p: float | None) -> dict[str, float]:
@@ -304,6 +367,11 @@ def _pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Pret
         saved = read_trainer_state(list_checkpoints(Path(out_dir) / "checkpoints")[-1][1]).get("setup") or {}
         if "head_warmup_steps" not in saved.get("pretrain", {}):
             warm = 0                # a RUN from before the head-only phase: resume it as it ran
+    if cfg.init_embeddings and not resuming and dist.is_main():     # DDP copies rank 0's weights to all
+        refuse_earlier_run(Path(out_dir), train)                     # before minutes of word2vec
+        rows = init_token_embeddings(model, tokenizer, cfg, shards, Path(out_dir), train.seed)
+        print(f"token embeddings: {rows:,} rows start from {cfg.init_embeddings} "
+              f"(std {cfg.init_embeddings_std:g})", flush=True)
     if dist.is_main():
         head = f", after {warm} steps that train only the new MLM head (lr {cfg.head_lr:g})" if warm else ""
         print(f"pretraining a {cfg.preset if not cfg.init_from else cfg.init_from} BERT "
@@ -327,11 +395,7 @@ def _head_phase(model: nn.Module, cfg: PretrainConfig, train: TrainConfig, steps
 
     Resumable like any run (its own checkpoints); a main run that has checkpoints skips it.
     """
-    found = earlier_run(out_dir)
-    if found and not train.resume and not train.overwrite:     # refuse before any work, as the loop does
-        raise CheckpointError(
-            f"{out_dir} holds an earlier run ({', '.join(found)}); continue it with --resume, or start "
-            "afresh with --overwrite (deletes its checkpoints and metrics)")
+    refuse_earlier_run(out_dir, train)
     head_dir = out_dir / "head"
     resume = train.resume and bool(list_checkpoints(head_dir / "checkpoints"))
     phase = dataclasses.replace(train, lr=cfg.head_lr, max_steps=steps, warmup_steps=0, warmup_ratio=0.0,

@@ -36,6 +36,16 @@ def earlier_run(out_dir: Path) -> list[str]:
     return found
 
 
+def refuse_earlier_run(out_dir: Path, train: TrainConfig) -> None:
+    """A CheckpointError when `out_dir` holds an earlier run and `train` says neither resume nor
+    overwrite (the loop checks at its start; work ahead of the loop checks first too)."""
+    found = earlier_run(out_dir)
+    if found and not train.resume and not train.overwrite:
+        raise CheckpointError(
+            f"{out_dir} holds an earlier run ({', '.join(found)}); continue it with --resume, or start "
+            "afresh with --overwrite (deletes its checkpoints and metrics)")
+
+
 def clear_run(out_dir: Path) -> None:
     """Delete an earlier run's checkpoints and logs (its model files are replaced at the end)."""
     for name in _CLEARED:

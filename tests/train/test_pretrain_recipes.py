@@ -1,8 +1,10 @@
 """Pretraining recipes: the Cramming and ELECTRA presets, ELECTRA's replaced-token labels, the
-head-only phase of continued pretraining, and bitwise-exact resume of both."""
+head-only phase of continued pretraining, bitwise-exact resume of both, and token embeddings that
+start from word vectors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -12,13 +14,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
+from bertkit.classic.vectors import WordVectors
+from bertkit.cli import main
 from bertkit.data.shards import ShardSet, prepare
-from bertkit.errors import ConfigError
+from bertkit.errors import ConfigError, DataError
 from bertkit.model import BertConfig, BertForMaskedLM, BertModel
 from bertkit.tokenizers import Tokenizer
 from bertkit.train.config import TrainConfig
 from bertkit.train.electra import ElectraForPreTraining, replace_tokens
-from bertkit.train.pretrain import PretrainConfig, build_model, head_warmup_steps, make_dataset, pretrain
+from bertkit.train.pretrain import (
+    PretrainConfig,
+    build_model,
+    head_warmup_steps,
+    init_token_embeddings,
+    make_dataset,
+    pretrain,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -238,3 +249,71 @@ def test_head_phase_resume_is_bitwise_exact(shards, headless, tmp_path, cut):
             _interrupt_and_resume(tmp_path / "cut", cfg_of, at=1)
     a, b = _final(tmp_path / "straight"), _final(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---- token embeddings from word vectors (--init-embeddings) ----------------------------------
+
+
+def _cramming_model(shards, **kw):
+    cfg = PretrainConfig(recipe="cramming", preset="tiny", seq_len=32, train=_train(), **kw)
+    torch.manual_seed(0)
+    return cfg, build_model(cfg, ShardSet(shards), Tokenizer.from_pretrained(shards))
+
+
+def test_init_embeddings_word2vec_trains_on_the_shards_and_sets_those_rows(shards, tmp_path):
+    cfg, model = _cramming_model(shards, init_embeddings="word2vec")
+    tok = Tokenizer.from_pretrained(shards)
+    before = model.get_input_embeddings().weight.detach().clone()
+    rows = init_token_embeddings(model, tok, cfg, ShardSet(shards), tmp_path, seed=1)
+    wv = WordVectors.load(tmp_path / "word2vec" / "vectors.bin")
+    in_shards = {int(i) for t in ShardSet(shards).tokens for i in t}
+    ids = [tok.token_to_id(w) for w in wv.words]
+    assert set(ids) <= in_shards and rows == len(ids) > 500          # every vector is a token of the text
+    after = model.get_input_embeddings().weight.detach()
+    scale = 0.1 / float(torch.from_numpy(wv.vectors).std())
+    torch.testing.assert_close(after[ids], torch.from_numpy(wv.vectors) * scale, rtol=1e-5, atol=1e-7)
+    untouched = sorted(set(range(len(before))) - set(ids))
+    assert set(tok.all_special_ids) <= set(untouched)
+    torch.testing.assert_close(after[untouched], before[untouched], rtol=0, atol=0)
+    assert float(after[ids].std()) == pytest.approx(0.1, rel=1e-4)
+    assert model.bert.embeddings.word.weight is model.get_input_embeddings().weight   # the MLM decoder's too
+
+
+def test_init_embeddings_from_a_vectors_file_and_the_mistakes_it_names(shards, tmp_path):
+    tok = Tokenizer.from_pretrained(shards)
+    words = ["the", "##ing", "story", "market", "[CLS]"]
+    vectors = torch.randn(len(words), 128, generator=torch.Generator().manual_seed(0)).numpy()
+    path = WordVectors(words, vectors).save(tmp_path / "v.txt")
+    cfg, model = _cramming_model(shards, init_embeddings=str(path), init_embeddings_std=0.5)
+    cls_row = model.get_input_embeddings().weight[tok.token_to_id("[CLS]")].detach().clone()
+    assert init_token_embeddings(model, tok, cfg, ShardSet(shards), tmp_path, seed=0) == 4
+    got = model.get_input_embeddings().weight.detach()
+    scale = 0.5 / float(torch.from_numpy(vectors[:4]).std())
+    for k, w in enumerate(words[:4]):
+        torch.testing.assert_close(got[tok.token_to_id(w)], torch.from_numpy(vectors[k]) * scale)
+    torch.testing.assert_close(got[tok.token_to_id("[CLS]")], cls_row, rtol=0, atol=0)  # a special keeps its
+
+    narrow = WordVectors(words, vectors[:, :16]).save(tmp_path / "narrow.bin")
+    with pytest.raises(ConfigError, match=r"narrow\.bin: the vectors have 16 dimensions.*hidden size is 128"):
+        init_token_embeddings(model, tok, dataclasses.replace(cfg, init_embeddings=str(narrow)),
+                              ShardSet(shards), tmp_path, seed=0)
+    plain = WordVectors(["storyteller's", "marketplace's", "the"], vectors[:3]).save(tmp_path / "words.txt")
+    with pytest.raises(DataError, match=r"words\.txt: only 1 of its 3 words are tokens.*--tokenizer"):
+        init_token_embeddings(model, tok, dataclasses.replace(cfg, init_embeddings=str(plain)),
+                              ShardSet(shards), tmp_path, seed=0)
+    with pytest.raises(ConfigError, match="init-from|init_from"):
+        PretrainConfig(init_from=str(tmp_path), init_embeddings="word2vec")
+
+
+def test_cli_init_embeddings_word2vec_and_no_word2vec_over_an_earlier_run(shards, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["pretrain", "--data", str(shards), "--out", str(run), "--recipe", "cramming", "--preset", "tiny",
+            "--seq-len", "32", "--batch-size", "4", "--max-steps", "2", "--init-embeddings", "word2vec"]
+    with pytest.warns(UserWarning, match="pre-LN"):
+        assert main(args) == 0
+    assert "rows start from word2vec" in capsys.readouterr().out
+    assert (run / "word2vec" / "vectors.bin").is_file() and (run / "model.safetensors").is_file()
+    stamp = (run / "word2vec" / "vectors.bin").stat().st_mtime_ns
+    assert main(args) == 2                                   # an earlier run: refused before word2vec runs
+    assert "holds an earlier run" in capsys.readouterr().err
+    assert (run / "word2vec" / "vectors.bin").stat().st_mtime_ns == stamp
