@@ -8,6 +8,7 @@ defaults and checks. This module imports no torch, so `bertkit --help` stays fas
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 from bertkit.errors import ConfigError
@@ -158,10 +159,18 @@ class PretrainConfig:
                               "--init-from has its own (drop one of the two)")
         if self.head_warmup_steps and not self.init_from:
             raise ConfigError("head_warmup_steps is for --init-from (a checkpoint whose head is new)")
-        defaults = _pretrain_defaults()
+        defaults, generic = _pretrain_defaults(), TrainConfig()
         changes = {k: v for k, v in recipe.train if getattr(self.train, k) == getattr(defaults, k)}
         if changes:
             self.train = dataclasses.replace(self.train, **changes)
+        # A plain TrainConfig() carries fine-tuning's defaults, which look like the caller's choice.
+        kept = [f"{k}={getattr(self.train, k)!r} (the recipe's: {v!r})" for k, v in recipe.train
+                if getattr(self.train, k) == getattr(generic, k) != v]
+        if kept:
+            warnings.warn(f"recipe {self.recipe!r}: train keeps {', '.join(kept)}, TrainConfig()'s "
+                          f"fine-tuning defaults; for the recipe's, start from PretrainConfig(recipe="
+                          f"{self.recipe!r}).train and dataclasses.replace what you change",
+                          UserWarning, stacklevel=3)
 
 
 def _lm_defaults() -> TrainConfig:

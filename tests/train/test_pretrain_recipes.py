@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -72,6 +73,13 @@ def test_recipe_presets_set_their_choices_and_keep_explicit_ones(shards, minilm_
     assert (cram.train.lr, cram.train.warmup_ratio, cram.train.schedule) == (1e-3, 0.1, "linear")
     mine = PretrainConfig(recipe="cramming", train=TrainConfig(lr=3e-4, eps=1e-6, warmup_ratio=0.06))
     assert mine.train.lr == 3e-4                          # a caller's own lr is not overridden
+    with pytest.warns(UserWarning, match=r"'cramming': train keeps lr=0.0001 \(the recipe's: 0.001\), "
+                                         r"warmup_ratio=0.0 \(the recipe's: 0.1\), TrainConfig\(\)'s"):
+        plain = PretrainConfig(recipe="cramming", train=TrainConfig(max_steps=10))   # fine-tuning's defaults
+    assert (plain.train.lr, plain.train.warmup_ratio) == (1e-4, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PretrainConfig(recipe="cramming", train=dataclasses.replace(cram.train, max_steps=10))   # the way
     assert PretrainConfig().train.lr == 5e-4 and PretrainConfig(recipe="roberta").train.lr == 5e-4
 
     tok = Tokenizer.from_pretrained(minilm_dir)
