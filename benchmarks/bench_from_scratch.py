@@ -8,7 +8,11 @@ steps/s measured here first: the one-cycle schedule needs the step count), the R
 fine-tuned on the first --train labelled train sentences and scored on the dev split (the figure
 the issue asks for; settings were chosen on it) and on the test split. Budget 0 fine-tunes the
 same architecture untrained (what pretraining adds). TF-IDF + logistic regression is fitted on
-the same --train sentences.
+the same --train sentences. Fine-tuning runs --seeds seeds per model (mean, spread, each run).
+--init-embeddings word2vec starts every model's token embeddings from skip-gram vectors of the
+shards (`bertkit pretrain --init-embeddings`), trained once; budget 0 is then that model unpretrained.
+The recipe's own training choices apply (cramming: one-cycle to peak lr 1e-3, 10% warmup), as on
+the command line; --lr overrides the peak.
 
     .venv/bin/python benchmarks/bench_from_scratch.py --minutes 15 30 60          # the issue's curve
     .venv/bin/python benchmarks/bench_from_scratch.py --steps 0 150 400 --recipes cramming electra
@@ -20,8 +24,10 @@ minutes under that load).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bench_adaptation import finetune_accuracy, write_docs  # noqa: E402  (same folder)
+from bench_adaptation import finetune_accuracy, summary, write_docs  # noqa: E402  (same folder)
 
 
 def prepare_data(tmp: Path, args: argparse.Namespace, train_all: list[dict]) -> tuple[Path, Path]:
@@ -46,27 +52,38 @@ def prepare_data(tmp: Path, args: argparse.Namespace, train_all: list[dict]) -> 
         corpus.write_text(text + "\n", encoding="utf-8")
     movie = write_docs(tmp / "movie_unlabelled.txt", [r["text"] for r in train_all])
     tok_dir = tmp / "tokenizer"
+    if (tmp / "shards" / "meta.json").is_file() and (tok_dir / "tokenizer.json").is_file():
+        return tok_dir, tmp / "shards"                     # --work-dir of an earlier run: the same data
     Tokenizer.train([str(corpus), str(movie)], algorithm="wordpiece", vocab_size=args.vocab_size,
                     show_progress=False).save(tok_dir)
     prepare([corpus, movie], tok_dir, tmp / "shards", workers=args.threads, progress=False)
     return tok_dir, tmp / "shards"
 
 
-def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argparse.Namespace
-                 ) -> tuple[float, float]:
-    """Pretrain `steps` steps (0: save the untrained model); returns (wall, CPU) seconds.
+def pretrain_config(recipe: str, steps: int, args: argparse.Namespace, vectors: Path | None):
+    """The recipe's own config, as `bertkit pretrain --recipe R` builds it: its training choices
+    (cramming: peak lr 1e-3, 10% warmup, one-cycle) stay, only the budget and batch are set here."""
+    from bertkit.train.pretrain import PretrainConfig
+
+    cfg = PretrainConfig(recipe=recipe, preset=args.preset, seq_len=args.seq_len,
+                         init_embeddings=str(vectors) if vectors else None)
+    cfg.train = dataclasses.replace(cfg.train, max_steps=max(steps, 1), batch_size=args.batch_size, seed=0,
+                                    log_every=25, **({"lr": args.lr} if args.lr is not None else {}))
+    return cfg
+
+
+def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argparse.Namespace,
+                 vectors: Path | None = None) -> tuple[float, float]:
+    """Pretrain `steps` steps (0: save the untrained model, its embeddings from `vectors` if given);
+    returns (wall, CPU) seconds.
 
     CPU seconds (all threads) say what the run would take on an idle machine when the box is shared.
     """
     from bertkit.data.shards import ShardSet
     from bertkit.tokenizers import Tokenizer
-    from bertkit.train.config import TrainConfig
-    from bertkit.train.pretrain import PretrainConfig, build_model, pretrain
+    from bertkit.train.pretrain import build_model, init_token_embeddings, pretrain
 
-    train = TrainConfig(max_steps=max(steps, 1), batch_size=args.batch_size, seed=0, log_every=25)
-    cfg = PretrainConfig(recipe=recipe, preset=args.preset, seq_len=args.seq_len, train=train)
-    if args.lr is not None:
-        cfg.train.lr = args.lr
+    cfg = pretrain_config(recipe, steps, args, vectors)
     start, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -74,19 +91,38 @@ def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argpars
             import torch
 
             torch.manual_seed(0)
-            model = build_model(cfg, ShardSet(shards, verify=False), Tokenizer.from_pretrained(shards))
+            tokenizer = Tokenizer.from_pretrained(shards)
+            model = build_model(cfg, ShardSet(shards, verify=False), tokenizer)
+            if vectors:
+                init_token_embeddings(model, tokenizer, cfg, ShardSet(shards, verify=False), out, seed=0)
             kept = getattr(model, "discriminator", model)
             kept.save_pretrained(out)
-            Tokenizer.from_pretrained(shards).save(out)
+            tokenizer.save(out)
         else:
             pretrain(shards, out, cfg, train=cfg.train)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+def word2vec_vectors(shards: Path, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
+    """--init-embeddings word2vec, trained once for every run: (vectors dir, wall seconds)."""
+    from bertkit.data.shards import ShardSet
+    from bertkit.model import BertConfig
+    from bertkit.tokenizers import Tokenizer
+    from bertkit.train.pretrain import _word2vec_on_shards
+
+    start = time.perf_counter()
+    if not (out / "vectors.bin").is_file():
+        dim = BertConfig.preset(args.preset).hidden_size
+        _word2vec_on_shards(ShardSet(shards, verify=False), Tokenizer.from_pretrained(shards), dim, 0, out)
+    return out, time.perf_counter() - start
 
 
 def steps_per_second(shards: Path, tmp: Path, recipe: str, args: argparse.Namespace, n: int = 12) -> float:
     """The recipe's pretraining rate on this machine now: after a warm-up run, the difference of a
     `n`-step and a `4n`-step run (the same start-up cost in both, so it cancels; comparing with a
     first, colder run could leave almost nothing and a rate 10x too high)."""
+    for name in ("warm", "short", "long"):
+        shutil.rmtree(tmp / f"rate-{recipe}-{name}", ignore_errors=True)
     pretrain_run(shards, tmp / f"rate-{recipe}-warm", recipe, 2, args)
     short, _ = pretrain_run(shards, tmp / f"rate-{recipe}-short", recipe, n, args)
     long, _ = pretrain_run(shards, tmp / f"rate-{recipe}-long", recipe, 4 * n, args)
@@ -108,7 +144,11 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=1024, help="labelled sentences (fine-tuning, TF-IDF)")
     parser.add_argument("--ft-epochs", type=float, default=3.0)
     parser.add_argument("--ft-lr", type=float, default=5e-4)
+    parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per pretrained model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init-embeddings", choices=("word2vec",), default=None,
+                        help="start every model's token embeddings from skip-gram vectors of the shards "
+                             "(trained once; its time is taken from each budget in minutes)")
     parser.add_argument("--work-dir", default=None,
                         help="keep the data, pretrained RUNs and fine-tuned models here "
                              "(default: a temporary directory)")
@@ -139,28 +179,34 @@ def main() -> None:
         start = time.perf_counter()
         _, shards = prepare_data(tmp, args, train_all)
         prep_seconds = time.perf_counter() - start
+        vectors, w2v_seconds = word2vec_vectors(shards, tmp / "word2vec", args) if args.init_embeddings \
+            else (None, 0.0)
+        tag = "-w2v" if vectors else ""
         for recipe in args.recipes:
             rate = steps_per_second(shards, tmp, recipe, args) if args.minutes else None
-            budgets = [(m, round(m * 60 * rate)) for m in args.minutes] if args.minutes else \
-                [(None, s) for s in args.steps]
+            budgets = [(m, max(0, round((m * 60 - w2v_seconds) * rate))) for m in args.minutes] \
+                if args.minutes else [(None, s) for s in args.steps]
             curves[recipe] = []
             for minutes, steps in budgets:
-                run = tmp / f"{recipe}-{steps}"
-                seconds, cpu_seconds = pretrain_run(shards, run, recipe, steps, args)
-                accs = finetune_accuracy(run, train_rows, evals, tmp / f"ft-{recipe}-{steps}", 0,
-                                         args.ft_epochs, args.ft_lr)
+                run = tmp / f"{recipe}{tag}-{steps}"
+                if run.exists():
+                    shutil.rmtree(run)
+                seconds, cpu_seconds = pretrain_run(shards, run, recipe, steps, args, vectors)
+                accs = [finetune_accuracy(run, train_rows, evals, tmp / f"ft-{recipe}{tag}-{steps}-{seed}",
+                                          seed, args.ft_epochs, args.ft_lr) for seed in range(args.seeds)]
                 curves[recipe].append({"minutes_budget": minutes, "steps": steps,
                                        "pretrain_seconds": round(seconds, 1),
                                        "pretrain_cpu_seconds": round(cpu_seconds, 1),
                                        "steps_per_s": round(steps / seconds, 3) if steps else None,
                                        "steps_per_cpu_s": round(steps / cpu_seconds, 3) if steps else None,
                                        "calibrated_steps_per_s": round(rate, 3) if rate else None,
-                                       **{k: round(v, 4) for k, v in accs.items()}})
+                                       **{k: summary([a[k] for a in accs]) for k in evals}})
                 print(json.dumps({"progress": recipe, **curves[recipe][-1]}), flush=True, file=sys.stderr)
     print(json.dumps({"bench": "from_scratch_movie_sentiment", "device": "cpu", "threads": args.threads,
                       "preset": args.preset, "seq_len": args.seq_len, "batch_size": args.batch_size,
                       "vocab_size": args.vocab_size, "train_examples": len(train_rows),
-                      "ft_epochs": args.ft_epochs, "ft_lr": args.ft_lr,
+                      "ft_epochs": args.ft_epochs, "ft_lr": args.ft_lr, "ft_seeds": args.seeds,
+                      "init_embeddings": args.init_embeddings, "word2vec_seconds": round(w2v_seconds, 1),
                       "prepare_seconds": round(prep_seconds, 1),
                       "curves": curves, "tfidf": tfidf_acc,
                       "loadavg_before": [round(x, 2) for x in load_before],
