@@ -189,8 +189,8 @@ def main() -> None:
             curves[recipe] = []
             for minutes, steps in budgets:
                 run = tmp / f"{recipe}{tag}-{steps}"
-                if run.exists():
-                    shutil.rmtree(run)
+                for old in (run, *tmp.glob(f"ft-{recipe}{tag}-{steps}-*")):     # a --work-dir's earlier run
+                    shutil.rmtree(old, ignore_errors=True)
                 seconds, cpu_seconds = pretrain_run(shards, run, recipe, steps, args, vectors)
                 accs = [finetune_accuracy(run, train_rows, evals, tmp / f"ft-{recipe}{tag}-{steps}-{seed}",
                                           seed, args.ft_epochs, args.ft_lr) for seed in range(args.seeds)]
