@@ -108,12 +108,12 @@ def word2vec_vectors(shards: Path, out: Path, args: argparse.Namespace) -> tuple
     from bertkit.data.shards import ShardSet
     from bertkit.model import BertConfig
     from bertkit.tokenizers import Tokenizer
-    from bertkit.train.pretrain import _word2vec_on_shards
+    from bertkit.train.pretrain import word2vec_on_shards
 
     start = time.perf_counter()
     if not (out / "vectors.bin").is_file():
         dim = BertConfig.preset(args.preset).hidden_size
-        _word2vec_on_shards(ShardSet(shards, verify=False), Tokenizer.from_pretrained(shards), dim, 0, out)
+        word2vec_on_shards(ShardSet(shards, verify=False), Tokenizer.from_pretrained(shards), dim, 0, out)
     return out, time.perf_counter() - start
 
 

@@ -23,7 +23,7 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -43,8 +43,12 @@ from bertkit.train.electra import ElectraForPreTraining, electra_eval_fn, electr
 from bertkit.train.loop import Trainer, TrainResult
 from bertkit.train.resume import refuse_earlier_run
 
-__all__ = ["PretrainConfig", "PretrainingLoss", "add_domain_tokens", "build_model", "make_dataset",
-           "mlm_eval_fn", "pretrain", "pretraining_metrics", "read_token_file"]
+if TYPE_CHECKING:
+    from bertkit.classic.vectors import WordVectors
+
+__all__ = ["PretrainConfig", "PretrainingLoss", "add_domain_tokens", "build_model", "init_token_embeddings",
+           "make_dataset", "mlm_eval_fn", "pretrain", "pretraining_metrics", "read_token_file",
+           "word2vec_on_shards"]
 
 
 def read_token_file(path: str | os.PathLike) -> list[str]:
@@ -90,14 +94,14 @@ def init_token_embeddings(model: nn.Module, tokenizer, cfg: PretrainConfig, shar
     `cfg.init_embeddings` is "word2vec" (skip-gram on the shards' own tokens, saved in
     out_dir/word2vec/) or a word2vec file or directory keyed by this tokenizer's tokens. The vectors
     are rescaled to std `cfg.init_embeddings_std`; special tokens and tokens without a vector keep
-    their random start. Why: a masked LM spends its first hours learning which tokens are alike;
-    word2vec learns that for a fraction of the cost (measured: docs/pretraining.md).
+    their random start. Why: a masked LM spends its first thousands of steps learning which tokens
+    are alike (the unigram plateau); word2vec learns that in seconds (measured: docs/pretraining.md).
     """
     from bertkit.classic.vectors import WordVectors
 
     emb = getattr(model, "discriminator", model).get_input_embeddings()
     if cfg.init_embeddings == "word2vec":
-        vectors, source = _word2vec_on_shards(shards, tokenizer, emb.embedding_dim, seed,
+        vectors, source = word2vec_on_shards(shards, tokenizer, emb.embedding_dim, seed,
                                               out_dir / "word2vec"), "word2vec on the shards"
     else:
         path = Path(cfg.init_embeddings)
@@ -120,7 +124,7 @@ def init_token_embeddings(model: nn.Module, tokenizer, cfg: PretrainConfig, shar
     return len(ids)
 
 
-def _word2vec_on_shards(shards: ShardSet, tokenizer, dim: int, seed: int, out: Path):
+def word2vec_on_shards(shards: ShardSet, tokenizer, dim: int, seed: int, out: Path) -> WordVectors:
     """Skip-gram vectors (gensim's defaults, every token kept) of the shards' sentences, saved in `out`."""
     from bertkit.classic.config import Word2VecConfig
     from bertkit.classic.word2vec import Word2Vec
