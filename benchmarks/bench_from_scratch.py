@@ -91,10 +91,10 @@ def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argpars
             import torch
 
             torch.manual_seed(0)
-            tokenizer = Tokenizer.from_pretrained(shards)
-            model = build_model(cfg, ShardSet(shards, verify=False), tokenizer)
+            tokenizer, data = Tokenizer.from_pretrained(shards), ShardSet(shards, verify=False)
+            model = build_model(cfg, data, tokenizer)
             if vectors:
-                init_token_embeddings(model, tokenizer, cfg, ShardSet(shards, verify=False), out, seed=0)
+                init_token_embeddings(model, tokenizer, cfg, data, out, seed=0)
             kept = getattr(model, "discriminator", model)
             kept.save_pretrained(out)
             tokenizer.save(out)
@@ -104,16 +104,16 @@ def pretrain_run(shards: Path, out: Path, recipe: str, steps: int, args: argpars
 
 
 def word2vec_vectors(shards: Path, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
-    """--init-embeddings word2vec, trained once for every run: (vectors dir, wall seconds)."""
+    """--init-embeddings word2vec, trained once for every run: (vectors dir, wall seconds). Trained
+    again when a --work-dir holds vectors, so that its time is always measured."""
     from bertkit.data.shards import ShardSet
     from bertkit.model import BertConfig
     from bertkit.tokenizers import Tokenizer
     from bertkit.train.pretrain import word2vec_on_shards
 
     start = time.perf_counter()
-    if not (out / "vectors.bin").is_file():
-        dim = BertConfig.preset(args.preset).hidden_size
-        word2vec_on_shards(ShardSet(shards, verify=False), Tokenizer.from_pretrained(shards), dim, 0, out)
+    dim = BertConfig.preset(args.preset).hidden_size
+    word2vec_on_shards(ShardSet(shards, verify=False), Tokenizer.from_pretrained(shards), dim, 0, out)
     return out, time.perf_counter() - start
 
 
